@@ -1,0 +1,1 @@
+//! Alert, event and status types produced by the tracker and consumed by every sink.
