@@ -46,7 +46,12 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     }
 
     let f = &c.filtering;
-    range_f64(&["filtering", "min_cpu_percent"], f.min_cpu_percent, 0.0, 100.0)?;
+    range_f64(
+        &["filtering", "min_cpu_percent"],
+        f.min_cpu_percent,
+        0.0,
+        100.0,
+    )?;
     range_f64(
         &["filtering", "min_memory_percent"],
         f.min_memory_percent,
@@ -60,8 +65,18 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     {
         return err(&["storage", "path"], "must not be empty".into());
     }
-    range_u64(&["storage", "retention_days"], c.storage.retention_days, 1, 3650)?;
-    range_u64(&["alerts", "repeat_minutes"], c.alerts.repeat_minutes, 0, 10_080)?;
+    range_u64(
+        &["storage", "retention_days"],
+        c.storage.retention_days,
+        1,
+        3650,
+    )?;
+    range_u64(
+        &["alerts", "repeat_minutes"],
+        c.alerts.repeat_minutes,
+        0,
+        10_080,
+    )?;
 
     validate_email(c)?;
     validate_http(c)
@@ -70,7 +85,10 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
 fn validate_email(c: &Config) -> Result<(), ValueError> {
     let e = &c.email;
     if e.smtp_port == 0 {
-        return err(&["email", "smtp_port"], "must be between 1 and 65535".into());
+        return err(
+            &["email", "smtp_port"],
+            "must be between 1 and 65535".into(),
+        );
     }
     if e.max_per_hour == 0 {
         return err(&["email", "max_per_hour"], "must be at least 1".into());
@@ -107,7 +125,10 @@ fn validate_email(c: &Config) -> Result<(), ValueError> {
             );
         }
         if e.from.is_none() {
-            return err(&["email", "from"], "is required when email is enabled".into());
+            return err(
+                &["email", "from"],
+                "is required when email is enabled".into(),
+            );
         }
         if e.to.is_empty() {
             return err(

@@ -279,4 +279,3 @@ impl fmt::Display for Severity {
         f.write_str(self.as_str())
     }
 }
-

@@ -1,0 +1,141 @@
+//! Reading the machine: raw counters from a /proc tree, nothing computed.
+//!
+//! The collector can be rooted at any directory, so tests and benchmarks run it on fixture trees
+//! (`fixture`) with known answers. It returns a [`RawSample`]; rates and per-user totals are the
+//! pure `derive` step's job, which keeps this module about I/O and its failure modes only:
+//! processes that vanish mid-scan, unreadable entries and optional files never fail a sample.
+
+pub mod fixture;
+pub mod processes;
+pub mod procfile;
+pub mod system;
+pub mod users;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use processes::{RawProc, ScanStats};
+pub use system::{CpuTimes, RawDiskIo, RawDiskUsage, RawMemory, RawNet, RawSystem};
+pub use users::{StaticUsers, SystemUsers, UserDirectory, UserNames};
+
+use crate::model::Timestamp;
+
+/// One reading of the machine's counters.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RawSample {
+    pub at: Timestamp,
+    pub host: Arc<str>,
+    pub system: RawSystem,
+    /// Sorted by pid.
+    pub procs: Vec<RawProc>,
+    pub ticks_per_second: u64,
+    pub page_size: u64,
+    pub scan: ScanStats,
+}
+
+#[derive(Debug, Clone)]
+pub struct CollectorOptions {
+    pub proc_root: PathBuf,
+    /// Paths whose file system usage is reported.
+    pub disks: Vec<String>,
+    /// Whether /proc/PID ownership can stand in for the effective uid (true only for a real
+    /// procfs).
+    pub trust_dir_owner: bool,
+    pub ticks_per_second: u64,
+    pub page_size: u64,
+    /// How many per-process descriptors may stay open between samples (0: reopen every time).
+    pub fd_budget: usize,
+    pub host: String,
+}
+
+impl CollectorOptions {
+    /// The running kernel's /proc.
+    pub fn live(disks: Vec<String>) -> Self {
+        CollectorOptions {
+            proc_root: PathBuf::from("/proc"),
+            disks,
+            trust_dir_owner: true,
+            ticks_per_second: rustix::param::clock_ticks_per_second(),
+            page_size: rustix::param::page_size() as u64,
+            fd_budget: processes::descriptor_budget(),
+            host: crate::sanitize::clean(&rustix::system::uname().nodename().to_string_lossy()),
+        }
+    }
+
+    /// A fixture tree laid out like /proc, with Linux's usual 100 Hz ticks and 4 KiB pages.
+    pub fn fixture(root: &Path, disks: Vec<String>) -> Self {
+        CollectorOptions {
+            proc_root: root.to_path_buf(),
+            disks,
+            trust_dir_owner: false,
+            ticks_per_second: 100,
+            page_size: 4096,
+            fd_budget: 64,
+            host: "fixture".to_string(),
+        }
+    }
+}
+
+pub struct Collector {
+    opts: CollectorOptions,
+    host: Arc<str>,
+    system: system::SystemFiles,
+    procs: processes::ProcessScanner,
+    users: UserNames,
+    buf: Vec<u8>,
+}
+
+impl Collector {
+    pub fn new(opts: CollectorOptions, users: Box<dyn UserDirectory>) -> io::Result<Self> {
+        let system =
+            system::SystemFiles::new(&opts.proc_root, opts.ticks_per_second, opts.page_size);
+        let procs =
+            processes::ProcessScanner::new(&opts.proc_root, opts.trust_dir_owner, opts.fd_budget)
+                .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot open {}: {e}", opts.proc_root.display()),
+                )
+            })?;
+        Ok(Collector {
+            host: Arc::from(opts.host.as_str()),
+            opts,
+            system,
+            procs,
+            users: UserNames::new(users),
+            buf: Vec::with_capacity(16 * 1024),
+        })
+    }
+
+    /// The live machine with the system user database.
+    pub fn live(disks: Vec<String>) -> io::Result<Self> {
+        Self::new(CollectorOptions::live(disks), Box::new(SystemUsers))
+    }
+
+    pub fn set_disks(&mut self, disks: Vec<String>) {
+        self.opts.disks = disks;
+    }
+
+    /// Read everything once. `at` is the caller's clock reading for this sample.
+    pub fn sample(&mut self, at: Timestamp) -> io::Result<RawSample> {
+        self.users.tick();
+        let system = self.system.read(&self.opts.disks, &mut self.buf)?;
+        let mut procs = Vec::new();
+        let scan = self.procs.scan(&mut self.users, &mut procs)?;
+        Ok(RawSample {
+            at,
+            host: self.host.clone(),
+            system,
+            procs,
+            ticks_per_second: self.opts.ticks_per_second,
+            page_size: self.opts.page_size,
+            scan,
+        })
+    }
+
+    /// Re-read the command lines of processes being shown; they are otherwise read once.
+    pub fn refresh_cmdlines(&mut self, pids: &[u32]) {
+        self.procs.refresh_cmdlines(pids);
+    }
+}
