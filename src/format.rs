@@ -22,18 +22,14 @@ pub fn rate(bytes_per_sec: f64) -> String {
     format!("{}/s", bytes(bytes_per_sec.max(0.0).round() as u64))
 }
 
-/// A duration as the largest two units: `3d 4h`, `1h12m`, `5m 3s`, `42s`.
-pub fn duration(secs: f64) -> String {
-    let s = secs.max(0.0) as u64;
-    let (d, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    if d > 0 {
-        format!("{d}d {h}h")
-    } else if h > 0 {
-        format!("{h}h{m:02}m")
-    } else if m > 0 {
-        format!("{m}m {sec}s")
-    } else {
-        format!("{sec}s")
+/// A duration as its two largest units: `45s`, `12m`, `1h12m`, `3d 4h`. The same form in the
+/// status reasons, alert messages, emails and the UI.
+pub fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
     }
 }
 
@@ -58,10 +54,11 @@ mod tests {
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(3 * 1024 * 1024 * 1024), "3.0 GiB");
         assert_eq!(rate(2048.0), "2.0 KiB/s");
-        assert_eq!(duration(42.0), "42s");
-        assert_eq!(duration(303.0), "5m 3s");
-        assert_eq!(duration(4320.0), "1h12m");
-        assert_eq!(duration(3.0 * 86_400.0 + 4.5 * 3600.0), "3d 4h");
+        assert_eq!(duration(42), "42s");
+        assert_eq!(duration(303), "5m");
+        assert_eq!(duration(3600), "1h00m");
+        assert_eq!(duration(4320), "1h12m");
+        assert_eq!(duration(3 * 86_400 + 4 * 3600 + 1800), "3d 4h");
         assert_eq!(truncate("abcdef", 4, false), "abc…");
         assert_eq!(truncate("abcdef", 4, true), "abc~");
         assert_eq!(truncate("abc", 4, false), "abc");

@@ -68,7 +68,7 @@ pub fn text(snap: &Snapshot, status: &StatusReport, opts: TextOptions) -> String
         "{}  {}  up {}  load {:.2} {:.2} {:.2}  tasks {} ({} threads, {} running, {} blocked)",
         snap.host,
         rfc3339(snap.at),
-        format::duration(s.uptime_secs),
+        format::duration(s.uptime_secs as u64),
         s.load.one,
         s.load.five,
         s.load.fifteen,

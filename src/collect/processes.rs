@@ -462,7 +462,7 @@ pub fn descriptor_budget() -> usize {
             current: Some(hard.min(CAP + RESERVE)),
             maximum: lim.maximum,
         };
-        if setrlimit(Resource::Nofile, raised.clone()).is_ok() {
+        if setrlimit(Resource::Nofile, raised).is_ok() {
             soft = raised.current.unwrap_or(soft);
         }
     }

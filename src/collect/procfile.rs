@@ -12,6 +12,10 @@ use rustix::buffer::spare_capacity;
 use rustix::fs::{Mode, OFlags};
 
 /// Read the whole file behind `fd` from offset 0 into `buf` (cleared first).
+///
+/// A read that does not fill the buffer has reached the end: procfs (seq_file) hands out the
+/// whole remaining text up to the size asked for, as regular files do, so there is no second
+/// syscall just to see end-of-file.
 pub fn read_at_start(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
     if buf.capacity() < 4096 {
@@ -22,7 +26,9 @@ pub fn read_at_start(fd: &OwnedFd, buf: &mut Vec<u8>) -> io::Result<()> {
             buf.reserve(buf.len().max(4096));
         }
         let offset = buf.len() as u64;
-        if rustix::io::pread(fd, spare_capacity(buf), offset)? == 0 {
+        let room = buf.capacity() - buf.len();
+        let n = rustix::io::pread(fd, spare_capacity(buf), offset)?;
+        if n < room {
             return Ok(());
         }
     }

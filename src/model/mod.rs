@@ -209,7 +209,9 @@ pub struct TopProcess {
     pub pid: u32,
     pub name: Arc<str>,
     pub cmdline: Arc<str>,
+    /// Percent of one core, as in [`ProcessStats::cpu_percent`].
     pub cpu_percent: f64,
+    /// Resident memory.
     pub memory_bytes: u64,
 }
 

@@ -1,0 +1,152 @@
+//! What an alert carries so that an administrator can act on it from the notification alone:
+//! the figure against its limit and for how long, who is using the machine and with which
+//! processes, load and uptime, and one or two sentences on what to do.
+//!
+//! Names of users and processes come from the snapshot, already stripped of control characters;
+//! they are written here as plain text only, and each sink escapes them for its own medium.
+
+use super::firing::Facts;
+use super::scene::Scene;
+use super::text;
+use crate::model::{
+    AlertDetails, AlertKey, AlertKind, Metric, ProcessSummary, Severity, Status, Timestamp,
+    TopProcess, UserStats, UserSummary,
+};
+
+/// Users listed in an alert.
+const TOP_USERS: usize = 5;
+
+pub(crate) fn build(scene: &Scene, status: Status, facts: &Facts) -> AlertDetails {
+    let snap = scene.snap;
+    let top_users = top_users(scene, &facts.key);
+    AlertDetails {
+        host: snap.host.clone(),
+        metric: facts.key.metric,
+        value: facts.value,
+        threshold: facts.limit.threshold,
+        duration_secs: facts.duration_secs(scene.at()),
+        status,
+        system_cpu_percent: snap.system.cpu.total.busy,
+        system_memory_percent: snap.system.memory.used_percent,
+        recommendation: recommendation(facts, top_users.first(), scene.at()),
+        top_users,
+        persistent_users: scene.persistent.clone(),
+        load: snap.system.load,
+        uptime_secs: snap.system.uptime_secs,
+    }
+}
+
+/// The heaviest users for the alert's metric; for a user alert, that user comes first.
+fn top_users(scene: &Scene, key: &AlertKey) -> Vec<UserSummary> {
+    let mut users: Vec<&UserStats> = scene.snap.users.iter().collect();
+    users.sort_by(|a, b| weight(b, key.metric).total_cmp(&weight(a, key.metric)));
+    if matches!(key.kind, AlertKind::User | AlertKind::PersistentUser)
+        && let Some(pos) = users.iter().position(|u| *u.name == *key.subject)
+    {
+        let subject = users.remove(pos);
+        users.insert(0, subject);
+    }
+    let total_memory = scene.snap.system.memory.total_bytes;
+    users
+        .into_iter()
+        .take(TOP_USERS)
+        .map(|u| summary(u, total_memory))
+        .collect()
+}
+
+/// Per-user disk use is not measured, so disk alerts list users by CPU like the snapshot does.
+fn weight(u: &UserStats, metric: Metric) -> f64 {
+    match metric {
+        Metric::Memory => u.memory_percent,
+        Metric::Cpu | Metric::Disk => u.cpu_percent,
+    }
+}
+
+fn summary(u: &UserStats, total_memory: u64) -> UserSummary {
+    UserSummary {
+        name: u.name.to_string(),
+        uid: u.uid,
+        tracked: u.tracked,
+        cpu_percent: u.cpu_percent,
+        memory_percent: u.memory_percent,
+        processes: u.processes,
+        top_processes: u
+            .top_processes
+            .iter()
+            .map(|p| process(p, total_memory))
+            .collect(),
+    }
+}
+
+fn process(p: &TopProcess, total_memory: u64) -> ProcessSummary {
+    let memory_percent = if total_memory == 0 {
+        0.0
+    } else {
+        p.memory_bytes as f64 * 100.0 / total_memory as f64
+    };
+    ProcessSummary {
+        pid: p.pid,
+        name: p.name.to_string(),
+        cpu_percent: p.cpu_percent,
+        memory_bytes: p.memory_bytes,
+        memory_percent,
+    }
+}
+
+fn recommendation(facts: &Facts, heaviest: Option<&UserSummary>, at: Timestamp) -> String {
+    let key = &facts.key;
+    match (key.kind, key.metric) {
+        (AlertKind::System, Metric::Disk) => format!(
+            "Free space on {}: remove or archive old files, rotate logs, or grow the filesystem.",
+            key.subject
+        ),
+        (AlertKind::System, m) if facts.severity == Severity::Low => format!(
+            "System {} is nearing its limit; nothing to do yet, but watch the users listed below.",
+            m.label()
+        ),
+        (AlertKind::System, m) => system_advice(m, heaviest),
+        (AlertKind::User, m) => format!(
+            "{} is using {} {} (limit {}). If that is not expected, ask them about {}.",
+            key.subject,
+            text::percent(facts.value),
+            m.label(),
+            text::limit(facts.limit.threshold),
+            heaviest_process(heaviest),
+        ),
+        (AlertKind::PersistentUser, m) => format!(
+            "{} has stayed over their {} limit for {}. Contact them about {}; if the work is \
+             legitimate, give them their own limit under [user_thresholds].",
+            key.subject,
+            m.label(),
+            text::duration(facts.duration_secs(at)),
+            heaviest_process(heaviest),
+        ),
+        (AlertKind::Recovery, _) => "No action needed.".to_string(),
+    }
+}
+
+fn system_advice(metric: Metric, heaviest: Option<&UserSummary>) -> String {
+    let what = match metric {
+        Metric::Memory => "Memory is nearly exhausted",
+        Metric::Cpu | Metric::Disk => "The CPUs are saturated",
+    };
+    match heaviest {
+        Some(u) => format!(
+            "{what}. The heaviest user is {} ({} CPU, {} memory); check {} and renice, limit or \
+             stop it if it is runaway.",
+            u.name,
+            text::percent(u.cpu_percent),
+            text::percent(u.memory_percent),
+            heaviest_process(Some(u)),
+        ),
+        None => format!("{what}. No user process stands out; check system services."),
+    }
+}
+
+/// `their process make (pid 4242)`, or a general phrase when none is known.
+fn heaviest_process(user: Option<&UserSummary>) -> String {
+    match user.and_then(|u| u.top_processes.first()) {
+        Some(p) => format!("their process {} (pid {})", p.name, p.pid),
+        None => "their processes".to_string(),
+    }
+}

@@ -1,0 +1,194 @@
+//! Which alerts fire in a sample, and how severe each one is.
+//!
+//! Severity follows what the situation means for the machine, not for one figure:
+//! - a system figure over its limit is high, and critical while some user is persistent (the
+//!   machine is overloaded and there is a known, lasting cause);
+//! - a persistent user is medium, and critical while a system limit is exceeded, for the same
+//!   reason seen from the user's side;
+//! - a user over their limit is medium;
+//! - a system figure above 90 % of its limit is low ("approaching"). Low applies to system
+//!   figures only: a user below their own limit is using what they are allowed, while a machine
+//!   nearing capacity is worth a warning before it gets there.
+//!
+//! A system figure's approaching and exceeded levels share one alert key, so the alert that
+//! warned at low escalates to high instead of a second alert opening beside it.
+
+use super::condition::{Limit, Run};
+use super::details;
+use super::persistence::{USER_METRICS, Watch};
+use super::scene::Scene;
+use super::text;
+use crate::model::{AlertDetails, AlertKey, AlertKind, Severity, Status, Timestamp};
+
+/// An alert that should be open after this sample, as the tracker sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Firing {
+    pub key: AlertKey,
+    pub severity: Severity,
+    pub value: f64,
+    pub threshold: f64,
+    pub peak: f64,
+    pub message: String,
+    pub details: AlertDetails,
+}
+
+/// The facts a firing alert is built from.
+pub(crate) struct Facts {
+    pub key: AlertKey,
+    pub severity: Severity,
+    pub value: f64,
+    pub limit: Limit,
+    pub since: Timestamp,
+    pub peak: f64,
+}
+
+impl Facts {
+    pub fn duration_secs(&self, at: Timestamp) -> u64 {
+        text::millis_to_secs(at.0.saturating_sub(self.since.0))
+    }
+}
+
+/// Every alert that fires in this sample, in key order.
+pub(crate) fn collect(scene: &Scene, status: Status) -> Vec<Firing> {
+    let mut facts = system_facts(scene);
+    facts.extend(user_facts(scene));
+    facts.extend(persistent_facts(scene));
+    facts.sort_by(|a, b| a.key.cmp(&b.key));
+    facts.into_iter().map(|f| build(scene, status, f)).collect()
+}
+
+fn build(scene: &Scene, status: Status, facts: Facts) -> Firing {
+    Firing {
+        message: message(&facts, scene.at()),
+        details: details::build(scene, status, &facts),
+        key: facts.key,
+        severity: facts.severity,
+        value: facts.value,
+        threshold: facts.limit.threshold,
+        peak: facts.peak,
+    }
+}
+
+fn system_facts(scene: &Scene) -> Vec<Facts> {
+    let severe = if scene.any_persistent() {
+        Severity::Critical
+    } else {
+        Severity::High
+    };
+    scene
+        .watched()
+        .filter_map(|(r, levels)| {
+            let (severity, run) = match (levels.exceeded.run(), levels.approaching.run()) {
+                (Some(run), _) => (severe, run),
+                (None, Some(run)) => (Severity::Low, run),
+                (None, None) => return None,
+            };
+            let peak = levels
+                .approaching
+                .run()
+                .map_or(run.peak, |a| a.peak.max(run.peak));
+            Some(facts(
+                r.id.alert_key(),
+                severity,
+                r.value,
+                r.limit,
+                run,
+                peak,
+            ))
+        })
+        .collect()
+}
+
+fn user_facts(scene: &Scene) -> Vec<Facts> {
+    per_user_metric(scene, |key, value, limit, watch| {
+        let run = watch.run()?;
+        Some(facts(key, Severity::Medium, value, limit, run, run.peak))
+    })
+}
+
+fn persistent_facts(scene: &Scene) -> Vec<Facts> {
+    let severity = if scene.any_exceeded() {
+        Severity::Critical
+    } else {
+        Severity::Medium
+    };
+    per_user_metric(scene, |key, value, limit, watch| {
+        let run = watch.run().filter(|_| watch.is_persistent())?;
+        let key = AlertKey::persistent_user(key.subject, key.metric);
+        Some(facts(key, severity, value, limit, run, run.peak))
+    })
+}
+
+/// Applies `f` to every tracked user's CPU and memory watch, with the user alert's key.
+fn per_user_metric<F>(scene: &Scene, f: F) -> Vec<Facts>
+where
+    F: Fn(AlertKey, f64, Limit, &Watch) -> Option<Facts>,
+{
+    scene
+        .users
+        .iter()
+        .flat_map(|u| USER_METRICS.iter().map(move |&m| (u, m)))
+        .filter_map(|(u, m)| {
+            let watch = scene.book.watch(&u.name, m)?;
+            f(
+                AlertKey::user(u.name.as_str(), m),
+                u.value(m),
+                u.limit(m),
+                watch,
+            )
+        })
+        .collect()
+}
+
+fn facts(
+    key: AlertKey,
+    severity: Severity,
+    value: f64,
+    limit: Limit,
+    run: &Run,
+    peak: f64,
+) -> Facts {
+    Facts {
+        key,
+        severity,
+        value,
+        limit,
+        since: run.started_at,
+        peak,
+    }
+}
+
+/// One line: `system memory 91.2% > 80%`, `system CPU 74.0% approaching 80%`,
+/// `user alice over CPU limit 80% for 1h01m (now 93.0%)`.
+fn message(f: &Facts, at: Timestamp) -> String {
+    let subject = text::subject(&f.key);
+    match (f.key.kind, f.severity) {
+        (AlertKind::PersistentUser, _) => format!(
+            "user {} over {} limit {} for {} (now {})",
+            f.key.subject,
+            f.key.metric.label(),
+            text::limit(f.limit.threshold),
+            text::duration(f.duration_secs(at)),
+            text::percent(f.value)
+        ),
+        (_, Severity::Low) => format!(
+            "{subject} {} approaching {}",
+            text::percent(f.value),
+            text::limit(f.limit.threshold)
+        ),
+        _ => format!("{subject} {}", text::against(f.value, f.limit)),
+    }
+}
+
+/// The message of an alert whose condition cleared: `system CPU recovered: 70.0% (limit 80%)`.
+pub(crate) fn recovered_message(key: &AlertKey, value: Option<f64>, threshold: f64) -> String {
+    let subject = text::subject(key);
+    match value {
+        Some(v) => format!(
+            "{subject} recovered: {} (limit {})",
+            text::percent(v),
+            text::limit(threshold)
+        ),
+        None => format!("{subject} recovered: no longer measured"),
+    }
+}

@@ -1,0 +1,73 @@
+//! One sample's view of the machine after the conditions were updated.
+//!
+//! Status, severities, messages and alert details are all read from the same view, so that within
+//! one sample they can never disagree about what is over which limit.
+
+use super::figures::{Levels, Reading, SystemFigures};
+use super::persistence::{UserBook, UserReading};
+use crate::model::{AlertKey, AlertKind, PersistentEpisode, Snapshot, Timestamp};
+
+pub(crate) struct Scene<'a> {
+    pub snap: &'a Snapshot,
+    pub readings: &'a [Reading],
+    pub figures: &'a SystemFigures,
+    pub users: &'a [UserReading],
+    pub book: &'a UserBook,
+    pub persistent: Vec<PersistentEpisode>,
+}
+
+impl<'a> Scene<'a> {
+    pub fn new(
+        snap: &'a Snapshot,
+        readings: &'a [Reading],
+        figures: &'a SystemFigures,
+        users: &'a [UserReading],
+        book: &'a UserBook,
+    ) -> Self {
+        Scene {
+            snap,
+            readings,
+            figures,
+            users,
+            book,
+            persistent: book.persistent(),
+        }
+    }
+
+    pub fn at(&self) -> Timestamp {
+        self.snap.at
+    }
+
+    /// Every figure of the sample with its levels.
+    pub fn watched(&self) -> impl Iterator<Item = (&'a Reading, &'a Levels)> + use<'a> {
+        let figures = self.figures;
+        self.readings
+            .iter()
+            .filter_map(move |r| figures.levels(&r.id).map(|l| (r, l)))
+    }
+
+    pub fn any_exceeded(&self) -> bool {
+        self.watched().any(|(_, l)| l.exceeded.is_active())
+    }
+
+    pub fn any_persistent(&self) -> bool {
+        !self.persistent.is_empty()
+    }
+
+    /// The current figure behind an alert key, if it was measured in this sample.
+    pub fn value_of(&self, key: &AlertKey) -> Option<f64> {
+        match key.kind {
+            AlertKind::System => self
+                .readings
+                .iter()
+                .find(|r| r.id.alert_key() == *key)
+                .map(|r| r.value),
+            AlertKind::User | AlertKind::PersistentUser => self
+                .users
+                .iter()
+                .find(|u| u.name == key.subject)
+                .map(|u| u.value(key.metric)),
+            AlertKind::Recovery => None,
+        }
+    }
+}
