@@ -92,7 +92,7 @@ impl Tracker {
 
         let state = &mut self.state;
         let scene = Scene::new(snap, &readings, &state.figures, &users, &state.users);
-        let report = status::classify(&scene);
+        let report = status::classify(&scene, self.config.monitoring.persistent_minutes * 60);
         let firing = firing::collect(&scene, report.status);
         events.extend(change_status(&mut state.status, report));
         let policy = Policy::new(&self.config.alerts);

@@ -17,8 +17,10 @@ use crate::model::{AlertKey, Status, StatusReport};
 
 const LIGHT_REASON: &str = "no system figure near its limit and no user over their limit";
 
-pub(crate) fn classify(scene: &Scene) -> StatusReport {
-    let heavy = heavy_reasons(scene);
+/// `sustained_after_secs` is `monitoring.persistent_minutes`: a system limit exceeded for that
+/// long is reported as sustained, with how long it has lasted.
+pub(crate) fn classify(scene: &Scene, sustained_after_secs: u64) -> StatusReport {
+    let heavy = heavy_reasons(scene, sustained_after_secs);
     if !heavy.is_empty() {
         return report(Status::Heavy, heavy);
     }
@@ -33,11 +35,16 @@ fn report(status: Status, reasons: Vec<String>) -> StatusReport {
     StatusReport { status, reasons }
 }
 
-fn heavy_reasons(scene: &Scene) -> Vec<String> {
-    let exceeded = scene
-        .watched()
-        .filter(|(_, levels)| levels.exceeded.is_active())
-        .map(|(r, _)| figure_reason(r, 1.0));
+fn heavy_reasons(scene: &Scene, sustained_after_secs: u64) -> Vec<String> {
+    let exceeded = scene.watched().filter_map(|(r, levels)| {
+        let run = levels.exceeded.run()?;
+        let mut reason = figure_reason(r, 1.0);
+        let lasted = text::millis_to_secs(run.elapsed_ms(scene.snap.at));
+        if lasted >= sustained_after_secs {
+            reason.push_str(&format!(", sustained for {}", text::duration(lasted)));
+        }
+        Some(reason)
+    });
     let persistent = scene.persistent.iter().map(|e| {
         format!(
             "{} persistent on {} for {}",

@@ -131,6 +131,31 @@ fn heavy_when_a_user_is_persistent() {
 }
 
 #[test]
+fn a_system_limit_exceeded_for_persistent_minutes_is_sustained() {
+    let mut c: Config = config();
+    c.monitoring.persistent_minutes = 30;
+    let mut h = Harness::new(c);
+    h.feed_all(every(60, 0, 1740).map(|t| snap(t).cpu(93.0)));
+    assert_eq!(
+        h.tracker.status().reasons,
+        strings(&["system CPU 93.0% > 80%"]),
+        "29 minutes is not yet sustained"
+    );
+    h.feed(&snap(1800).cpu(93.0));
+    assert_eq!(
+        h.tracker.status().reasons,
+        strings(&["system CPU 93.0% > 80%, sustained for 30m"])
+    );
+    h.feed(&snap(1860).cpu(70.0));
+    h.feed(&snap(1920).cpu(93.0));
+    assert_eq!(
+        h.tracker.status().reasons,
+        strings(&["system CPU 93.0% > 80%"]),
+        "a clear starts the clock again"
+    );
+}
+
+#[test]
 fn a_figure_in_its_band_keeps_the_status_and_says_so() {
     let mut h = Harness::new(config());
     h.feed(&snap(0).cpu(93.0));
