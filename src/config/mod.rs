@@ -203,6 +203,9 @@ pub struct Email {
     pub from: Option<String>,
     pub to: Vec<String>,
     pub max_per_hour: u32,
+    /// A PEM file of extra CA certificates to trust for the SMTP server (a private CA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for Email {
@@ -218,6 +221,7 @@ impl Default for Email {
             from: None,
             to: Vec::new(),
             max_per_hour: 20,
+            ca_file: None,
         }
     }
 }
