@@ -113,6 +113,11 @@ impl Collector {
         Self::new(CollectorOptions::live(disks), Box::new(SystemUsers))
     }
 
+    /// The host name every sample carries.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     pub fn set_disks(&mut self, disks: Vec<String>) {
         self.opts.disks = disks;
     }
