@@ -15,7 +15,7 @@ use crate::collect::Collector;
 use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::engine::{Engine, Tick};
 use crate::model::Timestamp;
-use crate::report;
+use crate::{admin, report};
 
 /// Why the program stopped early.
 #[derive(Debug)]
@@ -76,8 +76,35 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Some(Command::Config(c)) => config_command(c, &source),
+        Some(Command::Status { json }) => admin::status(&load(&source)?, json),
+        Some(Command::Alerts { action, all, json }) => {
+            admin::alerts(&load(&source)?, action, all, json)
+        }
+        Some(Command::History {
+            since,
+            until,
+            user,
+            format,
+        }) => admin::history(
+            &load(&source)?,
+            &admin::HistoryArgs {
+                since,
+                until,
+                user,
+                format,
+            },
+        ),
+        Some(Command::TestEmail) => admin::test_email(&load(&source)?),
         None => {
             let config = load(&source)?;
+            if cli.run.headless {
+                return crate::headless::run(source, config).map_err(|e| match e {
+                    e @ crate::headless::DaemonError::AlreadyRunning { .. } => {
+                        Failure::Usage(e.to_string())
+                    }
+                    e => Failure::Runtime(e.to_string()),
+                });
+            }
             monitor(&cli.run, config)
         }
     }
@@ -164,11 +191,6 @@ fn write_new_config(path: &Path) -> Result<(), Failure> {
 }
 
 fn monitor(args: &RunArgs, config: Config) -> Result<(), Failure> {
-    if args.headless {
-        return Err(Failure::Usage(
-            "--headless is not part of this build yet; use --batch for unattended output".into(),
-        ));
-    }
     let collector = Collector::live(config.monitoring.disks.clone())
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let refresh = args.interval.unwrap_or(config.ui.refresh_secs);

@@ -64,11 +64,57 @@ pub enum Command {
     /// Check, show or create the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Is a daemon running, how big is the database, what is open and queued.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List alerts (open and acknowledged; --all for resolved too), or act on one.
+    Alerts {
+        #[command(subcommand)]
+        action: Option<AlertAction>,
+        /// Include resolved alerts.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export recorded history.
+    History {
+        /// Start: a duration back from now (`6h`, `30m`, `7d`) or a time (`2026-11-22T03:00`).
+        #[arg(long, default_value = "6h", value_name = "WHEN")]
+        since: String,
+        /// End: as --since; default now.
+        #[arg(long, value_name = "WHEN")]
+        until: Option<String>,
+        /// Also export this user's figures.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: HistoryFormat,
+    },
+    /// Send a test email with the configured SMTP settings and report the server's answer.
+    TestEmail,
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertAction {
+    /// Acknowledge an alert: it stays open but stops repeating its notification.
+    Ack { id: i64 },
+    /// Resolve an alert: it closes, and opens again only if its condition clears and returns.
+    Resolve { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

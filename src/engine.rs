@@ -28,8 +28,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(config: Config, collector: Collector) -> Self {
+        let tracker = Tracker::new(&config);
+        Self::with_tracker(config, collector, tracker)
+    }
+
+    /// An engine that carries on from a restored tracker (the daemon after a restart).
+    pub fn with_tracker(config: Config, collector: Collector, tracker: Tracker) -> Self {
         Engine {
-            tracker: Tracker::new(&config),
+            tracker,
             collector,
             config,
             prev: None,

@@ -2,9 +2,10 @@
 //!
 //! Data flows one way: `collect` reads raw counters from /proc, `derive` turns two raw samples into
 //! a [`model::Snapshot`] (rates, per-user totals), `track` decides thresholds, persistence, status
-//! and alerts, and sinks (the `--once`/`--batch` report, later the store, mail, TUI and HTTP)
-//! consume the results. The stages before the sinks never import a sink.
+//! and alerts, and sinks (the `--once`/`--batch` report, the SQLite store, email; later the TUI
+//! and HTTP) consume the results. The stages before the sinks never import a sink.
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod collect;
@@ -12,7 +13,10 @@ pub mod config;
 pub mod derive;
 pub mod engine;
 pub mod format;
+pub mod headless;
 pub mod model;
+pub mod notify;
 pub mod report;
 pub mod sanitize;
+pub mod store;
 pub mod track;

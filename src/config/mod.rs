@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::Severity;
 
 pub use lookup::{ConfigSource, default_storage_path, find_config, user_config_path};
+pub use validate::is_loopback_host;
 
 /// The documented default configuration, shipped at the repo root and embedded here so that
 /// `config init` writes exactly what the README describes.

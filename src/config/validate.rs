@@ -177,9 +177,11 @@ fn validate_http(c: &Config) -> Result<(), ValueError> {
     Ok(())
 }
 
-/// Loopback by literal address or by a name that resolves only to loopback addresses.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+/// Loopback by literal address (`[::1]` too), by the name `localhost`, or by a name that
+/// resolves only to loopback addresses. The mailer applies the same rule before sending in clear.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<IpAddr>() {
         return ip.is_loopback();
     }
     if host.eq_ignore_ascii_case("localhost") {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 mod alerts;
+mod mail;
 pub use alerts::*;
+pub use mail::*;
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 ///

@@ -3,3 +3,8 @@
 mod cli;
 mod collector;
 mod config;
+mod headless;
+// The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
+#[allow(dead_code)]
+#[path = "../../src/notify/tests/server.rs"]
+mod server;

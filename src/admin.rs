@@ -1,0 +1,369 @@
+//! Commands for admins and scripts that work on the shared database: `status`, `alerts`,
+//! `history`, `test-email`. They open the database like any other reader (WAL lets them run
+//! beside the daemon), and an acknowledgement or resolution they write is picked up by the
+//! daemon on its next tick.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::app::Failure;
+use crate::cli::{AlertAction, HistoryFormat};
+use crate::config::Config;
+use crate::format;
+use crate::headless::lock::running_daemon;
+use crate::model::Timestamp;
+use crate::report::rfc3339;
+use crate::store::{History, HistoryQuery, Store};
+
+fn open(config: &Config) -> Result<Store, Failure> {
+    let path = config.storage.resolved_path();
+    if !path.exists() {
+        return Err(Failure::Runtime(format!(
+            "no database at {} (has `sysmon --headless` run with this configuration?)",
+            path.display()
+        )));
+    }
+    Store::open(&path).map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))
+}
+
+fn runtime(e: impl std::fmt::Display) -> Failure {
+    Failure::Runtime(e.to_string())
+}
+
+pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
+    let path = config.storage.resolved_path();
+    let pid = running_daemon(&path);
+    let store = open(config)?;
+    let st = store.stats().map_err(runtime)?;
+    let now = Timestamp::now();
+    let age = st.last_sample.map(|t| now.secs_since(t));
+    if as_json {
+        let doc = json!({
+            "daemon_pid": pid,
+            "database": path.display().to_string(),
+            "size_bytes": st.db_bytes + st.wal_bytes,
+            "schema_version": st.schema_version,
+            "last_sample": st.last_sample,
+            "samples": st.samples,
+            "last_sample_age_secs": age,
+            "open_alerts": st.open_alerts,
+            "outbox_backlog": st.outbox_backlog,
+        });
+        println!("{doc}");
+        return Ok(());
+    }
+    println!(
+        "daemon:        {}",
+        pid.map_or("not running".to_string(), |p| format!("running (pid {p})"))
+    );
+    println!(
+        "database:      {} ({})",
+        path.display(),
+        format::bytes(st.db_bytes + st.wal_bytes)
+    );
+    match (st.last_sample, age) {
+        (Some(t), Some(a)) => println!(
+            "last sample:   {} ({} ago)",
+            rfc3339(t),
+            format::duration(a.max(0.0) as u64)
+        ),
+        _ => println!("last sample:   none"),
+    }
+    println!("open alerts:   {}", st.open_alerts);
+    println!("mail backlog:  {}", st.outbox_backlog);
+    Ok(())
+}
+
+fn operator() -> String {
+    let name = uzers::get_current_username()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
+    format!("operator:{}", crate::sanitize::clean(&name))
+}
+
+pub fn alerts(
+    config: &Config,
+    action: Option<AlertAction>,
+    all: bool,
+    as_json: bool,
+) -> Result<(), Failure> {
+    let mut store = open(config)?;
+    let now = Timestamp::now();
+    match action {
+        Some(AlertAction::Ack { id }) => {
+            if store.acknowledge(id, now, &operator()).map_err(runtime)? {
+                println!("alert {id} acknowledged");
+                Ok(())
+            } else {
+                Err(Failure::Runtime(format!("no open alert with id {id}")))
+            }
+        }
+        Some(AlertAction::Resolve { id }) => {
+            if store.resolve(id, now, &operator()).map_err(runtime)? {
+                println!("alert {id} resolved");
+                Ok(())
+            } else {
+                Err(Failure::Runtime(format!("no open alert with id {id}")))
+            }
+        }
+        None => {
+            let rows = store.alerts(all, 10_000).map_err(runtime)?;
+            if as_json {
+                let docs: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        let a = &r.alert;
+                        json!({
+                            "id": r.id,
+                            "severity": a.severity,
+                            "state": a.state,
+                            "kind": a.key.kind,
+                            "subject": a.key.subject,
+                            "metric": a.key.metric,
+                            "message": a.message,
+                            "value": a.value,
+                            "threshold": a.threshold,
+                            "opened_at": a.opened_at,
+                            "updated_at": a.updated_at,
+                            "resolved_at": a.resolved_at,
+                            "acknowledged_by": r.acknowledged_by,
+                            "resolved_by": r.resolved_by,
+                            "details": a.details,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(docs));
+                return Ok(());
+            }
+            let mut out = format!(
+                "{:>6}  {:<8} {:<12} {:>8}  MESSAGE\n",
+                "ID", "SEVERITY", "STATE", "AGE"
+            );
+            for r in &rows {
+                let a = &r.alert;
+                let _ = writeln!(
+                    out,
+                    "{:>6}  {:<8} {:<12} {:>8}  {}",
+                    r.id,
+                    a.severity,
+                    format!("{:?}", a.state).to_lowercase(),
+                    format::duration(now.secs_since(a.opened_at).max(0.0) as u64),
+                    a.message
+                );
+            }
+            if rows.is_empty() {
+                out.push_str(if all {
+                    "no alerts\n"
+                } else {
+                    "no open alerts\n"
+                });
+            }
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+/// `6h`, `30m`, `7d`, `90s` back from `now`, or an absolute time (RFC 3339, or a local
+/// `YYYY-MM-DD[THH:MM[:SS]]`).
+pub fn parse_when(s: &str, now: Timestamp) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if let Some((num, unit)) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i))
+        && let Ok(n) = num.parse::<i64>()
+    {
+        let secs = match unit {
+            "s" => Some(n),
+            "m" | "min" => Some(n * 60),
+            "h" => Some(n * 3600),
+            "d" => Some(n * 86_400),
+            "w" => Some(n * 7 * 86_400),
+            _ => None,
+        };
+        if let Some(secs) = secs {
+            return Ok(Timestamp(now.0 - secs * 1000));
+        }
+    }
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(Timestamp(t.as_millisecond()));
+    }
+    let civil = s
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| {
+            s.parse::<jiff::civil::Date>()
+                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+        })
+        .map_err(|_| {
+            format!("{s:?} is neither a duration like 6h nor a time like 2026-11-22T03:00")
+        })?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::system())
+        .map(|z| Timestamp(z.timestamp().as_millisecond()))
+        .map_err(|e| format!("{s:?}: {e}"))
+}
+
+pub struct HistoryArgs {
+    pub since: String,
+    pub until: Option<String>,
+    pub user: Option<String>,
+    pub format: HistoryFormat,
+}
+
+pub fn history(config: &Config, args: &HistoryArgs) -> Result<(), Failure> {
+    let now = Timestamp::now();
+    let since = parse_when(&args.since, now).map_err(Failure::Usage)?;
+    let until = match &args.until {
+        Some(u) => parse_when(u, now).map_err(Failure::Usage)?,
+        None => now,
+    };
+    if until <= since {
+        return Err(Failure::Usage("--until must be later than --since".into()));
+    }
+    let store = open(config)?;
+    let h = store
+        .history(&HistoryQuery {
+            since,
+            until,
+            user: args.user.clone(),
+            max_points: None,
+        })
+        .map_err(runtime)?;
+    let text = match args.format {
+        HistoryFormat::Json => serde_json::to_string(&h).map_err(runtime)? + "\n",
+        HistoryFormat::Csv => history_table(&h, args.user.as_deref(), ','),
+        HistoryFormat::Table => history_table(&h, args.user.as_deref(), ' '),
+    };
+    print!("{text}");
+    Ok(())
+}
+
+pub fn test_email(config: &Config) -> Result<(), Failure> {
+    match crate::notify::send_test(config) {
+        Ok(line) => {
+            println!("{line}");
+            Ok(())
+        }
+        Err(e) => Err(Failure::Runtime(e)),
+    }
+}
+
+/// History as aligned columns (`sep` = ' ', human units) or CSV (`sep` = ',', plain numbers).
+fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
+    let csv = sep == ',';
+    let mut out = String::new();
+    let mut cols = vec![
+        "time",
+        "cpu_avg",
+        "cpu_max",
+        "mem_avg",
+        "swap_avg",
+        "load1",
+        "net_rx",
+        "net_tx",
+        "disk_read",
+        "disk_write",
+    ];
+    if user.is_some() {
+        cols.extend(["user_cpu_avg", "user_cpu_max", "user_mem_avg", "user_procs"]);
+    }
+    if csv {
+        out.push_str(&cols.join(","));
+        out.push('\n');
+    } else {
+        let _ = writeln!(
+            out,
+            "# {} points, {} s each ({:?})",
+            h.system.len(),
+            h.resolution_secs,
+            h.source
+        );
+        let _ = writeln!(
+            out,
+            "{:<20} {:>7} {:>7} {:>7} {:>7} {:>6} {:>11} {:>11} {:>11} {:>11}{}",
+            cols[0],
+            cols[1],
+            cols[2],
+            cols[3],
+            cols[4],
+            cols[5],
+            cols[6],
+            cols[7],
+            cols[8],
+            cols[9],
+            if user.is_some() {
+                format!(
+                    " {:>12} {:>12} {:>12} {:>10}",
+                    cols[10], cols[11], cols[12], cols[13]
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    for (i, p) in h.system.iter().enumerate() {
+        let u = h.user.get(i);
+        if csv {
+            let mut row = vec![
+                rfc3339(p.at),
+                format!("{:.2}", p.cpu.avg),
+                format!("{:.2}", p.cpu.max),
+                format!("{:.2}", p.memory.avg),
+                format!("{:.2}", p.swap.avg),
+                format!("{:.2}", p.load1.avg),
+                format!("{:.0}", p.net_rx.avg),
+                format!("{:.0}", p.net_tx.avg),
+                format!("{:.0}", p.disk_read.avg),
+                format!("{:.0}", p.disk_write.avg),
+            ];
+            if user.is_some() {
+                row.extend(match u {
+                    Some(u) => vec![
+                        format!("{:.2}", u.cpu_percent.avg),
+                        format!("{:.2}", u.cpu_percent.max),
+                        format!("{:.2}", u.memory_percent.avg),
+                        format!("{:.1}", u.processes.avg),
+                    ],
+                    None => vec![String::new(); 4],
+                });
+            }
+            out.push_str(&row.join(","));
+            out.push('\n');
+        } else {
+            let _ = write!(
+                out,
+                "{:<20} {:>7.1} {:>7.1} {:>7.1} {:>7.1} {:>6.2} {:>11} {:>11} {:>11} {:>11}",
+                rfc3339(p.at),
+                p.cpu.avg,
+                p.cpu.max,
+                p.memory.avg,
+                p.swap.avg,
+                p.load1.avg,
+                format::rate(p.net_rx.avg),
+                format::rate(p.net_tx.avg),
+                format::rate(p.disk_read.avg),
+                format::rate(p.disk_write.avg)
+            );
+            if let Some(u) = u.filter(|_| user.is_some()) {
+                let _ = write!(
+                    out,
+                    " {:>12.1} {:>12.1} {:>12.1} {:>10.1}",
+                    u.cpu_percent.avg, u.cpu_percent.max, u.memory_percent.avg, u.processes.avg
+                );
+            }
+            out.push('\n');
+        }
+    }
+    if !csv {
+        for a in &h.alerts {
+            let _ = writeln!(
+                out,
+                "# alert {} [{}] at {}: {}",
+                a.id,
+                a.severity,
+                rfc3339(a.at),
+                a.message
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,803 @@
+//! Reading the past: range queries for charts and exports, and "time travel" to one sample.
+//!
+//! Why the resolution is chosen here and not by the caller: the CLI, the TUI and the HTTP API all
+//! ask "what happened between A and B", and the answer must be fast whatever the range. Short
+//! recent ranges come from raw samples; longer ones from the 1-minute rollups; anything older
+//! than those (or longer than a month) from the 1-hour rollups. Buckets that retention has not
+//! rolled up yet (the current minute or hour) are aggregated on the fly from the finer level with
+//! the same code (`series.rs`), so a chart does not change when retention runs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::alerts::{alert_columns, parse_kind, parse_metric, parse_severity, query_alerts};
+use super::codec;
+use super::series::{
+    self, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_METRICS, USER_SCALE, aggregate, align,
+};
+use super::{
+    Context, Store, StoreError, StoredAlert, bucket_start, bytes_from_kib, from_hundredths,
+};
+use crate::model::{
+    AlertKind, AlertState, LoadAverage, Metric, PersistentEpisode, Severity, Timestamp, TopProcess,
+};
+
+/// Raw samples answer ranges up to this long (4,320 points at a 5 s interval).
+pub const RAW_MAX_SPAN_MS: i64 = 6 * 3_600_000;
+/// 1-minute rollups answer ranges up to this long (46,080 points); longer ranges use hours.
+pub const MINUTE_MAX_SPAN_MS: i64 = 32 * 86_400_000;
+
+const MINUTE_MS: i64 = 60_000;
+const HOUR_MS: i64 = 3_600_000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    pub since: Timestamp,
+    /// Inclusive.
+    pub until: Timestamp,
+    /// A login name: adds that user's series, and restricts the alert marks to that user's and
+    /// the machine's.
+    pub user: Option<String>,
+    /// Thin the series to at most this many points (coarser buckets, same aggregation).
+    pub max_points: Option<usize>,
+}
+
+/// Where the points come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    Raw,
+    Minute,
+    Hour,
+}
+
+/// A figure over a point: for a raw sample all three are the sample's value.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Agg {
+    pub avg: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SystemPoint {
+    /// The sample's time, or the start of the bucket.
+    pub at: Timestamp,
+    /// Raw samples summarised.
+    pub samples: u32,
+    /// Percent of the whole machine.
+    pub cpu: Agg,
+    pub memory: Agg,
+    pub swap: Agg,
+    pub load1: Agg,
+    /// Bytes per second, summed over interfaces.
+    pub net_rx: Agg,
+    pub net_tx: Agg,
+    /// Bytes per second, summed over devices.
+    pub disk_read: Agg,
+    pub disk_write: Agg,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserPoint {
+    pub at: Timestamp,
+    /// Raw samples summarised.
+    pub samples: u32,
+    /// Of those, the samples in which the user was recorded; the others count as zero.
+    pub present: u32,
+    /// Percent of the whole machine.
+    pub cpu_percent: Agg,
+    pub memory_percent: Agg,
+    pub memory_bytes: Agg,
+    pub processes: Agg,
+}
+
+/// An alert that was open at some time in the range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertMark {
+    /// When it opened.
+    pub at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub id: i64,
+    pub severity: Severity,
+    pub kind: AlertKind,
+    pub subject: String,
+    pub metric: Metric,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub source: Resolution,
+    /// Seconds per point: the sampling interval for raw points, else the bucket size.
+    pub resolution_secs: u64,
+    pub system: Vec<SystemPoint>,
+    /// The queried user's points, one per system point; empty without a user.
+    pub user: Vec<UserPoint>,
+    pub alerts: Vec<AlertMark>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskPoint {
+    pub path: String,
+    pub used_percent: f64,
+}
+
+/// The machine at one recorded sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedSystem {
+    pub interval_secs: f64,
+    pub cpu_percent: f64,
+    pub iowait_percent: f64,
+    pub memory_percent: f64,
+    pub swap_percent: f64,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
+    pub load: LoadAverage,
+    pub net_rx_bytes_per_sec: f64,
+    pub net_tx_bytes_per_sec: f64,
+    pub disk_read_bytes_per_sec: f64,
+    pub disk_write_bytes_per_sec: f64,
+    pub processes: u64,
+    pub threads: u64,
+    pub cores: u64,
+    pub disks: Vec<DiskPoint>,
+}
+
+/// A user as recorded at one sample (tracked or non-trivial users only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedUser {
+    pub uid: u32,
+    pub name: String,
+    pub tracked: bool,
+    pub cpu_percent: f64,
+    pub memory_percent: f64,
+    pub memory_bytes: u64,
+    pub processes: u64,
+    /// Heaviest CPU first, as recorded (up to five).
+    pub top_processes: Vec<TopProcess>,
+}
+
+/// Everything recorded about one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedState {
+    /// The sample's time (at or before the time asked for).
+    pub at: Timestamp,
+    pub system: RecordedSystem,
+    /// Heaviest CPU first.
+    pub users: Vec<RecordedUser>,
+    /// Alerts open at that moment, with the state they had then (open or acknowledged); their
+    /// figures are the latest recorded.
+    pub alerts: Vec<StoredAlert>,
+    /// Persistent-user episodes under way at that moment.
+    pub persistent: Vec<PersistentEpisode>,
+}
+
+pub(super) type SysPt = Point<8>;
+pub(super) type UserPt = Point<4>;
+
+impl Store {
+    /// Points for a time range, at a resolution chosen for it (see the module docs).
+    pub fn history(&self, q: &HistoryQuery) -> Result<History, StoreError> {
+        let (since, until) = (q.since.0, q.until.0);
+        let user_ids = match &q.user {
+            Some(name) => Some(self.user_ids_named(name)?),
+            None => None,
+        };
+        let source = self.choose_resolution(since, until)?;
+        let (from, unit_ms) = match source {
+            Resolution::Raw => (since, 1_000),
+            Resolution::Minute => (bucket_start(since, MINUTE_MS), MINUTE_MS),
+            Resolution::Hour => (bucket_start(since, HOUR_MS), HOUR_MS),
+        };
+        let (mut system, mut user) = if until < since {
+            (Vec::new(), Vec::new())
+        } else {
+            self.series(source, from, until, user_ids.as_deref())?
+        };
+        let mut resolution_ms = match source {
+            Resolution::Raw => self.raw_interval_ms(since, until)?,
+            _ => unit_ms,
+        };
+        if let Some(max) = q.max_points {
+            let max = max.max(1);
+            if system.len() > max {
+                let span = (until - from).max(1);
+                let mut size = round_up(ceil_div(span, max as i64), unit_ms).max(resolution_ms);
+                loop {
+                    let thinned = aggregate(&system, size);
+                    if thinned.len() <= max {
+                        system = thinned;
+                        user = aggregate(&user, size);
+                        break;
+                    }
+                    size += round_up(size / 4, unit_ms).max(unit_ms);
+                }
+                resolution_ms = size;
+            }
+        }
+        Ok(History {
+            source,
+            resolution_secs: (resolution_ms.max(0) as u64).div_ceil(1000),
+            system: system.iter().map(system_point).collect(),
+            user: if q.user.is_some() {
+                user.iter().map(user_point).collect()
+            } else {
+                Vec::new()
+            },
+            alerts: self.alert_marks(since, until, q.user.as_deref())?,
+        })
+    }
+
+    /// The recorded state nearest at or before `at`; None before the first raw sample kept.
+    pub fn state_at(&self, at: Timestamp) -> Result<Option<RecordedState>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, at, interval_ms, cpu, iowait, memory, swap, mem_used_kib, \
+                 mem_total_kib, load1, load5, load15, net_rx, net_tx, disk_read, disk_write, \
+                 processes, threads, cores, disks FROM samples WHERE at <= ?1 \
+                 ORDER BY at DESC LIMIT 1",
+                [at.0],
+                |r| {
+                    let mut ints = [0i64; 19];
+                    for (i, v) in ints.iter_mut().enumerate() {
+                        *v = r.get(i)?;
+                    }
+                    Ok((ints, r.get::<_, Option<String>>(19)?))
+                },
+            )
+            .optional()
+            .ctx("reading a recorded sample")?;
+        let Some((v, disks)) = row else {
+            return Ok(None);
+        };
+        let (sample_id, sample_at) = (v[0], Timestamp(v[1]));
+        let disks: Vec<(String, i64)> = match disks {
+            Some(j) => serde_json::from_str(&j).ctx("reading a sample's disk figures")?,
+            None => Vec::new(),
+        };
+        let system = RecordedSystem {
+            interval_secs: v[2] as f64 / 1000.0,
+            cpu_percent: from_hundredths(v[3]),
+            iowait_percent: from_hundredths(v[4]),
+            memory_percent: from_hundredths(v[5]),
+            swap_percent: from_hundredths(v[6]),
+            memory_used_bytes: bytes_from_kib(v[7]),
+            memory_total_bytes: bytes_from_kib(v[8]),
+            load: LoadAverage {
+                one: from_hundredths(v[9]),
+                five: from_hundredths(v[10]),
+                fifteen: from_hundredths(v[11]),
+            },
+            net_rx_bytes_per_sec: v[12] as f64,
+            net_tx_bytes_per_sec: v[13] as f64,
+            disk_read_bytes_per_sec: v[14] as f64,
+            disk_write_bytes_per_sec: v[15] as f64,
+            processes: v[16].max(0) as u64,
+            threads: v[17].max(0) as u64,
+            cores: v[18].max(0) as u64,
+            disks: disks
+                .into_iter()
+                .map(|(path, used)| DiskPoint {
+                    path,
+                    used_percent: from_hundredths(used),
+                })
+                .collect(),
+        };
+        let users = self.recorded_users(sample_id)?;
+        let sql = format!(
+            "SELECT {} FROM alerts WHERE opened_at <= ?1 \
+             AND (resolved_at IS NULL OR resolved_at > ?1) ORDER BY opened_at, id",
+            alert_columns()
+        );
+        let mut alerts = query_alerts(&self.conn, &sql, params![sample_at.0])?;
+        for a in &mut alerts {
+            a.alert.state = match a.acknowledged_at {
+                Some(t) if t <= sample_at => AlertState::Acknowledged,
+                _ => AlertState::Open,
+            };
+        }
+        let persistent = self.episodes_where(
+            "started_at <= ?1 AND (ended_at IS NULL OR ended_at > ?2)",
+            sample_at.0,
+            sample_at.0,
+        )?;
+        Ok(Some(RecordedState {
+            at: sample_at,
+            system,
+            users,
+            alerts,
+            persistent,
+        }))
+    }
+
+    /// The latest recorded sample strictly before `at`.
+    pub fn prev_sample_time(&self, at: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.one_time("SELECT MAX(at) FROM samples WHERE at < ?1", at)
+    }
+
+    /// The earliest recorded sample strictly after `at`.
+    pub fn next_sample_time(&self, at: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.one_time("SELECT MIN(at) FROM samples WHERE at > ?1", at)
+    }
+
+    /// Persistent-user episodes under way at some time in [since, until], oldest first.
+    pub fn episodes(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<PersistentEpisode>, StoreError> {
+        self.episodes_where(
+            "started_at <= ?2 AND (ended_at IS NULL OR ended_at >= ?1)",
+            since.0,
+            until.0,
+        )
+    }
+
+    fn episodes_where(
+        &self,
+        filter: &str,
+        a: i64,
+        b: i64,
+    ) -> Result<Vec<PersistentEpisode>, StoreError> {
+        let sql = format!(
+            "SELECT user, metric, threshold, started_at, ended_at, duration_secs, peak, average, \
+             samples FROM episodes WHERE {filter} ORDER BY started_at, id"
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .ctx("preparing an episode query")?;
+        type Raw = (String, String, f64, i64, Option<i64>, i64, f64, f64, i64);
+        let rows = stmt
+            .query_map(params![a, b], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            })
+            .ctx("reading episodes")?
+            .collect::<Result<Vec<Raw>, _>>()
+            .ctx("reading episodes")?;
+        rows.into_iter()
+            .map(
+                |(user, metric, threshold, start, end, dur, peak, average, samples)| {
+                    Ok(PersistentEpisode {
+                        user,
+                        metric: parse_metric(&metric)?,
+                        threshold,
+                        started_at: Timestamp(start),
+                        ended_at: end.map(Timestamp),
+                        duration_secs: dur.max(0) as u64,
+                        peak,
+                        average,
+                        samples: samples.max(0) as u64,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn one_time(&self, sql: &str, at: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        self.conn
+            .query_row(sql, [at.0], |r| r.get::<_, Option<i64>>(0))
+            .ctx("stepping between samples")
+            .map(|t| t.map(Timestamp))
+    }
+
+    fn recorded_users(&self, sample_id: i64) -> Result<Vec<RecordedUser>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT us.uid, us.name, u.tracked, u.cpu, u.memory, u.mem_kib, u.processes, \
+                 u.top FROM user_samples u JOIN users us ON us.id = u.user_id \
+                 WHERE u.sample_id = ?1 ORDER BY u.cpu DESC, us.name",
+            )
+            .ctx("preparing the recorded users query")?;
+        type Raw = (i64, String, bool, i64, i64, i64, i64, Option<Vec<u8>>);
+        let rows = stmt
+            .query_map([sample_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .ctx("reading recorded users")?
+            .collect::<Result<Vec<Raw>, _>>()
+            .ctx("reading recorded users")?;
+        let mut commands: HashMap<u64, (Arc<str>, Arc<str>)> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (uid, name, tracked, cpu, memory, mem_kib, processes, top) in rows {
+            let mut top_processes = Vec::new();
+            for p in codec::decode(top.as_deref().unwrap_or_default())? {
+                let (pname, cmdline) = match commands.get(&p.command) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = self.command(p.command)?;
+                        commands.insert(p.command, c.clone());
+                        c
+                    }
+                };
+                top_processes.push(TopProcess {
+                    pid: u32::try_from(p.pid).unwrap_or(u32::MAX),
+                    name: pname,
+                    cmdline,
+                    cpu_percent: p.cpu_hundredths as f64 / 100.0,
+                    memory_bytes: p.mem_kib.saturating_mul(1024),
+                });
+            }
+            out.push(RecordedUser {
+                uid: u32::try_from(uid).unwrap_or(u32::MAX),
+                name,
+                tracked,
+                cpu_percent: from_hundredths(cpu),
+                memory_percent: from_hundredths(memory),
+                memory_bytes: bytes_from_kib(mem_kib),
+                processes: processes.max(0) as u64,
+                top_processes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A command's name and command line; empty when the row is gone (it cannot be while a
+    /// sample refers to it, see retention).
+    fn command(&self, id: u64) -> Result<(Arc<str>, Arc<str>), StoreError> {
+        let row: Option<(String, String)> = self
+            .conn
+            .prepare_cached("SELECT name, cmdline FROM commands WHERE id = ?1")
+            .ctx("preparing a command look-up")?
+            .query_row([super::to_i64(id)], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .ctx("looking up a command")?;
+        let (name, cmdline) = row.unwrap_or_default();
+        Ok((name.into(), cmdline.into()))
+    }
+
+    fn user_ids_named(&self, name: &str) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM users WHERE name = ?1 ORDER BY id")
+            .ctx("preparing a user look-up")?;
+        let ids = stmt
+            .query_map([name], |r| r.get(0))
+            .ctx("looking up a user")?
+            .collect::<Result<Vec<i64>, _>>()
+            .ctx("looking up a user")?;
+        Ok(ids)
+    }
+
+    fn choose_resolution(&self, since: i64, until: i64) -> Result<Resolution, StoreError> {
+        let span = until.saturating_sub(since);
+        let oldest = |sql: &str| -> Result<Option<i64>, StoreError> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .ctx("finding the oldest data")
+        };
+        let raw_from = oldest("SELECT MIN(at) FROM samples")?;
+        let minute_from = oldest("SELECT MIN(bucket) FROM system_1m")?;
+        let hour_from = oldest("SELECT MIN(bucket) FROM system_1h")?;
+        // A level covers the range when it reaches back to `since`, or when no coarser level
+        // reaches back further (then it is the best there is).
+        let covers = |from: Option<i64>, coarser: &[Option<i64>]| match from {
+            None => coarser.iter().all(Option::is_none),
+            Some(f) => f <= since || coarser.iter().flatten().all(|c| *c >= f),
+        };
+        if span <= RAW_MAX_SPAN_MS && covers(raw_from, &[minute_from, hour_from]) {
+            return Ok(Resolution::Raw);
+        }
+        let minute_from = minute_from.or(raw_from);
+        if span <= MINUTE_MAX_SPAN_MS && covers(minute_from, &[hour_from]) {
+            return Ok(Resolution::Minute);
+        }
+        Ok(Resolution::Hour)
+    }
+
+    /// The recorded interval of the raw samples in a range (the first one's), at least 1 s.
+    fn raw_interval_ms(&self, since: i64, until: i64) -> Result<i64, StoreError> {
+        let ms: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT interval_ms FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at LIMIT 1",
+                [since, until],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx("reading the sampling interval")?;
+        Ok(ms.unwrap_or(1_000).max(1_000))
+    }
+
+    /// The system series and the users' (aligned to it) for [from, to] at a level. Buckets not
+    /// rolled up yet come from the finer level.
+    pub(super) fn series(
+        &self,
+        level: Resolution,
+        from: i64,
+        to: i64,
+        users: Option<&[i64]>,
+    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+        let (tables, size, finer, watermark) = match level {
+            Resolution::Raw => return self.raw_series(from, to, users),
+            Resolution::Minute => (
+                ("system_1m", "user_1m"),
+                MINUTE_MS,
+                Resolution::Raw,
+                "rollup_1m_next",
+            ),
+            Resolution::Hour => (
+                ("system_1h", "user_1h"),
+                HOUR_MS,
+                Resolution::Minute,
+                "rollup_1h_next",
+            ),
+        };
+        let rolled_until = super::retention::watermark(&self.conn, watermark)?.unwrap_or(i64::MIN);
+        let stored_to = to.min(rolled_until.saturating_sub(1));
+        let mut system = stored_system(&self.conn, tables.0, from, stored_to)?;
+        let mut user = match users {
+            Some(ids) => align(
+                &system,
+                &stored_user(&self.conn, tables.1, ids, from, stored_to)?,
+            ),
+            None => Vec::new(),
+        };
+        let tail_from = from.max(rolled_until);
+        if tail_from <= to {
+            let (s, u) = self.series(finer, tail_from, to, users)?;
+            system.extend(aggregate(&s, size));
+            user.extend(aggregate(&u, size));
+        }
+        Ok((system, user))
+    }
+
+    fn raw_series(
+        &self,
+        from: i64,
+        to: i64,
+        users: Option<&[i64]>,
+    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT at, cpu, memory, swap, load1, net_rx, net_tx, disk_read, disk_write \
+                 FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at",
+            )
+            .ctx("preparing the raw system query")?;
+        let system = stmt
+            .query_map([from, to], |r| {
+                let mut v = [0.0; 8];
+                for (i, x) in v.iter_mut().enumerate() {
+                    *x = r.get::<_, i64>(i + 1)? as f64;
+                }
+                Ok(Point::raw(r.get(0)?, v, true))
+            })
+            .ctx("reading raw samples")?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading raw samples")?;
+        let Some(ids) = users else {
+            return Ok((system, Vec::new()));
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.at, u.cpu, u.memory, u.mem_kib, u.processes FROM samples s \
+                 JOIN user_samples u ON u.sample_id = s.id AND u.user_id = ?3 \
+                 WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at",
+            )
+            .ctx("preparing the raw user query")?;
+        let mut per_id = Vec::new();
+        for &id in ids {
+            let pts = stmt
+                .query_map(params![from, to, id], |r| {
+                    let mut v = [0.0; 4];
+                    for (i, x) in v.iter_mut().enumerate() {
+                        *x = r.get::<_, i64>(i + 1)? as f64;
+                    }
+                    Ok(Point::raw(r.get(0)?, v, true))
+                })
+                .ctx("reading raw user samples")?
+                .collect::<Result<Vec<_>, _>>()
+                .ctx("reading raw user samples")?;
+            per_id.push(pts);
+        }
+        Ok((system.clone(), align(&system, &merge(per_id))))
+    }
+
+    fn alert_marks(
+        &self,
+        since: i64,
+        until: i64,
+        user: Option<&str>,
+    ) -> Result<Vec<AlertMark>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT opened_at, resolved_at, id, severity, kind, subject, metric, message \
+                 FROM alerts WHERE opened_at <= ?2 AND (resolved_at IS NULL OR resolved_at >= ?1) \
+                 AND (?3 IS NULL OR subject = ?3 OR kind = 'system') ORDER BY opened_at, id",
+            )
+            .ctx("preparing the alert marks query")?;
+        type Raw = (
+            i64,
+            Option<i64>,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+        );
+        let rows = stmt
+            .query_map(params![since, until, user], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .ctx("reading alert marks")?
+            .collect::<Result<Vec<Raw>, _>>()
+            .ctx("reading alert marks")?;
+        rows.into_iter()
+            .map(
+                |(at, resolved, id, severity, kind, subject, metric, message)| {
+                    Ok(AlertMark {
+                        at: Timestamp(at),
+                        resolved_at: resolved.map(Timestamp),
+                        id,
+                        severity: parse_severity(&severity)?,
+                        kind: parse_kind(&kind)?,
+                        subject,
+                        metric: parse_metric(&metric)?,
+                        message,
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+pub(super) fn stored_system(
+    conn: &Connection,
+    table: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<SysPt>, StoreError> {
+    if to < from {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT bucket, samples, {} FROM {table} WHERE bucket >= ?1 AND bucket <= ?2 \
+             ORDER BY bucket",
+        series::columns(&SYSTEM_METRICS)
+    );
+    let mut stmt = conn.prepare_cached(&sql).ctx("preparing a rollup query")?;
+    let rows = stmt
+        .query_map([from, to], |r| Point::from_row(r, false))
+        .ctx("reading system rollups")?
+        .collect::<Result<Vec<_>, _>>()
+        .ctx("reading system rollups")?;
+    Ok(rows)
+}
+
+pub(super) fn stored_user(
+    conn: &Connection,
+    table: &str,
+    ids: &[i64],
+    from: i64,
+    to: i64,
+) -> Result<Vec<UserPt>, StoreError> {
+    if to < from {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT bucket, samples, present, {} FROM {table} \
+             WHERE user_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        series::columns(&USER_METRICS)
+    );
+    let mut stmt = conn.prepare_cached(&sql).ctx("preparing a rollup query")?;
+    let mut per_id = Vec::new();
+    for &id in ids {
+        let rows = stmt
+            .query_map(params![id, from, to], |r| Point::from_row(r, true))
+            .ctx("reading user rollups")?
+            .collect::<Result<Vec<_>, _>>()
+            .ctx("reading user rollups")?;
+        per_id.push(rows);
+    }
+    Ok(merge(per_id))
+}
+
+/// Several series of the same user (one per interned id: the same name under two uids) as one,
+/// adding the figures of points at the same time.
+fn merge<const N: usize>(mut series: Vec<Vec<Point<N>>>) -> Vec<Point<N>> {
+    if series.len() <= 1 {
+        return series.pop().unwrap_or_default();
+    }
+    let mut all: Vec<Point<N>> = series.into_iter().flatten().collect();
+    all.sort_by_key(|p| p.at);
+    let mut out: Vec<Point<N>> = Vec::with_capacity(all.len());
+    for p in all {
+        match out.last_mut() {
+            Some(last) if last.at == p.at => {
+                last.present = last.present.max(p.present);
+                for i in 0..N {
+                    last.min[i] += p.min[i];
+                    last.avg[i] += p.avg[i];
+                    last.max[i] += p.max[i];
+                }
+            }
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+/// Ceiling division for non-negative `v` and positive `d`.
+fn ceil_div(v: i64, d: i64) -> i64 {
+    let d = d.max(1);
+    v / d + i64::from(v % d != 0)
+}
+
+fn round_up(v: i64, unit: i64) -> i64 {
+    ceil_div(v, unit) * unit.max(1)
+}
+
+fn agg<const N: usize>(p: &Point<N>, i: usize, scale: f64) -> Agg {
+    Agg {
+        avg: p.avg[i] / scale,
+        min: p.min[i] / scale,
+        max: p.max[i] / scale,
+    }
+}
+
+fn system_point(p: &SysPt) -> SystemPoint {
+    let a = |i: usize| agg(p, i, SYSTEM_SCALE[i]);
+    SystemPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        cpu: a(0),
+        memory: a(1),
+        swap: a(2),
+        load1: a(3),
+        net_rx: a(4),
+        net_tx: a(5),
+        disk_read: a(6),
+        disk_write: a(7),
+    }
+}
+
+fn user_point(p: &UserPt) -> UserPoint {
+    let a = |i: usize| agg(p, i, USER_SCALE[i]);
+    UserPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        present: p.present,
+        cpu_percent: a(0),
+        memory_percent: a(1),
+        memory_bytes: a(2),
+        processes: a(3),
+    }
+}

@@ -1,0 +1,402 @@
+//! The issue's budgets, measured. Ignored by default (minutes of work); run them with
+//! `cargo test --release --lib store::tests::budget -- --ignored --nocapture`.
+//!
+//! - File size: a 5 s interval with 50 busy users, each with five top processes, written the
+//!   way the daemon writes (one `record` transaction per sample). `SYSMON_BUDGET_DAYS` (default
+//!   1) days are written and the size per week extrapolated.
+//! - Query time: 30 days of history (system and one user) from 28 days of 1-minute rollups plus
+//!   48 h of raw samples rolled up by `run_retention`, as a daemon's file looks after a month.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::params;
+
+use super::*;
+use crate::store::HistoryQuery;
+use crate::store::series::{Point, write_system, write_user};
+
+const USERS: u32 = 50;
+const INTERVAL: i64 = 5_000;
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn walk(&mut self, v: f64, step: f64, lo: f64, hi: f64) -> f64 {
+        (v + (self.unit() - 0.5) * 2.0 * step).clamp(lo, hi)
+    }
+}
+
+struct Proc {
+    pid: u32,
+    cmd: String,
+    cpu: f64,
+    mem: u64,
+}
+
+struct UserGen {
+    name: String,
+    uid: u32,
+    cpu: f64,
+    mem: f64,
+    procs: Vec<Proc>,
+}
+
+/// Fifty users, each with five processes that mostly last (1 % are replaced per sample, a fifth
+/// of those with a command line never seen before), figures wandering every sample.
+struct Workload {
+    rng: Rng,
+    users: Vec<UserGen>,
+    next_pid: u32,
+}
+
+impl Workload {
+    fn new() -> Self {
+        let mut w = Workload {
+            rng: Rng(0x9E37_79B9_7F4A_7C15),
+            users: Vec::new(),
+            next_pid: 1000,
+        };
+        for u in 0..USERS {
+            let procs = (0..5).map(|_| w.new_proc(u)).collect();
+            w.users.push(UserGen {
+                name: format!("user{u:02}"),
+                uid: 2000 + u,
+                cpu: 1.0 + w.rng.unit() * 3.0,
+                mem: 0.5 + w.rng.unit() * 2.0,
+                procs,
+            });
+        }
+        w
+    }
+
+    fn new_proc(&mut self, user: u32) -> Proc {
+        self.next_pid += 1 + (self.rng.next() % 7) as u32;
+        let cmd = if self.rng.unit() < 0.2 {
+            format!(
+                "python3 /home/user{user:02}/scratch/run_{:x}.py --out /tmp/out-{}",
+                self.rng.next() % 0xffff_ffff,
+                self.next_pid
+            )
+        } else {
+            let n = self.rng.next() % 8;
+            format!(
+                "python3 /home/user{user:02}/project/train.py --config configs/exp{n}.yaml --workers 4"
+            )
+        };
+        Proc {
+            pid: self.next_pid,
+            cmd,
+            cpu: self.rng.unit() * 100.0,
+            mem: (64 + self.rng.next() % 4096) << 20,
+        }
+    }
+
+    fn snapshot(&mut self, at: i64) -> Snap {
+        let mut s = snap(at)
+            .cpu(40.0 + self.rng.unit() * 40.0)
+            .mem(60.0 + self.rng.unit() * 10.0)
+            .load(2.0 + self.rng.unit() * 6.0)
+            .net(self.rng.unit() * 1e6, self.rng.unit() * 1e6)
+            .disk_io(self.rng.unit() * 1e7, self.rng.unit() * 1e7)
+            .disk("/", 61.5)
+            .disk("/home", 78.25);
+        for i in 0..self.users.len() {
+            let uid_index = self.users[i].uid - 2000;
+            for p in 0..5 {
+                if self.rng.unit() < 0.01 {
+                    let fresh = self.new_proc(uid_index);
+                    self.users[i].procs[p] = fresh;
+                }
+            }
+            let rng = &mut self.rng;
+            let u = &mut self.users[i];
+            u.cpu = rng.walk(u.cpu, 0.5, 0.5, 6.0);
+            u.mem = rng.walk(u.mem, 0.05, 0.5, 3.0);
+            for p in &mut u.procs {
+                p.cpu = rng.walk(p.cpu, 5.0, 0.0, 400.0);
+                p.mem = p
+                    .mem
+                    .saturating_add_signed(((rng.unit() - 0.5) * 2e6) as i64 / 4096 * 4096);
+            }
+            u.procs.sort_by(|a, b| b.cpu.total_cmp(&a.cpu));
+            s = s.user(&u.name, u.uid, u.cpu, u.mem).processes(12);
+            for p in &u.procs {
+                s = s.top(p.pid, "python3", &p.cmd, p.cpu, p.mem);
+            }
+        }
+        s
+    }
+}
+
+fn file_bytes(store: &Store) -> u64 {
+    store
+        .conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    let wal = std::fs::metadata(format!("{}-wal", store.path().display()))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    std::fs::metadata(store.path()).expect("size").len() + wal
+}
+
+/// Bytes per table and index, when this SQLite has the dbstat table.
+fn breakdown(store: &Store) -> Vec<(String, i64)> {
+    let Ok(mut stmt) = store
+        .conn
+        .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+    else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map(|rows| rows.flatten().collect())
+        .unwrap_or_default()
+}
+
+fn mb(b: f64) -> f64 {
+    b / 1e6
+}
+
+#[test]
+#[ignore = "budget measurement: minutes in a release build"]
+fn budget_file_size_per_week() {
+    let days: i64 = std::env::var("SYSMON_BUDGET_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    let mut w = Workload::new();
+    let samples = days * DAY / INTERVAL;
+    let started = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let tracker = TrackerState::default();
+    for i in 0..samples {
+        let s = w.snapshot(T0 + i * INTERVAL);
+        let t = Instant::now();
+        store
+            .record(&Record {
+                snapshot: &s.0,
+                events: &[],
+                mails: &[],
+                tracker: &tracker,
+            })
+            .expect("record");
+        slowest = slowest.max(t.elapsed());
+    }
+    let elapsed = started.elapsed();
+    let bytes = file_bytes(&store) as f64;
+    let rows = (samples * i64::from(USERS)) as f64;
+    let per_week = bytes * 7.0 / days as f64;
+    println!("BUDGET size: {days} day(s), {samples} samples x {USERS} users x 5 top processes");
+    println!(
+        "BUDGET size: written in {:.1} s ({:.0} us per record(), slowest {:.1} ms)",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / samples as f64,
+        slowest.as_secs_f64() * 1e3
+    );
+    println!(
+        "BUDGET size: file {:.1} MB = {:.0} bytes per user-sample; per week {:.1} MB (budget 50 MB: {})",
+        mb(bytes),
+        bytes / rows,
+        mb(per_week),
+        if per_week < 50e6 { "met" } else { "NOT met" }
+    );
+    let parts = breakdown(&store);
+    for (name, size) in &parts {
+        println!(
+            "BUDGET size:   {name:<24} {:8.1} MB/week",
+            mb(*size as f64 * 7.0 / days as f64)
+        );
+    }
+
+    // What the file holds in steady state: 48 h raw, 30 days of minutes, a year of hours.
+    let t = Instant::now();
+    let rep = store
+        .run_retention(Timestamp(T0 + days * DAY), 30)
+        .expect("retention");
+    println!(
+        "BUDGET size: retention over the run took {:.2} s ({} minute rows, {} user minute rows)",
+        t.elapsed().as_secs_f64(),
+        rep.minutes_rolled_up,
+        rep.user_minutes_rolled_up
+    );
+    let size_of = |parts: &[(String, i64)], names: &[&str]| -> f64 {
+        parts
+            .iter()
+            .filter(|(n, _)| names.iter().any(|m| n.starts_with(m)))
+            .map(|(_, s)| *s as f64)
+            .sum::<f64>()
+            / days as f64
+    };
+    let parts = breakdown(&store);
+    if !parts.is_empty() {
+        let raw_day = size_of(
+            &parts,
+            &[
+                "samples",
+                "user_samples",
+                "commands",
+                "sqlite_autoindex_samples",
+                "sqlite_autoindex_commands",
+            ],
+        );
+        let minute_day = size_of(&parts, &["system_1m", "user_1m"]);
+        let hour_day = size_of(&parts, &["system_1h", "user_1h"]);
+        let steady = 2.0 * raw_day + 30.0 * minute_day + 365.0 * hour_day;
+        println!(
+            "BUDGET size: per day raw {:.1} MB, minute rollups {:.2} MB, hour rollups {:.3} MB",
+            mb(raw_day),
+            mb(minute_day),
+            mb(hour_day)
+        );
+        println!(
+            "BUDGET size: steady-state file (48 h raw + 30 d minutes + 365 d hours) ~ {:.0} MB",
+            mb(steady)
+        );
+    }
+}
+
+#[test]
+#[ignore = "budget measurement: minutes in a release build"]
+fn budget_history_30_days() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    let now = T0 + 30 * DAY;
+    let raw_from = now - 2 * DAY;
+
+    // 28 days of 1-minute rollups, system and 50 users, written directly.
+    let t = Instant::now();
+    let mut rng = Rng(42);
+    {
+        let mut ids = Vec::new();
+        for u in 0..USERS {
+            let id: i64 = store
+                .conn
+                .query_row(
+                    "INSERT INTO users (uid, name) VALUES (?1, ?2) RETURNING id",
+                    params![2000 + u, format!("user{u:02}")],
+                    |r| r.get(0),
+                )
+                .expect("user");
+            ids.push(id);
+        }
+        let tx = store.conn.transaction().expect("tx");
+        let mut bucket = T0;
+        while bucket < raw_from {
+            let mut sys = Point::<8>::zero(bucket, 12);
+            for i in 0..8 {
+                let v = (rng.unit() * 10_000.0).round();
+                sys.min[i] = v / 2.0;
+                sys.avg[i] = v;
+                sys.max[i] = v * 1.5;
+            }
+            write_system(&tx, "system_1m", &[sys]).expect("system");
+            for &id in &ids {
+                let mut p = Point::<4>::zero(bucket, 12);
+                p.present = 12;
+                for i in 0..4 {
+                    let v = (rng.unit() * 1_000.0).round();
+                    p.min[i] = v / 2.0;
+                    p.avg[i] = v;
+                    p.max[i] = v * 1.5;
+                }
+                write_user(&tx, "user_1m", id, &[p]).expect("user");
+            }
+            bucket += MIN;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('rollup_1m_next', ?1)",
+            [raw_from],
+        )
+        .expect("watermark");
+        tx.commit().expect("commit");
+    }
+    println!(
+        "BUDGET query: 28 days of minute rollups (51 series) written in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // 48 h of raw samples the daemon's way, then retention rolls them up.
+    let t = Instant::now();
+    let mut w = Workload::new();
+    let mut at = raw_from;
+    while at < now {
+        put(&mut store, &w.snapshot(at), &[], &[]);
+        at += INTERVAL;
+    }
+    println!(
+        "BUDGET query: 48 h of raw samples (50 users) recorded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let rep = store.run_retention(Timestamp(now), 30).expect("retention");
+    println!(
+        "BUDGET query: retention rolled {} minutes / {} hours up in {:.2} s",
+        rep.minutes_rolled_up,
+        rep.hours_rolled_up,
+        t.elapsed().as_secs_f64()
+    );
+    println!("BUDGET query: file {:.1} MB", mb(file_bytes(&store) as f64));
+    drop(store);
+
+    let store = open(&path);
+    let query = HistoryQuery {
+        since: Timestamp(now - 30 * DAY),
+        until: Timestamp(now),
+        user: Some("user07".into()),
+        max_points: None,
+    };
+    let mut times = Vec::new();
+    let mut points = (0, 0);
+    for _ in 0..7 {
+        let t = Instant::now();
+        let h = store.history(&query).expect("history");
+        times.push(t.elapsed());
+        points = (h.system.len(), h.user.len());
+        assert_eq!(h.resolution_secs, 60);
+    }
+    let cold = times[0];
+    let mut warm = times[1..].to_vec();
+    warm.sort();
+    let median = warm[warm.len() / 2];
+    println!(
+        "BUDGET query: 30 days, system + one user: {} + {} points at 1 min; first {:.1} ms, \
+         median of 6 more {:.1} ms (budget 100 ms: {})",
+        points.0,
+        points.1,
+        cold.as_secs_f64() * 1e3,
+        median.as_secs_f64() * 1e3,
+        if median < Duration::from_millis(100) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    let mut thin = query.clone();
+    thin.max_points = Some(1000);
+    let t = Instant::now();
+    let h = store.history(&thin).expect("history");
+    println!(
+        "BUDGET query: the same thinned to {} points: {:.1} ms",
+        h.system.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    assert_eq!(points.0, 30 * 24 * 60);
+    assert_eq!(points.1, points.0);
+    if !cfg!(debug_assertions) {
+        assert!(median < Duration::from_millis(100), "{median:?}");
+    }
+}

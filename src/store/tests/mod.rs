@@ -1,0 +1,261 @@
+//! Tests of the store on real SQLite files in temporary directories, with chosen times.
+
+mod alerts;
+mod budget;
+mod files;
+mod history;
+mod outbox;
+mod record;
+mod retention;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tempfile::TempDir;
+
+use super::{PendingMail, Record, RecordOutcome, Store};
+use crate::model::{
+    Alert, AlertDetails, AlertKey, AlertState, CpuBreakdown, DiskIo, DiskUsage, Event, LoadAverage,
+    Mail, NetIo, Severity, Snapshot, Status, Timestamp, TopProcess, UserStats,
+};
+use crate::track::TrackerState;
+
+/// An hour boundary (2023-11-14 21:00 UTC), so minute and hour buckets are easy to reason about.
+pub(super) const T0: i64 = 1_699_995_600_000;
+pub(super) const MIN: i64 = 60_000;
+pub(super) const HOUR: i64 = 3_600_000;
+pub(super) const DAY: i64 = 86_400_000;
+
+/// A database file in a fresh directory (kept alive by the returned guard).
+pub(super) fn temp_db() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sysmon.db");
+    (dir, path)
+}
+
+pub(super) fn open(path: &std::path::Path) -> Store {
+    Store::open(path).expect("open store")
+}
+
+/// A snapshot under construction: `snap(T0).cpu(50.0).user("alice", 1001, 30.0, 5.0)`.
+#[derive(Debug, Clone)]
+pub(super) struct Snap(pub Snapshot);
+
+pub(super) fn snap(at: i64) -> Snap {
+    let mut s = Snapshot {
+        at: Timestamp(at),
+        interval_secs: 5.0,
+        host: "web01".into(),
+        ..Snapshot::default()
+    };
+    s.system.cpu.count = 8;
+    s.system.memory.total_bytes = 16 << 30;
+    Snap(s)
+}
+
+impl Snap {
+    pub fn cpu(mut self, v: f64) -> Self {
+        self.0.system.cpu.total = CpuBreakdown {
+            busy: v,
+            idle: 100.0 - v,
+            ..CpuBreakdown::default()
+        };
+        self
+    }
+
+    pub fn mem(mut self, v: f64) -> Self {
+        self.0.system.memory.used_percent = v;
+        self.0.system.memory.used_bytes = (v / 100.0 * (16u64 << 30) as f64) as u64;
+        self
+    }
+
+    pub fn swap(mut self, v: f64) -> Self {
+        self.0.system.memory.swap_used_percent = v;
+        self
+    }
+
+    pub fn load(mut self, one: f64) -> Self {
+        self.0.system.load = LoadAverage {
+            one,
+            five: one / 2.0,
+            fifteen: one / 4.0,
+        };
+        self
+    }
+
+    pub fn net(mut self, rx: f64, tx: f64) -> Self {
+        self.0.system.net.push(NetIo {
+            interface: format!("eth{}", self.0.system.net.len()),
+            rx_bytes_per_sec: rx,
+            tx_bytes_per_sec: tx,
+            ..NetIo::default()
+        });
+        self
+    }
+
+    pub fn disk_io(mut self, read: f64, write: f64) -> Self {
+        self.0.system.disk_io.push(DiskIo {
+            device: format!("sd{}", self.0.system.disk_io.len()),
+            read_bytes_per_sec: read,
+            write_bytes_per_sec: write,
+            ..DiskIo::default()
+        });
+        self
+    }
+
+    pub fn disk(mut self, path: &str, used: f64) -> Self {
+        self.0.system.disks.push(DiskUsage {
+            path: path.into(),
+            used_percent: used,
+            ok: true,
+            ..DiskUsage::default()
+        });
+        self
+    }
+
+    /// A tracked user.
+    pub fn user(mut self, name: &str, uid: u32, cpu: f64, mem: f64) -> Self {
+        self.0.users.push(UserStats {
+            uid,
+            name: name.into(),
+            cpu_percent: cpu,
+            cpu_cores: cpu * 8.0 / 100.0,
+            memory_bytes: (mem / 100.0 * (16u64 << 30) as f64) as u64 / 4096 * 4096,
+            memory_percent: mem,
+            processes: 3,
+            threads: 4,
+            tracked: true,
+            top_processes: Vec::new(),
+            pids: Vec::new(),
+        });
+        self
+    }
+
+    /// Marks the last user untracked.
+    pub fn untracked(mut self) -> Self {
+        if let Some(u) = self.0.users.last_mut() {
+            u.tracked = false;
+        }
+        self
+    }
+
+    pub fn processes(mut self, n: u64) -> Self {
+        if let Some(u) = self.0.users.last_mut() {
+            u.processes = n;
+        }
+        self
+    }
+
+    /// Adds a top process to the last user.
+    pub fn top(mut self, pid: u32, name: &str, cmdline: &str, cpu: f64, mem_bytes: u64) -> Self {
+        if let Some(u) = self.0.users.last_mut() {
+            u.top_processes.push(TopProcess {
+                pid,
+                name: Arc::from(name),
+                cmdline: Arc::from(cmdline),
+                cpu_percent: cpu,
+                memory_bytes: mem_bytes,
+            });
+        }
+        self
+    }
+}
+
+pub(super) fn details() -> AlertDetails {
+    AlertDetails {
+        host: "web01".into(),
+        metric: crate::model::Metric::Cpu,
+        value: 0.0,
+        threshold: 80.0,
+        duration_secs: 0,
+        status: Status::Heavy,
+        system_cpu_percent: 0.0,
+        system_memory_percent: 0.0,
+        top_users: Vec::new(),
+        persistent_users: Vec::new(),
+        load: LoadAverage::default(),
+        uptime_secs: 0.0,
+        recommendation: "look".into(),
+    }
+}
+
+/// An open alert for `key` opened at `at`.
+pub(super) fn alert(key: &AlertKey, severity: Severity, at: i64, value: f64) -> Alert {
+    Alert {
+        key: key.clone(),
+        severity,
+        state: AlertState::Open,
+        opened_at: Timestamp(at),
+        last_notified_at: Timestamp(at),
+        updated_at: Timestamp(at),
+        resolved_at: None,
+        value,
+        threshold: 80.0,
+        peak: value,
+        message: format!("{key} {value}%"),
+        details: details(),
+    }
+}
+
+/// The same alert later, with a new value.
+pub(super) fn later(a: &Alert, at: i64, value: f64) -> Alert {
+    let mut a = a.clone();
+    a.updated_at = Timestamp(at);
+    a.last_notified_at = Timestamp(at);
+    a.value = value;
+    a.peak = a.peak.max(value);
+    a.message = format!("{} {value}%", a.key);
+    a
+}
+
+pub(super) fn resolved(a: &Alert, at: i64) -> Alert {
+    let mut a = a.clone();
+    a.state = AlertState::Resolved;
+    a.resolved_at = Some(Timestamp(at));
+    a.updated_at = Timestamp(at);
+    a
+}
+
+pub(super) fn mail(subject: &str, key: Option<&AlertKey>) -> PendingMail {
+    PendingMail {
+        mail: Mail {
+            severity: Severity::High,
+            subject: subject.into(),
+            body: format!("body of {subject}"),
+            alert_id: None,
+        },
+        alert_key: key.cloned(),
+    }
+}
+
+/// Records a snapshot with events and mails and an empty tracker state.
+pub(super) fn put(
+    store: &mut Store,
+    s: &Snap,
+    events: &[Event],
+    mails: &[PendingMail],
+) -> RecordOutcome {
+    let tracker = TrackerState::default();
+    store
+        .record(&Record {
+            snapshot: &s.0,
+            events,
+            mails,
+            tracker: &tracker,
+        })
+        .expect("record")
+}
+
+/// Records bare samples (system figures only) every `step` ms in [from, to).
+pub(super) fn put_range(store: &mut Store, from: i64, to: i64, step: i64, f: impl Fn(i64) -> Snap) {
+    let mut t = from;
+    while t < to {
+        put(store, &f(t), &[], &[]);
+        t += step;
+    }
+}
+
+/// Approximate equality for figures that went through hundredths.
+pub(super) fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}

@@ -1,0 +1,561 @@
+//! `sysmon --headless` as systemd runs it: the real binary, a database on disk, a real SMTP
+//! server on loopback, signals, reloads, and other processes acting on its alerts.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::server::{Options, Received, Security, TestCert, TestServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sysmon");
+
+/// A loopback port that nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("ephemeral port")
+}
+
+/// Where mail goes: a STARTTLS server on loopback whose self-signed certificate is trusted
+/// through `email.ca_file`.
+struct MailSetup<'a> {
+    port: u16,
+    ca_file: &'a Path,
+}
+
+/// A configuration whose system memory threshold every machine exceeds, so a HIGH system
+/// memory alert opens on the first real sample.
+fn config(db: &Path, mail: Option<&MailSetup<'_>>, extra: &str) -> String {
+    let email = match mail {
+        Some(m) => format!(
+            "[email]\nenabled = true\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\n\
+             ca_file = \"{}\"\nfrom = \"sysmon@test.invalid\"\nto = [\"admin@test.invalid\"]\n",
+            m.port,
+            m.ca_file.display()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "[monitoring]\ninterval_secs = 1\nmemory_threshold = 0.1\n{extra}\n\
+         [storage]\npath = \"{}\"\n{email}",
+        db.display()
+    )
+}
+
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn start(cfg: &Path) -> Daemon {
+        let mut child = base(cfg)
+            .arg("--headless")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn daemon");
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut l) = sink.lock() {
+                    l.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Daemon { child, log }
+    }
+
+    fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn wait_log(&self, needle: &str, secs: u64) -> bool {
+        wait(secs, || self.log().contains(needle))
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, sig).expect("kill");
+    }
+
+    /// Wait for the process to exit; its status code and how long it took.
+    fn wait_exit(&mut self, secs: u64) -> Option<(i32, Duration)> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status.code().unwrap_or(-1), start.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base(cfg: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SYSMON_") || k == "JOURNAL_STREAM" || k == "NOTIFY_SOCKET" {
+            c.env_remove(k);
+        }
+    }
+    c.arg("--config").arg(cfg).stdin(Stdio::null());
+    c
+}
+
+fn cli(cfg: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = base(cfg).args(args).output().expect("run sysmon");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(cfg: &Path, args: &[&str]) -> Value {
+    let (code, out, err) = cli(cfg, args);
+    assert_eq!(code, 0, "sysmon {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} gave bad JSON ({e}): {out}"))
+}
+
+/// The command's JSON, or None while it fails (the daemon has not created the database yet).
+fn try_json(cfg: &Path, args: &[&str]) -> Option<Value> {
+    let (code, out, _) = cli(cfg, args);
+    if code != 0 {
+        return None;
+    }
+    serde_json::from_str(&out).ok()
+}
+
+fn status_field(cfg: &Path, field: &str) -> Value {
+    try_json(cfg, &["status", "--json"])
+        .map(|s| s[field].clone())
+        .unwrap_or(Value::Null)
+}
+
+fn wait(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+fn open_memory_alert(cfg: &Path) -> Option<Value> {
+    let alerts = try_json(cfg, &["alerts", "--json"])?;
+    alerts
+        .as_array()?
+        .iter()
+        .find(|a| a["kind"] == "system" && a["metric"] == "memory" && a["state"] != "resolved")
+        .cloned()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    cfg: PathBuf,
+    db: PathBuf,
+    cert: TestCert,
+}
+
+/// A database and config in a fresh directory; with `smtp_port`, mail goes to a STARTTLS
+/// server on that port.
+fn setup(smtp_port: Option<u16>, extra: &str) -> Setup {
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = dir.path().join("sysmon.db");
+    let cfg = dir.path().join("config.toml");
+    let cert = TestCert::generate();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &cert.pem).expect("ca");
+    let mail = smtp_port.map(|port| MailSetup {
+        port,
+        ca_file: &ca_file,
+    });
+    std::fs::write(&cfg, config(&db, mail.as_ref(), extra)).expect("config");
+    Setup {
+        _dir: dir,
+        cfg,
+        db,
+        cert,
+    }
+}
+
+fn starttls_server(port: u16, s: &Setup) -> TestServer {
+    TestServer::start_on(port, Options::new(Security::StartTls), Some(&s.cert))
+}
+
+/// Every mail the server receives within `secs`, until `done` says enough.
+fn collect_mail(
+    server: &TestServer,
+    secs: u64,
+    mut done: impl FnMut(&[Received]) -> bool,
+) -> Vec<Received> {
+    let mut got = Vec::new();
+    wait(secs, || {
+        got.extend(server.drain());
+        done(&got)
+    });
+    got
+}
+
+fn integrity(db: &Path) -> String {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))
+        .expect("integrity_check")
+}
+
+#[test]
+fn records_alerts_mails_them_and_stops_cleanly_on_sigterm() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let smtp = starttls_server(port, &s);
+    let mut d = Daemon::start(&s.cfg);
+    // Only the memory alert is certain; a busy test machine may raise a CPU alert as well.
+    let is_memory = |m: &Received| m.header("Subject").is_some_and(|s| s.contains("memory"));
+    let mails = collect_mail(&smtp, 20, |m| m.iter().any(is_memory));
+    let mail = mails
+        .iter()
+        .find(|m| is_memory(m))
+        .unwrap_or_else(|| panic!("no memory alert mail; log:\n{}", d.log()));
+    assert!(mail.tls, "delivered over STARTTLS");
+    let subject = mail.header("Subject").expect("subject");
+    assert!(subject.starts_with("[sysmon] HIGH "), "{subject}");
+    assert!(subject.contains("memory"), "{subject}");
+    assert_eq!(mail.to, ["admin@test.invalid"]);
+    let body = mail.body();
+    for needle in ["0.1%", "Load", "Uptime"] {
+        assert!(body.contains(needle), "{needle} missing from\n{body}");
+    }
+    let alert = open_memory_alert(&s.cfg).expect("the alert is in the database");
+    assert_eq!(alert["severity"], "high");
+
+    let status = json(&s.cfg, &["status", "--json"]);
+    assert_eq!(status["daemon_pid"], d.child.id());
+    assert!(status["open_alerts"].as_u64() >= Some(1), "{status}");
+    assert!(
+        status["last_sample_age_secs"].as_f64() < Some(10.0),
+        "{status}"
+    );
+
+    d.signal(rustix::process::Signal::TERM);
+    let (code, took) = d.wait_exit(5).expect("exits after SIGTERM");
+    assert_eq!(code, 0, "{}", d.log());
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(
+        d.log().contains("stopped: everything recorded"),
+        "{}",
+        d.log()
+    );
+    assert_eq!(integrity(&s.db), "ok");
+}
+
+#[test]
+fn a_second_instance_is_refused_with_the_first_ones_pid() {
+    let s = setup(None, "");
+    let d = Daemon::start(&s.cfg);
+    assert!(d.wait_log("started", 10), "{}", d.log());
+    let (code, _, err) = cli(&s.cfg, &["--headless"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("pid {}", d.child.id())), "{err}");
+}
+
+#[test]
+fn a_bad_reload_keeps_the_running_config_and_a_good_one_applies() {
+    let s = setup(None, "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(d.wait_log("started", 10), "{}", d.log());
+    std::fs::write(&s.cfg, "[monitoring]\ncpu_threshold = 150\n").expect("write bad");
+    assert!(d.wait_log("reload failed", 10), "{}", d.log());
+    assert!(d.log().contains("monitoring.cpu_threshold"), "{}", d.log());
+    assert!(d.child.try_wait().expect("wait").is_none(), "still running");
+
+    std::fs::write(&s.cfg, config(&s.db, None, "cpu_threshold = 95.0")).expect("write good");
+    d.signal(rustix::process::Signal::HUP);
+    assert!(
+        d.wait_log("monitoring.cpu_threshold: 80.0 -> 95.0", 10),
+        "{}",
+        d.log()
+    );
+    // Still sampling after both reloads.
+    let before = status_field(&s.cfg, "last_sample").as_i64();
+    assert!(wait(10, || status_field(&s.cfg, "last_sample").as_i64() > before));
+}
+
+#[test]
+fn an_alert_resolved_from_another_process_stays_resolved() {
+    let s = setup(None, "");
+    let d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || open_memory_alert(&s.cfg).is_some()),
+        "{}",
+        d.log()
+    );
+    let id = open_memory_alert(&s.cfg)
+        .and_then(|a| a["id"].as_i64())
+        .expect("id");
+    let (code, _, err) = cli(&s.cfg, &["alerts", "resolve", &id.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        d.wait_log(&format!("alert {id} resolved by"), 10),
+        "{}",
+        d.log()
+    );
+    // The condition still holds, yet over the next ticks the daemon opens nothing again.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(open_memory_alert(&s.cfg).is_none(), "{}", d.log());
+    let all = json(&s.cfg, &["alerts", "--all", "--json"]);
+    let row = all
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["id"] == id))
+        .expect("resolved row listed with --all");
+    assert_eq!(row["state"], "resolved");
+    assert!(
+        row["resolved_by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("operator")),
+        "{row}"
+    );
+    let (code, _, _) = cli(&s.cfg, &["alerts", "resolve", "999999"]);
+    assert_eq!(code, 1, "an unknown alert id is an error");
+}
+
+#[test]
+fn smtp_down_then_up_delivers_every_mail_exactly_once() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || status_field(&s.cfg, "outbox_backlog").as_u64()
+            >= Some(1)),
+        "{}",
+        d.log()
+    );
+    let smtp = starttls_server(port, &s);
+    let msgs = collect_mail(&smtp, 60, |_| status_field(&s.cfg, "outbox_backlog") == 0);
+    assert_eq!(status_field(&s.cfg, "outbox_backlog"), 0, "{}", d.log());
+    std::thread::sleep(Duration::from_secs(2));
+    let msgs: Vec<Received> = msgs.into_iter().chain(smtp.drain()).collect();
+    assert!(!msgs.is_empty());
+    let ids: Vec<String> = msgs.iter().filter_map(|m| m.header("Message-ID")).collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(ids.len(), msgs.len(), "every mail has a Message-ID");
+    assert_eq!(unique.len(), ids.len(), "no mail delivered twice: {ids:?}");
+}
+
+#[test]
+fn sigkill_leaves_a_sound_database_and_loses_no_queued_mail() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || status_field(&s.cfg, "outbox_backlog").as_u64()
+            >= Some(1)),
+        "{}",
+        d.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500)); // kill mid-run, between or during writes
+    d.signal(rustix::process::Signal::KILL);
+    d.wait_exit(5).expect("killed");
+    assert_eq!(integrity(&s.db), "ok");
+    let queued = json(&s.cfg, &["status", "--json"])["outbox_backlog"]
+        .as_u64()
+        .expect("backlog");
+    assert!(queued >= 1);
+
+    let smtp = starttls_server(port, &s);
+    let d2 = Daemon::start(&s.cfg);
+    let got = collect_mail(&smtp, 60, |m| m.len() as u64 >= queued);
+    assert!(
+        got.len() as u64 >= queued,
+        "{} of {queued}: {}",
+        got.len(),
+        d2.log()
+    );
+    assert!(d2.log().contains("started"));
+}
+
+#[test]
+fn a_locked_database_is_buffered_and_caught_up() {
+    let s = setup(None, "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || open_memory_alert(&s.cfg).is_some()),
+        "{}",
+        d.log()
+    );
+    let before = status_field(&s.cfg, "samples").as_u64().expect("samples");
+    {
+        // Another process holds the write lock for longer than the daemon's busy timeout.
+        let conn = rusqlite::Connection::open(&s.db).expect("open");
+        conn.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        assert!(d.wait_log("cannot write to", 20), "{}", d.log());
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(d.child_alive(), "still monitoring");
+        conn.execute_batch("COMMIT").expect("unlock");
+    }
+    assert!(
+        d.wait_log("database writable again: wrote", 20),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        d.log().matches("cannot write to").count(),
+        1,
+        "logged once: {}",
+        d.log()
+    );
+    let log = d.log();
+    let wrote: u64 = log
+        .split("database writable again: wrote ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("how many were written");
+    assert!(
+        wrote >= 2,
+        "the samples taken during the lock were kept: {log}"
+    );
+    let after = status_field(&s.cfg, "samples").as_u64().expect("samples");
+    assert!(
+        after >= before + wrote,
+        "buffered samples written: {before} -> {after}"
+    );
+}
+
+#[test]
+fn systemd_is_told_when_the_daemon_is_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let s = setup(None, "");
+    let sock_path = s.db.with_file_name("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut d = {
+        let mut c = base(&s.cfg);
+        c.arg("--headless")
+            .env("NOTIFY_SOCKET", &sock_path)
+            .stderr(Stdio::null())
+            .stdout(Stdio::null());
+        Daemon {
+            child: c.spawn().expect("spawn"),
+            log: Arc::new(Mutex::new(String::new())),
+        }
+    };
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("READY=1") {
+        let n = sock.recv(&mut buf).expect("a notification within 20 s");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        seen.push('\n');
+    }
+    assert!(seen.contains("STATUS="), "{seen}");
+    d.signal(rustix::process::Signal::TERM);
+    while !seen.contains("STOPPING=1") {
+        let n = sock.recv(&mut buf).expect("STOPPING before exit");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(d.wait_exit(5).map(|(c, _)| c), Some(0));
+}
+
+#[test]
+fn history_exports_what_was_recorded_in_three_formats() {
+    let s = setup(None, "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || status_field(&s.cfg, "samples").as_u64() >= Some(3)),
+        "{}",
+        d.log()
+    );
+    d.signal(rustix::process::Signal::TERM);
+    d.wait_exit(5).expect("stopped");
+    let me = uzers::get_current_username()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("current user");
+
+    let doc = json(
+        &s.cfg,
+        &[
+            "history", "--since", "10m", "--user", &me, "--format", "json",
+        ],
+    );
+    let system = doc["system"].as_array().expect("system points");
+    assert!(system.len() >= 3, "{doc}");
+    assert!(
+        system
+            .iter()
+            .all(|p| p["memory"]["avg"].as_f64() > Some(0.1))
+    );
+    assert_eq!(doc["source"], "raw");
+    assert!(
+        doc["alerts"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["metric"] == "memory")),
+        "the memory alert is marked: {doc}"
+    );
+
+    let (code, csv, err) = cli(&s.cfg, &["history", "--since", "10m", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("time,cpu_avg,cpu_max,mem_avg"))
+    );
+    assert_eq!(lines.count(), system.len(), "one row per point");
+
+    let (code, table, _) = cli(&s.cfg, &["history", "--since", "10m"]);
+    assert_eq!(code, 0);
+    assert!(
+        table.contains("# alert ") && table.contains("cpu_avg"),
+        "{table}"
+    );
+
+    let (code, _, err) = cli(&s.cfg, &["history", "--since", "yesterday-ish"]);
+    assert_eq!(code, 2, "a bad time is a usage error");
+    assert!(err.contains("yesterday-ish"), "{err}");
+}
+
+#[test]
+fn test_email_reports_success_or_the_exact_failure() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let (code, _, err) = cli(&s.cfg, &["test-email"]);
+    assert_eq!(code, 1, "nothing listens yet");
+    assert!(err.contains("127.0.0.1"), "{err}");
+
+    let smtp = starttls_server(port, &s);
+    let (code, out, err) = cli(&s.cfg, &["test-email"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("admin@test.invalid"), "{out}");
+    let got = collect_mail(&smtp, 10, |m| !m.is_empty());
+    assert!(
+        got.first().is_some_and(|m| m.tls),
+        "a test mail arrived over TLS"
+    );
+}
