@@ -168,22 +168,7 @@ impl Store {
             )
             .ctx("preparing the operator actions query")?;
         type Raw = (i64, i64, String, String, String, String, i64, String);
-        let rows = stmt
-            .query_map([cursor], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .ctx("reading operator actions")?
-            .collect::<Result<Vec<Raw>, _>>()
-            .ctx("reading operator actions")?;
+        let rows: Vec<Raw> = super::rows(&mut stmt, [cursor], "reading operator actions")?;
         let mut out = Vec::with_capacity(rows.len());
         for (seq, alert_id, kind, subject, metric, action, at, by) in rows {
             let action = match action.as_str() {

@@ -353,23 +353,7 @@ impl Store {
             .prepare_cached(&sql)
             .ctx("preparing an episode query")?;
         type Raw = (String, String, f64, i64, Option<i64>, i64, f64, f64, i64);
-        let rows = stmt
-            .query_map(params![a, b], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .ctx("reading episodes")?
-            .collect::<Result<Vec<Raw>, _>>()
-            .ctx("reading episodes")?;
+        let rows: Vec<Raw> = super::rows(&mut stmt, params![a, b], "reading episodes")?;
         rows.into_iter()
             .map(
                 |(user, metric, threshold, start, end, dur, peak, average, samples)| {
@@ -406,22 +390,7 @@ impl Store {
             )
             .ctx("preparing the recorded users query")?;
         type Raw = (i64, String, bool, i64, i64, i64, i64, Option<Vec<u8>>);
-        let rows = stmt
-            .query_map([sample_id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .ctx("reading recorded users")?
-            .collect::<Result<Vec<Raw>, _>>()
-            .ctx("reading recorded users")?;
+        let rows: Vec<Raw> = super::rows(&mut stmt, [sample_id], "reading recorded users")?;
         let mut commands: HashMap<u64, (Arc<str>, Arc<str>)> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
         for (uid, name, tracked, cpu, memory, mem_kib, processes, top) in rows {
@@ -644,22 +613,11 @@ impl Store {
             String,
             String,
         );
-        let rows = stmt
-            .query_map(params![since, until, user], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })
-            .ctx("reading alert marks")?
-            .collect::<Result<Vec<Raw>, _>>()
-            .ctx("reading alert marks")?;
+        let rows: Vec<Raw> = super::rows(
+            &mut stmt,
+            params![since, until, user],
+            "reading alert marks",
+        )?;
         rows.into_iter()
             .map(
                 |(at, resolved, id, severity, kind, subject, metric, message)| {

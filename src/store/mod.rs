@@ -164,6 +164,22 @@ impl<T> Context<T> for Result<T, serde_json::Error> {
     }
 }
 
+/// Run a prepared query and read every row as a tuple of its columns.
+fn rows<T, P>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: P,
+    context: &'static str,
+) -> Result<Vec<T>, StoreError>
+where
+    P: rusqlite::Params,
+    T: for<'r> TryFrom<&'r rusqlite::Row<'r>, Error = rusqlite::Error>,
+{
+    stmt.query_map(params, |r| T::try_from(r))
+        .ctx(context)?
+        .collect::<Result<Vec<T>, _>>()
+        .ctx(context)
+}
+
 /// Figures for `sysmon status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreStats {

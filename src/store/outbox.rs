@@ -34,23 +34,11 @@ impl Store {
             i64,
             Option<String>,
         );
-        let rows = stmt
-            .query_map(params![now.0, super::to_i64(limit as u64)], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
-            })
-            .ctx("reading the outbox")?
-            .collect::<Result<Vec<Raw>, _>>()
-            .ctx("reading the outbox")?;
+        let rows: Vec<Raw> = super::rows(
+            &mut stmt,
+            params![now.0, super::to_i64(limit as u64)],
+            "reading the outbox",
+        )?;
         rows.into_iter()
             .map(
                 |(id, created, alert_id, severity, subject, body, attempts, next, error)| {
