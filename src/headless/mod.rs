@@ -33,6 +33,9 @@ use log::{Level, log};
 
 /// Records kept in memory while the database cannot be written.
 pub const MAX_BUFFERED: usize = 10_000;
+/// How long a write waits for another process's lock before the sample is buffered instead:
+/// short, so that a reader holding the database never delays sampling.
+const WRITE_WAIT: Duration = Duration::from_millis(250);
 /// How often retention and rollups run.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -107,6 +110,9 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
     })?;
     let store = Store::open(&db_path)
         .map_err(|e| DaemonError::Startup(format!("cannot open {}: {e}", db_path.display())))?;
+    store
+        .set_busy_timeout(WRITE_WAIT)
+        .map_err(|e| DaemonError::Startup(format!("{}: {e}", db_path.display())))?;
     let tracker = restore_tracker(&store, &config);
     let collector = Collector::live(config.monitoring.disks.clone())
         .map_err(|e| DaemonError::Startup(format!("cannot read /proc: {e}")))?;

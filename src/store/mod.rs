@@ -241,6 +241,12 @@ impl Store {
         })
     }
 
+    /// How long a write waits for another process's lock before failing with "busy". The
+    /// daemon's sampling connection waits briefly and buffers instead of stalling a tick.
+    pub fn set_busy_timeout(&self, wait: std::time::Duration) -> Result<(), StoreError> {
+        self.conn.busy_timeout(wait).ctx("setting the busy timeout")
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
