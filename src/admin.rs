@@ -14,7 +14,7 @@ use crate::format;
 use crate::headless::lock::running_daemon;
 use crate::model::Timestamp;
 use crate::report::rfc3339;
-use crate::store::{History, HistoryQuery, Store};
+use crate::store::{History, HistoryQuery, Store, StoredAlert};
 
 fn open(config: &Config) -> Result<Store, Failure> {
     let path = config.storage.resolved_path();
@@ -110,30 +110,8 @@ pub fn alerts(
         None => {
             let rows = store.alerts(all, 10_000).map_err(runtime)?;
             if as_json {
-                let docs: Vec<_> = rows
-                    .iter()
-                    .map(|r| {
-                        let a = &r.alert;
-                        json!({
-                            "id": r.id,
-                            "severity": a.severity,
-                            "state": a.state,
-                            "kind": a.key.kind,
-                            "subject": a.key.subject,
-                            "metric": a.key.metric,
-                            "message": a.message,
-                            "value": a.value,
-                            "threshold": a.threshold,
-                            "opened_at": a.opened_at,
-                            "updated_at": a.updated_at,
-                            "resolved_at": a.resolved_at,
-                            "acknowledged_by": r.acknowledged_by,
-                            "resolved_by": r.resolved_by,
-                            "details": a.details,
-                        })
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(docs));
+                let docs = alerts_json(&rows);
+                println!("{docs}");
                 return Ok(());
             }
             let mut out = format!(
@@ -163,6 +141,32 @@ pub fn alerts(
             Ok(())
         }
     }
+}
+
+/// The JSON of `sysmon alerts --json` and `GET /api/v1/alerts`: one object per alert.
+pub fn alerts_json(rows: &[StoredAlert]) -> serde_json::Value {
+    rows.iter()
+        .map(|r| {
+            let a = &r.alert;
+            json!({
+                "id": r.id,
+                "severity": a.severity,
+                "state": a.state,
+                "kind": a.key.kind,
+                "subject": a.key.subject,
+                "metric": a.key.metric,
+                "message": a.message,
+                "value": a.value,
+                "threshold": a.threshold,
+                "opened_at": a.opened_at,
+                "updated_at": a.updated_at,
+                "resolved_at": a.resolved_at,
+                "acknowledged_by": r.acknowledged_by,
+                "resolved_by": r.resolved_by,
+                "details": a.details,
+            })
+        })
+        .collect()
 }
 
 /// `6h`, `30m`, `7d`, `90s` back from `now`, or an absolute time (RFC 3339, or a local
@@ -202,6 +206,30 @@ pub fn parse_when(s: &str, now: Timestamp) -> Result<Timestamp, String> {
         .map_err(|e| format!("{s:?}: {e}"))
 }
 
+/// The query behind `sysmon history` and `GET /api/v1/history`: `since` and `until` as
+/// [`parse_when`] reads them (`until` defaults to now).
+pub fn history_query(
+    since: &str,
+    until: Option<&str>,
+    user: Option<String>,
+    now: Timestamp,
+) -> Result<HistoryQuery, String> {
+    let since = parse_when(since, now)?;
+    let until = match until {
+        Some(u) => parse_when(u, now)?,
+        None => now,
+    };
+    if until <= since {
+        return Err("until must be later than since".into());
+    }
+    Ok(HistoryQuery {
+        since,
+        until,
+        user,
+        max_points: None,
+    })
+}
+
 pub struct HistoryArgs {
     pub since: String,
     pub until: Option<String>,
@@ -210,24 +238,15 @@ pub struct HistoryArgs {
 }
 
 pub fn history(config: &Config, args: &HistoryArgs) -> Result<(), Failure> {
-    let now = Timestamp::now();
-    let since = parse_when(&args.since, now).map_err(Failure::Usage)?;
-    let until = match &args.until {
-        Some(u) => parse_when(u, now).map_err(Failure::Usage)?,
-        None => now,
-    };
-    if until <= since {
-        return Err(Failure::Usage("--until must be later than --since".into()));
-    }
+    let query = history_query(
+        &args.since,
+        args.until.as_deref(),
+        args.user.clone(),
+        Timestamp::now(),
+    )
+    .map_err(Failure::Usage)?;
     let store = open(config)?;
-    let h = store
-        .history(&HistoryQuery {
-            since,
-            until,
-            user: args.user.clone(),
-            max_points: None,
-        })
-        .map_err(runtime)?;
+    let h = store.history(&query).map_err(runtime)?;
     let text = match args.format {
         HistoryFormat::Json => serde_json::to_string(&h).map_err(runtime)? + "\n",
         HistoryFormat::Csv => history_table(&h, args.user.as_deref(), ','),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command, ConfigCommand, RunArgs};
+use crate::cli::{Cli, Command, ConfigCommand, HttpCommand, RunArgs};
 use crate::collect::Collector;
 use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::engine::{Engine, Tick};
@@ -94,6 +94,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 format,
             },
         ),
+        Some(Command::Http(HttpCommand::NewToken)) => {
+            let token = crate::http::auth::new_token().map_err(Failure::Runtime)?;
+            println!("{token}");
+            Ok(())
+        }
         Some(Command::TestEmail) => admin::test_email(&load(&source)?),
         None => {
             let config = load(&source)?;

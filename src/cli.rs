@@ -95,11 +95,20 @@ pub enum Command {
     },
     /// Send a test email with the configured SMTP settings and report the server's answer.
     TestEmail,
+    /// The HTTP API's helpers.
+    #[command(subcommand)]
+    Http(HttpCommand),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HttpCommand {
+    /// Print a new random token for http.token (32 bytes from the OS random number generator).
+    NewToken,
 }
 
 #[derive(Debug, Subcommand)]

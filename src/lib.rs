@@ -2,8 +2,8 @@
 //!
 //! Data flows one way: `collect` reads raw counters from /proc, `derive` turns two raw samples into
 //! a [`model::Snapshot`] (rates, per-user totals), `track` decides thresholds, persistence, status
-//! and alerts, and sinks (the `--once`/`--batch` report, the SQLite store, email; later the TUI
-//! and HTTP) consume the results. The stages before the sinks never import a sink.
+//! and alerts, and sinks (the `--once`/`--batch` report, the SQLite store, email, HTTP; later the
+//! TUI) consume the results. The stages before the sinks never import a sink.
 
 pub mod admin;
 pub mod app;
@@ -14,6 +14,7 @@ pub mod derive;
 pub mod engine;
 pub mod format;
 pub mod headless;
+pub mod http;
 pub mod model;
 pub mod notify;
 pub mod report;

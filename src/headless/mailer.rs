@@ -5,10 +5,12 @@
 //! few seconds anyway to retry what failed.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::counters::Counters;
 use super::log::{Level, log};
 use crate::config::Config;
 use crate::model::Timestamp;
@@ -30,14 +32,14 @@ pub struct MailWorker {
 }
 
 impl MailWorker {
-    pub fn start(config: &Config, db: &Path, host: &str) -> MailWorker {
+    pub fn start(config: &Config, db: &Path, host: &str, counters: Arc<Counters>) -> MailWorker {
         let (tx, rx) = mpsc::channel();
         let config = config.clone();
         let db = db.to_path_buf();
         let host = host.to_string();
         let handle = std::thread::Builder::new()
             .name("mail".into())
-            .spawn(move || worker(config, db, host, rx))
+            .spawn(move || worker(config, db, host, rx, &counters))
             .map_err(|e| log(Level::Error, &format!("cannot start the mail thread: {e}")))
             .ok();
         MailWorker { tx, handle }
@@ -92,7 +94,7 @@ fn build_mailer(config: &Config) -> Option<Mailer> {
     }
 }
 
-fn worker(mut config: Config, db: PathBuf, host: String, rx: Receiver<Msg>) {
+fn worker(mut config: Config, db: PathBuf, host: String, rx: Receiver<Msg>, counters: &Counters) {
     let mut mailer = build_mailer(&config);
     let mut store: Option<Store> = None;
     let mut sender = MailSender::new(config.email.max_per_hour, host.clone());
@@ -121,9 +123,16 @@ fn worker(mut config: Config, db: PathBuf, host: String, rx: Receiver<Msg>) {
         let report = sender.run_once(s, m, Timestamp::now());
         for e in &report.events {
             let level = match e {
-                SendEvent::Failed { .. } | SendEvent::OutboxError(_) => Level::Warning,
+                SendEvent::Failed { .. } => {
+                    Counters::add(&counters.emails_failed, 1);
+                    Level::Warning
+                }
+                SendEvent::OutboxError(_) => Level::Warning,
                 SendEvent::Holding { .. } => Level::Notice,
-                SendEvent::Sent { .. } | SendEvent::DigestSent { .. } => Level::Info,
+                SendEvent::Sent { .. } | SendEvent::DigestSent { .. } => {
+                    Counters::add(&counters.emails_sent, 1);
+                    Level::Info
+                }
             };
             log(level, &format!("mail: {e}"));
         }

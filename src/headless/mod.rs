@@ -9,7 +9,11 @@
 //! read-only file, a long lock) queue in memory, up to `MAX_BUFFERED`, and are written in order
 //! once the database accepts writes again. Monitoring, alerting and mail (from its own
 //! connection) go on meanwhile.
+//!
+//! With `[http] enabled`, an HTTP server (`crate::http`) runs on a third thread; the loop only
+//! publishes each sample to it through non-blocking channels, so no client can slow sampling.
 
+pub mod counters;
 mod events;
 pub mod lock;
 pub mod log;
@@ -17,6 +21,8 @@ mod mailer;
 mod reload;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -28,6 +34,7 @@ use crate::notify::render;
 use crate::store::{ActionKind, PendingMail, Record, Store};
 use crate::track::{Tracker, TrackerState};
 
+use counters::Counters;
 use lock::{InstanceLock, LockError};
 use log::{Level, log};
 
@@ -94,6 +101,9 @@ struct Daemon {
     last_retention: Option<Instant>,
     watchdog: Option<Duration>,
     ready: bool,
+    counters: Arc<Counters>,
+    hub: Option<Arc<crate::http::Hub>>,
+    http: Option<crate::http::Server>,
 }
 
 pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
@@ -121,7 +131,19 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
     let _watcher = source
         .path()
         .and_then(|p| reload::watch(p, tx.clone()).ok());
-    let mail = mailer::MailWorker::start(&config, &db_path, collector.host());
+    let counters = Arc::new(Counters::default());
+    let (hub, http) = if config.http.enabled {
+        let hub = Arc::new(crate::http::Hub::new(
+            counters.clone(),
+            Duration::from_secs(config.monitoring.interval_secs),
+        ));
+        let server =
+            crate::http::start(&config, &db_path, hub.clone()).map_err(DaemonError::Startup)?;
+        (Some(hub), Some(server))
+    } else {
+        (None, None)
+    };
+    let mail = mailer::MailWorker::start(&config, &db_path, collector.host(), counters.clone());
     log(
         Level::Notice,
         &format!(
@@ -147,6 +169,9 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
         last_retention: None,
         watchdog: sd_notify::watchdog_enabled(),
         ready: false,
+        counters,
+        hub,
+        http,
     };
     daemon.run_loop(&rx);
     daemon.shut_down();
@@ -223,14 +248,24 @@ impl Daemon {
     fn tick(&mut self) {
         self.apply_operator_actions();
         let at = Timestamp::now();
-        let tick = match self.engine.tick(at) {
+        let began = Instant::now();
+        let result = self.engine.tick(at);
+        let micros = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let tick = match result {
             Ok(Some(t)) => t,
             Ok(None) => return,
             Err(e) => {
+                Counters::add(&self.counters.sample_errors, 1);
                 log(Level::Error, &format!("sampling failed: {e}"));
                 return;
             }
         };
+        Counters::add(&self.counters.samples, 1);
+        Counters::add(&self.counters.collection_micros, micros);
+        self.counters
+            .last_collection_micros
+            .store(micros, Ordering::Relaxed);
+        self.publish(&tick);
         for e in &tick.events {
             let (level, line) = events::describe(e);
             log(level, &line);
@@ -251,11 +286,33 @@ impl Daemon {
             self.dropped += 1;
         }
         self.flush();
+        self.counters
+            .buffered
+            .store(self.pending.len() as u64, Ordering::Relaxed);
         if self.engine.config().email.enabled {
             self.mail.poke();
         }
         self.maybe_run_retention(at);
         self.notify_systemd();
+    }
+
+    /// Hand the sample to the HTTP server, if there is one: never blocks.
+    fn publish(&self, tick: &crate::engine::Tick) {
+        let Some(hub) = &self.hub else { return };
+        let tracker = self.engine.tracker();
+        let persistent = tracker
+            .persistent_users()
+            .into_iter()
+            .map(|p| (p.user, p.metric))
+            .collect();
+        hub.publish(
+            &tick.snapshot,
+            self.engine.status(),
+            tracker.open_alerts().iter().map(|a| a.severity),
+            persistent,
+            &tick.events,
+            self.interval(),
+        );
     }
 
     fn mails_for(&self, events: &[Event]) -> Vec<PendingMail> {
@@ -291,6 +348,8 @@ impl Daemon {
                     written += 1;
                 }
                 Err(e) => {
+                    Counters::add(&self.counters.store_errors, 1);
+                    self.counters.store_failing.store(true, Ordering::Relaxed);
                     if !self.store_failing {
                         log(
                             Level::Error,
@@ -308,6 +367,7 @@ impl Daemon {
         }
         if self.store_failing {
             self.store_failing = false;
+            self.counters.store_failing.store(false, Ordering::Relaxed);
             let lost = std::mem::take(&mut self.dropped);
             log(
                 Level::Notice,
@@ -329,6 +389,7 @@ impl Daemon {
         let (actions, cursor) = match self.store.operator_actions_since(self.cursor) {
             Ok(r) => r,
             Err(e) => {
+                Counters::add(&self.counters.store_errors, 1);
                 if !self.store_failing {
                     log(
                         Level::Warning,
@@ -430,6 +491,9 @@ impl Daemon {
 
     fn shut_down(&mut self) {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        if let Some(mut server) = self.http.take() {
+            server.stop();
+        }
         self.flush();
         self.mail.stop();
         let left = self.pending.len();

@@ -22,6 +22,9 @@ pub fn load(source: &ConfigSource, old: &Config) -> Result<(Config, Vec<String>)
     if new.storage.path != old.storage.path {
         changes.push("storage.path changed: takes effect at the next restart".into());
     }
+    if new.http != old.http {
+        changes.push("[http] changed: takes effect at the next restart".into());
+    }
     Ok((new, changes))
 }
 

@@ -4,6 +4,8 @@ mod cli;
 mod collector;
 mod config;
 mod headless;
+mod http;
+mod support;
 // The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
 #[allow(dead_code)]
 #[path = "../../src/notify/tests/server.rs"]

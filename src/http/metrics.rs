@@ -1,0 +1,429 @@
+//! `GET /metrics`: the Prometheus text exposition format, version 0.0.4.
+//!
+//! Written by hand rather than through a metrics crate: every figure already lives in the
+//! latest snapshot or in the daemon's atomic counters, so rendering on request is a few string
+//! writes and there is no second registry to keep in step. Conventions followed (and checked by
+//! `promtool check metrics`): `sysmon_` prefix, base units (bytes, seconds, ratios 0–1), counters
+//! end in `_total`, gauges do not, each family's `# HELP` and `# TYPE` once before its samples,
+//! and label values (user names, disk paths: chosen by users) cleaned of control characters and
+//! escaped.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use crate::headless::counters::Counters;
+use crate::model::{Metric, Severity, Status};
+
+use super::Latest;
+
+/// The exposition's content type.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// A metric family's type.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+/// A document being written.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    /// Start a family: its help line and type.
+    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        let kind = match kind {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        };
+        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape_label(v));
+            }
+            self.out.push('}');
+        }
+        self.out.push(' ');
+        self.out.push_str(&format_value(value));
+        self.out.push('\n');
+    }
+
+    /// A family with a single unlabelled sample.
+    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// A label value: control characters dropped (`sanitize::clean`), then `\`, `"` and newline
+/// escaped as the format requires.
+pub fn escape_label(v: &str) -> String {
+    let clean = crate::sanitize::clean(v);
+    let mut out = String::with_capacity(clean.len());
+    for c in clean.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Help text: `\` and newline escaped.
+pub fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// Go's float syntax as Prometheus parses it: `NaN`, `+Inf`, `-Inf`, else a decimal number.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Light => "light",
+        Status::Medium => "medium",
+        Status::Heavy => "heavy",
+    }
+}
+
+const SEVERITIES: [Severity; 4] = [
+    Severity::Low,
+    Severity::Medium,
+    Severity::High,
+    Severity::Critical,
+];
+
+/// How one per-user gauge is read from a user's figures.
+type UserFigure = fn(&crate::model::UserStats) -> f64;
+
+/// The whole document: sysmon's own counters always, sample figures once there is a sample.
+pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> String {
+    use Kind::{Counter, Gauge};
+    let mut e = Exposition::default();
+    let c = |a: &std::sync::atomic::AtomicU64| Counters::get(a) as f64;
+    e.single(
+        "sysmon_samples_total",
+        Counter,
+        "Samples taken since the daemon started.",
+        c(&counters.samples),
+    );
+    e.single(
+        "sysmon_sample_errors_total",
+        Counter,
+        "Samples that failed to be collected.",
+        c(&counters.sample_errors),
+    );
+    e.single(
+        "sysmon_collection_seconds_total",
+        Counter,
+        "Time spent collecting and evaluating samples.",
+        c(&counters.collection_micros) / 1e6,
+    );
+    e.single(
+        "sysmon_collection_duration_seconds",
+        Gauge,
+        "How long the last sample took to collect and evaluate.",
+        c(&counters.last_collection_micros) / 1e6,
+    );
+    e.single(
+        "sysmon_emails_sent_total",
+        Counter,
+        "Alert emails the SMTP server accepted.",
+        c(&counters.emails_sent),
+    );
+    e.single(
+        "sysmon_emails_failed_total",
+        Counter,
+        "Alert email delivery attempts that failed.",
+        c(&counters.emails_failed),
+    );
+    e.single(
+        "sysmon_store_errors_total",
+        Counter,
+        "Failed reads and writes of the history database by the sampling loop.",
+        c(&counters.store_errors),
+    );
+    e.single(
+        "sysmon_store_buffered_samples",
+        Gauge,
+        "Samples held in memory because the database could not be written.",
+        c(&counters.buffered),
+    );
+    let Some(l) = latest else {
+        return e.finish();
+    };
+    let s = &l.snapshot.system;
+    let m = &s.memory;
+    e.single(
+        "sysmon_last_sample_timestamp_seconds",
+        Gauge,
+        "When the last sample was taken, in seconds since the Unix epoch.",
+        l.snapshot.at.0 as f64 / 1000.0,
+    );
+    e.single(
+        "sysmon_last_sample_age_seconds",
+        Gauge,
+        "Seconds since the last sample.",
+        now.saturating_duration_since(l.sampled).as_secs_f64(),
+    );
+    e.family(
+        "sysmon_status",
+        Gauge,
+        "The machine's overall status (1 for the current one).",
+    );
+    for st in [Status::Light, Status::Medium, Status::Heavy] {
+        let v = if l.status.status == st { 1.0 } else { 0.0 };
+        e.sample("sysmon_status", &[("status", status_name(st))], v);
+    }
+    e.single(
+        "sysmon_system_cpu_usage_ratio",
+        Gauge,
+        "Busy share of all CPU cores (0-1).",
+        s.cpu.total.busy / 100.0,
+    );
+    e.single(
+        "sysmon_system_cpu_cores",
+        Gauge,
+        "Number of CPU cores.",
+        s.cpu.count as f64,
+    );
+    e.single(
+        "sysmon_system_memory_total_bytes",
+        Gauge,
+        "Physical memory.",
+        m.total_bytes as f64,
+    );
+    e.single(
+        "sysmon_system_memory_used_bytes",
+        Gauge,
+        "Memory in use, excluding buffers and page cache.",
+        m.used_bytes as f64,
+    );
+    e.single(
+        "sysmon_system_memory_available_bytes",
+        Gauge,
+        "Memory available for new work without swapping.",
+        m.available_bytes as f64,
+    );
+    e.single(
+        "sysmon_system_swap_total_bytes",
+        Gauge,
+        "Swap space.",
+        m.swap_total_bytes as f64,
+    );
+    e.single(
+        "sysmon_system_swap_used_bytes",
+        Gauge,
+        "Swap space in use.",
+        m.swap_used_bytes as f64,
+    );
+    e.single(
+        "sysmon_system_load1",
+        Gauge,
+        "Load average over one minute.",
+        s.load.one,
+    );
+    e.single(
+        "sysmon_system_load5",
+        Gauge,
+        "Load average over five minutes.",
+        s.load.five,
+    );
+    e.single(
+        "sysmon_system_load15",
+        Gauge,
+        "Load average over fifteen minutes.",
+        s.load.fifteen,
+    );
+    e.single(
+        "sysmon_system_processes",
+        Gauge,
+        "Processes on the machine.",
+        s.tasks.processes as f64,
+    );
+    e.single(
+        "sysmon_system_threads",
+        Gauge,
+        "Threads on the machine.",
+        s.tasks.threads as f64,
+    );
+    e.single(
+        "sysmon_system_uptime_seconds",
+        Gauge,
+        "Seconds since the machine booted.",
+        s.uptime_secs,
+    );
+    let disks: Vec<_> = s.disks.iter().filter(|d| d.ok).collect();
+    e.family(
+        "sysmon_system_disk_total_bytes",
+        Gauge,
+        "Size of each monitored filesystem.",
+    );
+    for d in &disks {
+        e.sample(
+            "sysmon_system_disk_total_bytes",
+            &[("path", &d.path)],
+            d.total_bytes as f64,
+        );
+    }
+    e.family(
+        "sysmon_system_disk_used_bytes",
+        Gauge,
+        "Space used on each monitored filesystem.",
+    );
+    for d in &disks {
+        e.sample(
+            "sysmon_system_disk_used_bytes",
+            &[("path", &d.path)],
+            d.used_bytes as f64,
+        );
+    }
+    let users = &l.snapshot.users;
+    let per_user: [(&str, &str, UserFigure); 6] = [
+        (
+            "sysmon_user_cpu_usage_ratio",
+            "Share of the whole machine's CPU used by the user's processes (0-1).",
+            |u| u.cpu_percent / 100.0,
+        ),
+        (
+            "sysmon_user_cpu_cores",
+            "CPU cores kept busy by the user's processes.",
+            |u| u.cpu_cores,
+        ),
+        (
+            "sysmon_user_memory_bytes",
+            "Resident memory of the user's processes.",
+            |u| u.memory_bytes as f64,
+        ),
+        (
+            "sysmon_user_memory_ratio",
+            "Share of physical memory used by the user's processes (0-1).",
+            |u| u.memory_percent / 100.0,
+        ),
+        ("sysmon_user_processes", "Processes the user owns.", |u| {
+            u.processes as f64
+        }),
+        (
+            "sysmon_user_threads",
+            "Threads the user's processes run.",
+            |u| u.threads as f64,
+        ),
+    ];
+    for (name, help, value) in per_user {
+        e.family(name, Gauge, help);
+        for u in users {
+            e.sample(name, &[("user", &u.name)], value(u));
+        }
+    }
+    e.family(
+        "sysmon_user_persistent",
+        Gauge,
+        "1 while a tracked user has been over a limit for their persistent_minutes.",
+    );
+    for u in users.iter().filter(|u| u.tracked) {
+        for metric in [Metric::Cpu, Metric::Memory] {
+            let on = l
+                .persistent
+                .iter()
+                .any(|(name, m)| *m == metric && name.as_str() == &*u.name);
+            e.sample(
+                "sysmon_user_persistent",
+                &[("user", &u.name), ("metric", metric.as_str())],
+                if on { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    e.family(
+        "sysmon_alerts_open",
+        Gauge,
+        "Open and acknowledged alerts by severity.",
+    );
+    for (i, sev) in SEVERITIES.iter().enumerate() {
+        e.sample(
+            "sysmon_alerts_open",
+            &[("severity", sev.as_str())],
+            l.open_by_severity[i] as f64,
+        );
+    }
+    e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped_and_cleaned() {
+        assert_eq!(escape_label("alice"), "alice");
+        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
+        // Newlines become spaces and escape sequences lose their control characters.
+        assert_eq!(escape_label("a\nb\x1b[31m"), "a b[31m");
+        assert_eq!(escape_help("a\\b\nc"), "a\\\\b\\nc");
+    }
+
+    #[test]
+    fn values_use_prometheus_float_syntax() {
+        assert_eq!(format_value(1.0), "1");
+        assert_eq!(format_value(0.25), "0.25");
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(-3.5), "-3.5");
+    }
+
+    #[test]
+    fn a_family_has_help_and_type_before_its_samples() {
+        let mut e = Exposition::default();
+        e.family("x_bytes", Kind::Gauge, "Some bytes.");
+        e.sample("x_bytes", &[("user", "bob"), ("path", "/a\"b")], 5.0);
+        e.single("y_total", Kind::Counter, "Things.", 2.0);
+        assert_eq!(
+            e.finish(),
+            "# HELP x_bytes Some bytes.\n# TYPE x_bytes gauge\n\
+             x_bytes{user=\"bob\",path=\"/a\\\"b\"} 5\n\
+             # HELP y_total Things.\n# TYPE y_total counter\ny_total 2\n"
+        );
+    }
+
+    #[test]
+    fn without_a_sample_only_the_daemons_counters_are_shown() {
+        let c = Counters::default();
+        Counters::add(&c.samples, 3);
+        let text = render(None, &c, Instant::now());
+        assert!(
+            text.contains("\nsysmon_samples_total 3\n")
+                || text.contains("sysmon_samples_total 3\n")
+        );
+        assert!(!text.contains("sysmon_user_"));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let mut parts = line.split(' ').skip(2);
+            let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
+        }
+    }
+}
