@@ -33,17 +33,26 @@ const MAX_USER_LEN: usize = 256;
 const MAX_ALERTS: usize = 10_000;
 
 pub(super) fn router(state: AppState) -> Router {
-    let protected = Router::new()
+    // Without a token (loopback only) /metrics stays open, like most exporters, but the API and
+    // the stream are refused: on a shared server every local user reaches loopback, and they
+    // show every user's command lines and can close alerts.
+    let metrics = Router::new()
         .route("/metrics", get(metrics_handler))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+    let protected = Router::new()
         .route("/api/v1/status", get(status))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{id}/ack", post(ack))
         .route("/api/v1/alerts/{id}/resolve", post(resolve))
         .route("/api/v1/history", get(history))
         .route("/ws", get(ws::upgrade))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require));
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_configured,
+        ));
     Router::new()
         .route("/health", get(health_handler))
+        .merge(metrics)
         .merge(protected)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint").into_response() })
         .with_state(state)
@@ -76,7 +85,6 @@ async fn with_store<T: Send + 'static>(
     work: impl FnOnce(&mut Store) -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let db = state.db.clone();
-    let counters = state.hub.counters.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let mut store = Store::open(&db)?;
         store.set_busy_timeout(DB_WAIT)?;
@@ -86,7 +94,6 @@ async fn with_store<T: Send + 'static>(
     match joined {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => {
-            Counters::add(&counters.store_errors, 1);
             log(Level::Warning, &format!("HTTP: {what}: {e}"));
             Err(error(StatusCode::INTERNAL_SERVER_ERROR, "database error"))
         }

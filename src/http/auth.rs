@@ -42,19 +42,43 @@ fn bearer(value: &[u8]) -> Option<&[u8]> {
     Some(&rest[start..end])
 }
 
-/// Middleware for every endpoint except `/health`: without a configured token (loopback only,
-/// enforced at startup) everything passes.
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+    )
+        .into_response()
+}
+
+/// Middleware for `/metrics`: the token when one is configured; without one (loopback only,
+/// enforced at startup) it passes.
 pub(super) async fn require(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if let Some(token) = &state.token
         && !token.accepts(req.headers().get(header::AUTHORIZATION))
     {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-        )
-            .into_response();
+        return unauthorized();
     }
     next.run(req).await
+}
+
+/// Middleware for the API and the stream: always the token; without a configured one, 403 and
+/// how to set it.
+pub(super) async fn require_configured(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match &state.token {
+        None => (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "the API needs http.token or http.token_file to be set"
+            })),
+        )
+            .into_response(),
+        Some(token) if !token.accepts(req.headers().get(header::AUTHORIZATION)) => unauthorized(),
+        Some(_) => next.run(req).await,
+    }
 }
 
 /// 32 bytes from the operating system's random number generator, as 64 hex digits.

@@ -147,6 +147,8 @@ struct AppState {
     db: Arc<PathBuf>,
     token: Option<Arc<auth::Token>>,
     shutdown: watch::Receiver<bool>,
+    /// WebSocket clients connected now.
+    streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Resolves once the server is told to stop (or its sender is gone).
@@ -195,6 +197,7 @@ pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, String
         db: Arc::new(db.to_path_buf()),
         token,
         shutdown: shutdown_rx.clone(),
+        streams: Arc::default(),
     };
     let router = api::router(state);
     let thread = std::thread::Builder::new()

@@ -9,11 +9,13 @@
 //! notices.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
@@ -23,6 +25,28 @@ use crate::headless::log::{Level, log};
 const SEND_WAIT: Duration = Duration::from_secs(10);
 /// Clients send nothing we need; a large frame is refused.
 const MAX_INCOMING: usize = 4096;
+/// WebSocket clients served at once; more get a 503.
+pub(super) const MAX_CLIENTS: usize = 32;
+
+/// Counts a client while it is connected.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(count: &Arc<AtomicUsize>) -> Option<Slot> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_CLIENTS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(count.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// The stream's framing: `data` is already JSON.
 pub(super) fn message(kind: &str, data: &str) -> Arc<str> {
@@ -30,9 +54,19 @@ pub(super) fn message(kind: &str, data: &str) -> Arc<str> {
 }
 
 pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    let Some(slot) = Slot::take(&state.streams) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "error": "too many stream clients" })),
+        )
+            .into_response();
+    };
     ws.max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| stream(socket, state))
+        .on_upgrade(move |socket| async move {
+            stream(socket, state).await;
+            drop(slot);
+        })
 }
 
 async fn send(socket: &mut WebSocket, text: &str) -> bool {

@@ -201,6 +201,11 @@ fn bad_input_is_a_400_with_a_message() {
         assert!(!msg.is_empty(), "{path}: {}", r.body);
     }
     assert_eq!(get(s.port, "/nope").status, 404);
+    // Many stream clients: the first 32 are served, the rest refused, none stalls anything.
+    let clients: Vec<_> = (0..32).map(|_| ws_connect(s.port)).collect();
+    assert_eq!(ws_try(s.port).err(), Some(503));
+    drop(clients);
+    assert!(wait(10, || ws_try(s.port).is_ok()), "slots are given back");
 }
 
 #[test]
@@ -461,6 +466,14 @@ fn open_memory_alert_id(cfg: &Path) -> Option<i64> {
         .and_then(|a| a["id"].as_i64())
 }
 
+/// The alert with this id in a list of them.
+fn find(list: &Value, id: i64) -> Value {
+    list.as_array()
+        .and_then(|a| a.iter().find(|a| a["id"] == id))
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn ack_and_resolve_through_the_api_show_up_in_sysmon_alerts() {
     let s = with_token();
@@ -471,9 +484,13 @@ fn ack_and_resolve_through_the_api_show_up_in_sysmon_alerts() {
         id.is_some()
     }));
     let id = id.unwrap_or_default();
-    // The API lists what the command line lists.
+    // The API lists what the command line lists (other alerts may open meanwhile: compare one).
     let listed = get(s.port, "/api/v1/alerts").json();
-    assert_eq!(listed, json(&s.cfg, &["alerts", "--json"]));
+    assert!(find(&listed, id).is_object(), "{listed}");
+    assert_eq!(
+        find(&listed, id),
+        find(&json(&s.cfg, &["alerts", "--json"]), id)
+    );
 
     let r = post(s.port, &format!("/api/v1/alerts/{id}/ack"));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -519,12 +536,20 @@ fn ack_and_resolve_through_the_api_show_up_in_sysmon_alerts() {
         post(s.port, &format!("/api/v1/alerts/{id}/resolve")).status,
         404
     );
-    assert_eq!(get(s.port, "/api/v1/alerts?all=true").json(), all);
+    assert_eq!(
+        find(&get(s.port, "/api/v1/alerts?all=true").json(), id),
+        find(&all, id)
+    );
 }
 
 type Ws = tungstenite::WebSocket<TcpStream>;
 
 fn ws_connect(port: u16) -> Ws {
+    ws_try(port).unwrap_or_else(|code| panic!("WebSocket refused: {code}"))
+}
+
+/// A WebSocket connection, or the HTTP status it was refused with.
+fn ws_try(port: u16) -> Result<Ws, u16> {
     use tungstenite::client::IntoClientRequest;
     let mut req = format!("ws://127.0.0.1:{port}/ws")
         .into_client_request()
@@ -537,9 +562,16 @@ fn ws_connect(port: u16) -> Ws {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    let (ws, resp) = tungstenite::client::client(req, stream).expect("handshake");
-    assert_eq!(resp.status(), 101);
-    ws
+    match tungstenite::client::client(req, stream) {
+        Ok((ws, resp)) => {
+            assert_eq!(resp.status(), 101);
+            Ok(ws)
+        }
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("handshake: {e}"),
+    }
 }
 
 fn next_json(ws: &mut Ws) -> Value {
@@ -633,4 +665,39 @@ fn new_token_prints_a_strong_random_token() {
     assert_eq!(a.len(), 64);
     assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
     assert_ne!(a, b.trim());
+}
+
+#[test]
+fn without_a_token_only_health_and_metrics_are_served() {
+    let s = setup("");
+    let d = Daemon::start(&s.cfg);
+    assert!(
+        wait(20, || request(s.port, "GET", "/metrics", None).is_some_and(
+            |r| r.status == 200 && r.body.contains("sysmon_user_processes")
+        )),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        request(s.port, "GET", "/health", None).map(|r| r.status),
+        Some(200)
+    );
+    for (method, path) in [
+        ("GET", "/api/v1/status"),
+        ("GET", "/api/v1/alerts"),
+        ("GET", "/api/v1/history"),
+        ("POST", "/api/v1/alerts/1/ack"),
+        ("POST", "/api/v1/alerts/1/resolve"),
+        ("GET", "/ws"),
+    ] {
+        for token in [None, Some(TOKEN)] {
+            let r = request(s.port, method, path, token).expect("request");
+            assert_eq!(r.status, 403, "{method} {path}");
+            assert!(
+                r.json()["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("http.token"))
+            );
+        }
+    }
 }
