@@ -415,15 +415,57 @@ mod tests {
         let c = Counters::default();
         Counters::add(&c.samples, 3);
         let text = render(None, &c, Instant::now());
-        assert!(
-            text.contains("\nsysmon_samples_total 3\n")
-                || text.contains("sysmon_samples_total 3\n")
-        );
+        assert!(text.contains("\nsysmon_samples_total 3\n"), "{text}");
         assert!(!text.contains("sysmon_user_"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
             let mut parts = line.split(' ').skip(2);
             let (name, kind) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             assert_eq!(name.ends_with("_total"), kind == "counter", "{line}");
         }
+    }
+
+    #[test]
+    fn users_are_labelled_escaped_and_flagged_when_persistent() {
+        use crate::model::{Snapshot, StatusReport, UserStats};
+        let user = |name: &str, tracked: bool| UserStats {
+            uid: 1000,
+            name: name.into(),
+            cpu_percent: 50.0,
+            cpu_cores: 1.0,
+            memory_bytes: 1024,
+            memory_percent: 1.0,
+            processes: 3,
+            threads: 4,
+            tracked,
+            top_processes: Vec::new(),
+            pids: Vec::new(),
+        };
+        let latest = Latest {
+            snapshot: Snapshot {
+                users: vec![
+                    user("alice", true),
+                    user("ev\"il\u{1b}", true),
+                    user("x", false),
+                ],
+                ..Snapshot::default()
+            },
+            status: StatusReport::default(),
+            status_json: "{}".into(),
+            open_by_severity: [0, 1, 2, 0],
+            persistent: vec![("alice".into(), Metric::Cpu)],
+            sampled: Instant::now(),
+        };
+        let text = render(Some(&latest), &Counters::default(), Instant::now());
+        assert!(text.contains("sysmon_user_cpu_usage_ratio{user=\"alice\"} 0.5\n"));
+        assert!(
+            text.contains("sysmon_user_processes{user=\"ev\\\"il\"} 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"cpu\"} 1\n"));
+        assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"memory\"} 0\n"));
+        assert!(!text.contains("sysmon_user_persistent{user=\"x\""));
+        assert!(text.contains("sysmon_alerts_open{severity=\"high\"} 2\n"));
+        assert!(text.contains("sysmon_status{status=\"light\"} 1\n"));
+        assert_eq!(text.matches("# TYPE sysmon_user_processes ").count(), 1);
     }
 }
