@@ -148,7 +148,7 @@ fn records_alerts_mails_them_and_stops_cleanly_on_sigterm() {
 fn a_second_instance_is_refused_with_the_first_ones_pid() {
     let s = setup(None, "");
     let d = Daemon::start(&s.cfg);
-    assert!(d.wait_log("started", 10), "{}", d.log());
+    assert!(d.wait_log("started", 30), "{}", d.log());
     let (code, _, err) = cli(&s.cfg, &["--headless"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("pid {}", d.child.id())), "{err}");
@@ -158,7 +158,7 @@ fn a_second_instance_is_refused_with_the_first_ones_pid() {
 fn a_bad_reload_keeps_the_running_config_and_a_good_one_applies() {
     let s = setup(None, "");
     let mut d = Daemon::start(&s.cfg);
-    assert!(d.wait_log("started", 10), "{}", d.log());
+    assert!(d.wait_log("started", 30), "{}", d.log());
     std::fs::write(&s.cfg, "[monitoring]\ncpu_threshold = 150\n").expect("write bad");
     assert!(d.wait_log("reload failed", 10), "{}", d.log());
     assert!(d.log().contains("monitoring.cpu_threshold"), "{}", d.log());
@@ -181,7 +181,7 @@ fn an_alert_resolved_from_another_process_stays_resolved() {
     let s = setup(None, "");
     let d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || open_memory_alert(&s.cfg).is_some()),
+        wait(45, || open_memory_alert(&s.cfg).is_some()),
         "{}",
         d.log()
     );
@@ -220,7 +220,7 @@ fn smtp_down_then_up_delivers_every_mail_exactly_once() {
     let s = setup(Some(port), "");
     let d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || status_field(&s.cfg, "outbox_backlog").as_u64()
+        wait(45, || status_field(&s.cfg, "outbox_backlog").as_u64()
             >= Some(1)),
         "{}",
         d.log()
@@ -245,7 +245,7 @@ fn sigkill_leaves_a_sound_database_and_loses_no_queued_mail() {
     let s = setup(Some(port), "");
     let mut d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || status_field(&s.cfg, "outbox_backlog").as_u64()
+        wait(45, || status_field(&s.cfg, "outbox_backlog").as_u64()
             >= Some(1)),
         "{}",
         d.log()
@@ -276,7 +276,7 @@ fn a_locked_database_is_buffered_and_caught_up() {
     let s = setup(None, "");
     let mut d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || open_memory_alert(&s.cfg).is_some()),
+        wait(45, || open_memory_alert(&s.cfg).is_some()),
         "{}",
         d.log()
     );
@@ -359,7 +359,7 @@ fn history_exports_what_was_recorded_in_three_formats() {
     let s = setup(None, "");
     let mut d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || status_field(&s.cfg, "samples").as_u64() >= Some(3)),
+        wait(45, || status_field(&s.cfg, "samples").as_u64() >= Some(3)),
         "{}",
         d.log()
     );

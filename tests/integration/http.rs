@@ -117,7 +117,7 @@ fn post(port: u16, path: &str) -> Reply {
 /// Start the daemon and wait until it serves a sample.
 fn start(s: &Setup) -> Daemon {
     let mut d = Daemon::start(&s.cfg);
-    let ready = wait(20, || {
+    let ready = wait(45, || {
         request(s.port, "GET", "/api/v1/status", Some(TOKEN)).is_some_and(|r| r.status == 200)
     });
     assert!(
@@ -672,7 +672,7 @@ fn without_a_token_only_health_and_metrics_are_served() {
     let s = setup("");
     let d = Daemon::start(&s.cfg);
     assert!(
-        wait(20, || request(s.port, "GET", "/metrics", None).is_some_and(
+        wait(45, || request(s.port, "GET", "/metrics", None).is_some_and(
             |r| r.status == 200 && r.body.contains("sysmon_user_processes")
         )),
         "{}",
