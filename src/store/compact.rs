@@ -163,6 +163,16 @@ pub(super) fn user_rows(
     if to < from {
         return Ok(BTreeMap::new());
     }
+    // Blocks and hot rows are read in one transaction: between two autocommit reads, another
+    // process's compaction could move rows from the second place read to the first.
+    let _snapshot = if conn.is_autocommit() {
+        Some(
+            conn.unchecked_transaction()
+                .ctx("starting a read of user samples")?,
+        )
+    } else {
+        None
+    };
     let mut out: BTreeMap<i64, Vec<UserRow>> = BTreeMap::new();
     let mut stmt = conn
         .prepare_cached(
