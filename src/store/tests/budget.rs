@@ -225,16 +225,38 @@ fn entropy_per_user_sample(store: &Store) -> f64 {
             }
         }
     }
-    let bits: f64 = hists
+    let per_row: Vec<f64> = hists
         .iter()
         .map(|h| {
             let n = h.values().sum::<u64>() as f64;
-            h.values()
+            let bits = h
+                .values()
                 .map(|&c| -(c as f64) * (c as f64 / n).log2())
-                .sum::<f64>()
+                .sum::<f64>();
+            (bits / 8.0 / rows.max(1) as f64).abs()
         })
-        .sum();
-    bits / 8.0 / rows.max(1) as f64
+        .collect();
+    let names = [
+        "time",
+        "cpu",
+        "memory %",
+        "memory KiB",
+        "processes",
+        "tracked",
+        "top identity",
+        "process cpu",
+        "process KiB",
+    ];
+    let parts: Vec<String> = names
+        .iter()
+        .zip(&per_row)
+        .map(|(n, b)| format!("{n} {b:.2}"))
+        .collect();
+    println!(
+        "BUDGET size: entropy by column, bytes per user-sample: {}",
+        parts.join(", ")
+    );
+    per_row.iter().sum()
 }
 
 fn mb(b: f64) -> f64 {
