@@ -13,7 +13,7 @@
 //! floats, interned process commands, a varint blob for each user's top processes), while long
 //! ranges are answered from 1-minute and 1-hour rollups that `run_retention` computes before it
 //! deletes what they summarise. The per-user raw rows, by far the bulk, are packed a few minutes
-//! after each 15-minute window ends (`compact`, `block`), which makes them ~10x smaller.
+//! after each 15-minute window ends (`compact`, `block`), to about a fifth of their size.
 //!
 //! Units on disk: timestamps are milliseconds since the epoch; percentages and load averages are
 //! integer hundredths (`9312` = 93.12 %); memory is KiB; rates are bytes per second. The public

@@ -340,6 +340,30 @@ fn budget_file_size_per_week() {
          the deltas; the budget of 50 MB/week is ~8.3 bytes per user-sample for everything)",
         entropy_per_user_sample(&store)
     );
+    // Reads of packed data: one moment (every user, one block decoded) and six hours of one
+    // user at full resolution (24 blocks, one user's section each).
+    let t = Instant::now();
+    let state = store
+        .state_at(Timestamp(T0 + 6 * HOUR + 2_500))
+        .expect("state")
+        .expect("a sample");
+    let state_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let h = store
+        .history(&HistoryQuery {
+            since: Timestamp(T0 + 2 * HOUR),
+            until: Timestamp(T0 + 8 * HOUR),
+            user: Some("user07".into()),
+            max_points: None,
+        })
+        .expect("history");
+    println!(
+        "BUDGET size: state_at in a packed window ({} users) {state_ms:.1} ms; 6 h raw history \
+         of one user ({} points) {:.1} ms",
+        state.users.len(),
+        h.user.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
     let hot: i64 = store
         .conn
         .query_row("SELECT COUNT(*) FROM user_samples", [], |r| r.get(0))
