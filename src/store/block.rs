@@ -32,8 +32,12 @@ const VERSION: u8 = 2;
 /// Deflate level. Measured on the budget workload: 9 saves under 1 % over 6 but more than
 /// doubles the time the packing `record` holds the write lock (118 ms against 49 ms).
 const LEVEL: u8 = 6;
-/// A block never decompresses to more than this (a window holds a few thousand rows at most).
-const MAX_RAW_BYTES: usize = 64 << 20;
+/// A block never decompresses to more than this: a window of 180 samples takes ~4 KiB per
+/// user, so this is thousands of users at a 1 s interval.
+const MAX_RAW_BYTES: usize = 32 << 20;
+/// Every row takes at least this many bytes (two per figure column, tracked flag, count), which
+/// bounds what a damaged row count can make the decoder allocate.
+const MIN_ROW_BYTES: usize = 12;
 /// More top processes than this in one row is damage (the store keeps five).
 const MAX_PROCESSES_PER_ROW: u64 = 255;
 
@@ -247,6 +251,9 @@ fn encode_rows(rows: &[UserRow]) -> Vec<u8> {
 fn decode_rows(raw: &[u8]) -> Result<Vec<UserRow>, StoreError> {
     let mut rd = Reader(raw);
     let n = rd.count()?;
+    if n.saturating_mul(MIN_ROW_BYTES) > rd.0.len() {
+        return Err(corrupt("more rows than the data holds"));
+    }
 
     let dod = rd.column(n)?;
     let figures: Vec<Vec<i64>> = (0..4).map(|_| rd.column(n)).collect::<Result<_, _>>()?;
@@ -436,8 +443,19 @@ mod tests {
         assert!(wrap(&[5]).is_err(), "rows missing");
         assert!(wrap(&[0, 1, 1, 1, 1, 1, 1, 1, 7]).is_err(), "trailing");
         // One row whose single process refers to a previous list that does not exist.
-        let bad_ref = [1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 0, 1, 1, 1, 0, 1, 0];
-        assert!(wrap(&bad_ref).is_err(), "dangling reference");
+        // Five figure columns of (divisor 1, low byte 0, high part 0), tracked 0, one process,
+        // reference 1, then the process CPU and KiB columns.
+        let mut bad_ref = vec![1];
+        bad_ref.extend([1, 0, 0].repeat(5));
+        bad_ref.extend([0, 1, 1]);
+        bad_ref.extend([1, 0, 0].repeat(2));
+        let err = wrap(&bad_ref).expect_err("dangling reference");
+        assert!(err.to_string().contains("reference 1 past"), "{err}");
+        bad_ref[18] = 0; // a new process instead: valid once its identity is there
+        bad_ref.splice(19..19, [42, 7]);
+        let ok = wrap(&bad_ref).expect("a new process");
+        assert_eq!(ok[&0][0].top[0].pid, 42);
+        assert_eq!(ok[&0][0].top[0].command, 7);
         // Every single-byte change decodes or errors, never panics.
         for i in 0..good.len() {
             for bit in 0..8 {
