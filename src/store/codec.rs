@@ -1,4 +1,5 @@
-//! The compact encoding of a user's top processes in `user_samples.top`.
+//! The compact encoding of a user's top processes in `user_samples.top` (the hot rows; older
+//! rows are packed into blocks, see `block.rs`).
 //!
 //! Why a blob and not JSON or a child table: the top processes are written for every recorded
 //! user every few seconds, and at 50 users that is 250 processes per sample. A child table costs
@@ -60,7 +61,7 @@ pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
     Ok(out)
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;
@@ -73,7 +74,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 /// The value and the number of bytes it took; None when truncated or longer than 64 bits.
-fn get_varint(bytes: &[u8]) -> Option<(u64, usize)> {
+pub(super) fn get_varint(bytes: &[u8]) -> Option<(u64, usize)> {
     let mut value = 0u64;
     for (i, &b) in bytes.iter().enumerate().take(10) {
         let shift = 7 * i as u32;

@@ -14,7 +14,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{alert_columns, parse_kind, parse_metric, parse_severity, query_alerts};
-use super::codec;
 use super::series::{
     self, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_METRICS, USER_SCALE, aggregate, align,
 };
@@ -255,7 +254,7 @@ impl Store {
         let Some((v, disks)) = row else {
             return Ok(None);
         };
-        let (sample_id, sample_at) = (v[0], Timestamp(v[1]));
+        let sample_at = Timestamp(v[1]);
         let disks: Vec<(String, i64)> = match disks {
             Some(j) => serde_json::from_str(&j).ctx("reading a sample's disk figures")?,
             None => Vec::new(),
@@ -288,7 +287,7 @@ impl Store {
                 })
                 .collect(),
         };
-        let users = self.recorded_users(sample_id)?;
+        let users = self.recorded_users(sample_at.0)?;
         let sql = format!(
             "SELECT {} FROM alerts WHERE opened_at <= ?1 \
              AND (resolved_at IS NULL OR resolved_at > ?1) ORDER BY opened_at, id",
@@ -380,50 +379,64 @@ impl Store {
             .map(|t| t.map(Timestamp))
     }
 
-    fn recorded_users(&self, sample_id: i64) -> Result<Vec<RecordedUser>, StoreError> {
-        let mut stmt = self
+    /// The users recorded at one sample, packed or hot, heaviest CPU first (then by name).
+    fn recorded_users(&self, at: i64) -> Result<Vec<RecordedUser>, StoreError> {
+        let rows = super::compact::user_rows(&self.conn, None, at, at)?;
+        let mut names = self
             .conn
-            .prepare_cached(
-                "SELECT us.uid, us.name, u.tracked, u.cpu, u.memory, u.mem_kib, u.processes, \
-                 u.top FROM user_samples u JOIN users us ON us.id = u.user_id \
-                 WHERE u.sample_id = ?1 ORDER BY u.cpu DESC, us.name",
-            )
-            .ctx("preparing the recorded users query")?;
-        type Raw = (i64, String, bool, i64, i64, i64, i64, Option<Vec<u8>>);
-        let rows: Vec<Raw> = super::rows(&mut stmt, [sample_id], "reading recorded users")?;
+            .prepare_cached("SELECT uid, name FROM users WHERE id = ?1")
+            .ctx("preparing a user name look-up")?;
         let mut commands: HashMap<u64, (Arc<str>, Arc<str>)> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for (uid, name, tracked, cpu, memory, mem_kib, processes, top) in rows {
-            let mut top_processes = Vec::new();
-            for p in codec::decode(top.as_deref().unwrap_or_default())? {
-                let (pname, cmdline) = match commands.get(&p.command) {
-                    Some(c) => c.clone(),
-                    None => {
-                        let c = self.command(p.command)?;
-                        commands.insert(p.command, c.clone());
-                        c
-                    }
-                };
-                top_processes.push(TopProcess {
-                    pid: u32::try_from(p.pid).unwrap_or(u32::MAX),
-                    name: pname,
-                    cmdline,
-                    cpu_percent: p.cpu_hundredths as f64 / 100.0,
-                    memory_bytes: p.mem_kib.saturating_mul(1024),
-                });
+        for (id, rows) in rows {
+            let (uid, name): (i64, String) = names
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .ctx("looking up a user name")?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "user id of a recorded sample",
+                    value: id.to_string(),
+                })?;
+            for row in rows {
+                let mut top_processes = Vec::with_capacity(row.top.len());
+                for p in row.top {
+                    let (pname, cmdline) = match commands.get(&p.command) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = self.command(p.command)?;
+                            commands.insert(p.command, c.clone());
+                            c
+                        }
+                    };
+                    top_processes.push(TopProcess {
+                        pid: u32::try_from(p.pid).unwrap_or(u32::MAX),
+                        name: pname,
+                        cmdline,
+                        cpu_percent: p.cpu_hundredths as f64 / 100.0,
+                        memory_bytes: p.mem_kib.saturating_mul(1024),
+                    });
+                }
+                out.push((
+                    row.cpu,
+                    RecordedUser {
+                        uid: u32::try_from(uid).unwrap_or(u32::MAX),
+                        name: name.clone(),
+                        tracked: row.tracked,
+                        cpu_percent: from_hundredths(row.cpu),
+                        memory_percent: from_hundredths(row.memory),
+                        memory_bytes: bytes_from_kib(row.mem_kib),
+                        processes: row.processes.max(0) as u64,
+                        top_processes,
+                    },
+                ));
             }
-            out.push(RecordedUser {
-                uid: u32::try_from(uid).unwrap_or(u32::MAX),
-                name,
-                tracked,
-                cpu_percent: from_hundredths(cpu),
-                memory_percent: from_hundredths(memory),
-                memory_bytes: bytes_from_kib(mem_kib),
-                processes: processes.max(0) as u64,
-                top_processes,
-            });
         }
-        Ok(out)
+        out.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.name.cmp(&b.1.name))
+                .then_with(|| a.1.uid.cmp(&b.1.uid))
+        });
+        Ok(out.into_iter().map(|(_, u)| u).collect())
     }
 
     /// A command's name and command line; empty when the row is gone (it cannot be while a
@@ -563,27 +576,17 @@ impl Store {
         let Some(ids) = users else {
             return Ok((system, Vec::new()));
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT s.at, u.cpu, u.memory, u.mem_kib, u.processes FROM samples s \
-                 JOIN user_samples u ON u.sample_id = s.id AND u.user_id = ?3 \
-                 WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at",
-            )
-            .ctx("preparing the raw user query")?;
         let mut per_id = Vec::new();
         for &id in ids {
-            let pts = stmt
-                .query_map(params![from, to, id], |r| {
-                    let mut v = [0.0; 4];
-                    for (i, x) in v.iter_mut().enumerate() {
-                        *x = r.get::<_, i64>(i + 1)? as f64;
-                    }
-                    Ok(Point::raw(r.get(0)?, v, true))
+            let rows = super::compact::user_rows(&self.conn, Some(id), from, to)?;
+            let pts = rows
+                .into_values()
+                .flatten()
+                .map(|r| {
+                    let v = [r.cpu, r.memory, r.mem_kib, r.processes].map(|x| x as f64);
+                    Point::raw(r.at, v, true)
                 })
-                .ctx("reading raw user samples")?
-                .collect::<Result<Vec<_>, _>>()
-                .ctx("reading raw user samples")?;
+                .collect();
             per_id.push(pts);
         }
         Ok((system.clone(), align(&system, &merge(per_id))))

@@ -12,7 +12,8 @@
 //! appended every few seconds and kept 48 hours in compact rows (integer hundredths instead of
 //! floats, interned process commands, a varint blob for each user's top processes), while long
 //! ranges are answered from 1-minute and 1-hour rollups that `run_retention` computes before it
-//! deletes what they summarise.
+//! deletes what they summarise. The per-user raw rows, by far the bulk, are packed a few minutes
+//! after each 15-minute window ends (`compact`, `block`), to about a fifth of their size.
 //!
 //! Units on disk: timestamps are milliseconds since the epoch; percentages and load averages are
 //! integer hundredths (`9312` = 93.12 %); memory is KiB; rates are bytes per second. The public
@@ -20,11 +21,13 @@
 //!
 //! Modules by job: `schema` (migrations), `record` (the per-sample write), `alerts` (the alert
 //! table, operator actions), `history` (range queries, time travel), `retention` (rollups and
-//! deletion), `outbox` (the mail queue), `codec` (the top-process blob), `series` (aggregation
-//! shared by rollups and queries).
+//! deletion), `outbox` (the mail queue), `codec` (the top-process blob), `compact` and `block`
+//! (packing old per-user rows), `series` (aggregation shared by rollups and queries).
 
 mod alerts;
+mod block;
 mod codec;
+mod compact;
 mod history;
 mod outbox;
 mod record;
@@ -210,6 +213,9 @@ pub struct Store {
     /// The highest operator-action cursor this connection handed out; saved with the tracker
     /// state so that a restarted daemon resumes after the actions its state already reflects.
     handed_out_cursor: Cell<i64>,
+    /// `record` tries compaction again when a sample at or after this time is written (once per
+    /// window, see `compact.rs`).
+    compact_due: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -238,6 +244,7 @@ impl Store {
             user_ids: HashMap::new(),
             command_ids: HashMap::new(),
             handed_out_cursor: Cell::new(0),
+            compact_due: i64::MIN,
         })
     }
 

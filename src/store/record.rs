@@ -149,6 +149,9 @@ impl Store {
         tx.commit().ctx("committing the sample")?;
         self.user_ids.extend(fresh.users);
         self.command_ids.extend(fresh.commands);
+        if at >= self.compact_due {
+            self.compact_after_record(at);
+        }
         Ok(RecordOutcome {
             sample_id,
             already_recorded: false,
@@ -156,6 +159,28 @@ impl Store {
             opened,
             mail_ids,
         })
+    }
+
+    /// Packs the windows that have become complete (see `compact.rs`). The sample is already
+    /// committed, so a failure here must not fail `record`: the rows stay hot (readable, nothing
+    /// lost), compaction is retried a minute later, and `run_retention` reports the error.
+    fn compact_after_record(&mut self, at: i64) {
+        let done = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("starting compaction")
+            .and_then(|tx| {
+                super::compact::compact(&tx)?;
+                tx.commit().ctx("committing compaction")
+            });
+        self.compact_due = match done {
+            // The next window becomes complete COMPACT_DELAY_MS after it ends.
+            Ok(()) => {
+                super::compact::window_of(at.saturating_sub(super::compact::COMPACT_DELAY_MS))
+                    .saturating_add(super::compact::BLOCK_MS + super::compact::COMPACT_DELAY_MS)
+            }
+            Err(_) => at.saturating_add(60_000),
+        };
     }
 
     /// The tracker state saved with the last recorded sample. An error when it is there but
@@ -345,7 +370,8 @@ fn save_tracker_state(
 }
 
 /// A sample older than a rollup watermark (a late write after a database outage) moves the
-/// watermark back, so the next retention run recomputes the buckets it belongs to.
+/// watermark back, so the next retention run recomputes the buckets it belongs to; likewise the
+/// compaction watermark, so its window is packed again with it.
 fn mark_rollups_dirty(tx: &Transaction<'_>, at: i64) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached("UPDATE meta SET value = MIN(value, ?2) WHERE key = ?1")
@@ -354,5 +380,10 @@ fn mark_rollups_dirty(tx: &Transaction<'_>, at: i64) -> Result<(), StoreError> {
         stmt.execute(params![key, super::bucket_start(at, size)])
             .ctx("moving a rollup watermark back")?;
     }
+    stmt.execute(params![
+        super::compact::WATERMARK,
+        super::compact::window_of(at)
+    ])
+    .ctx("moving the compaction watermark back")?;
     Ok(())
 }

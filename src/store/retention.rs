@@ -85,6 +85,8 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx("starting retention")?;
+        // Pack what `record` has not (or could not): errors are reported here.
+        super::compact::compact(&tx)?;
 
         // 1-minute rollups of the raw samples.
         let raw_floor = watermark(&tx, "raw_floor")?.unwrap_or(i64::MIN);
@@ -128,7 +130,7 @@ impl Store {
             &tx,
             "DELETE FROM user_samples WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)",
             raw_cut,
-        )?;
+        )? + super::compact::delete_before(&tx, raw_cut)?;
         rep.samples_deleted = exec(&tx, "DELETE FROM samples WHERE at < ?1", raw_cut)?;
         if raw_cut > raw_floor && oldest_raw.is_some() {
             set_watermark(&tx, "raw_floor", raw_cut)?;
@@ -374,26 +376,13 @@ fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64) -> Result<RawChunk, Store
         .ctx("reading raw samples for rollup")?
         .collect::<Result<Vec<_>, _>>()
         .ctx("reading raw samples for rollup")?;
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT s.at, u.user_id, u.cpu, u.memory, u.mem_kib, u.processes \
-             FROM samples s JOIN user_samples u ON u.sample_id = s.id \
-             WHERE s.at >= ?1 AND s.at < ?2 ORDER BY s.at",
-        )
-        .ctx("preparing the raw user samples for rollup")?;
     let mut users: BTreeMap<i64, Vec<UserPt>> = BTreeMap::new();
-    let rows = stmt
-        .query_map([from, to], |r| {
-            let mut v = [0.0; 4];
-            for (i, x) in v.iter_mut().enumerate() {
-                *x = r.get::<_, i64>(i + 2)? as f64;
-            }
-            Ok((r.get::<_, i64>(1)?, Point::raw(r.get(0)?, v, true)))
-        })
-        .ctx("reading raw user samples for rollup")?;
-    for row in rows {
-        let (id, p) = row.ctx("reading raw user samples for rollup")?;
-        users.entry(id).or_default().push(p);
+    for (id, rows) in super::compact::user_rows(tx, None, from, to.saturating_sub(1))? {
+        let pts = rows.into_iter().map(|r| {
+            let v = [r.cpu, r.memory, r.mem_kib, r.processes].map(|x| x as f64);
+            Point::raw(r.at, v, true)
+        });
+        users.entry(id).or_default().extend(pts);
     }
     Ok((system, users))
 }

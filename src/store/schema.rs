@@ -9,11 +9,14 @@
 //! Layout, and why (sizes are what a 5 s interval with 50 busy users costs, see the budget test):
 //! - `samples`: one row per sample (the system figures). `at` is unique: a sample is recorded
 //!   once, and a retried write of the same sample is recognised.
-//! - `user_samples`: one row per recorded user per sample, keyed by (sample, user) WITHOUT ROWID
-//!   so rows are appended in key order (a sample touches one or two pages, not one per user) and
-//!   the key is the only index. Figures are integers; the top processes are a varint blob
-//!   (`codec.rs`) that refers to `commands`, because repeating each command line every few
-//!   seconds would be most of the file.
+//! - `user_samples`: the recent ("hot") per-user rows: one row per recorded user per sample,
+//!   keyed by (sample, user) WITHOUT ROWID so rows are appended in key order (a sample touches
+//!   one or two pages, not one per user) and the key is the only index. Figures are integers;
+//!   the top processes are a varint blob (`codec.rs`) that refers to `commands`, because
+//!   repeating each command line every few seconds would be most of the file.
+//! - `user_blocks` (v2): the same rows once their 15-minute window is complete, packed per window
+//!   column by column (`compact.rs`, `block.rs`): ~90 bytes per user and sample as hot rows,
+//!   a small fraction of that packed.
 //! - `users`, `commands`: interned names, AUTOINCREMENT so an id is never reused for something
 //!   else after retention deletes an unused command.
 //! - `system_1m`, `system_1h`, `user_1m`, `user_1h`: rollups with min/avg/max per figure and the
@@ -30,15 +33,20 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Context, StoreError};
 use crate::model::Timestamp;
 
-/// (version, SQL). Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, V1)];
+/// A step of a migration that SQL alone cannot do, run in the migration's transaction.
+type Convert = fn(&Transaction<'_>) -> Result<u64, StoreError>;
 
-pub(super) const LATEST: i64 = 1;
+/// (version, SQL, conversion after the SQL). Append only: never edit a migration that has
+/// shipped.
+const MIGRATIONS: &[(i64, &str, Option<Convert>)] =
+    &[(1, V1, None), (2, V2, Some(super::compact::compact))];
+
+pub(super) const LATEST: i64 = 2;
 
 const V1: &str = "
 CREATE TABLE samples (
@@ -225,6 +233,16 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 ";
 
+/// Packed per-user rows (`compact.rs`, `block.rs`), one row per window keyed by its start. The
+/// conversion packs the v1 file's complete windows, so an upgraded daemon's file shrinks at once.
+const V2: &str = "
+CREATE TABLE user_blocks (
+    block INTEGER PRIMARY KEY,
+    rows INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+";
+
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
     applied_at INTEGER NOT NULL
@@ -235,7 +253,7 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StoreEr
     conn.execute_batch(CREATE_VERSION_TABLE)
         .ctx("creating the schema_version table")?;
     check_not_newer(current_version(conn)?, path)?;
-    for &(version, sql) in MIGRATIONS {
+    for &(version, sql, convert) in MIGRATIONS {
         // Opening an up-to-date file takes no write lock (a TUI opening while the daemon writes).
         if current_version(conn)? >= version {
             continue;
@@ -250,6 +268,9 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<i64, StoreEr
             continue;
         }
         tx.execute_batch(sql).ctx("applying a schema migration")?;
+        if let Some(convert) = convert {
+            convert(&tx)?;
+        }
         tx.execute(
             "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
             params![version, Timestamp::now().0],

@@ -57,7 +57,7 @@ fn reopening_keeps_data_and_applies_no_migration_twice() {
         .conn
         .query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0))
         .expect("count");
-    assert_eq!(versions, 1);
+    assert_eq!(versions, crate::store::schema::LATEST);
     assert_eq!(store.last_sample_time().expect("last"), Some(Timestamp(T0)));
     let stats = store.stats().expect("stats");
     assert_eq!(stats.samples, 1);

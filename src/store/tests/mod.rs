@@ -2,6 +2,7 @@
 
 mod alerts;
 mod budget;
+mod compact;
 mod files;
 mod history;
 mod outbox;

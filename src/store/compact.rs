@@ -1,0 +1,274 @@
+//! Compaction: the per-user rows of complete windows are packed into one block per window.
+//!
+//! Why two forms of the same data: `record` must make every sample durable at its commit with
+//! little work, so it appends plain rows to `user_samples` (the "hot" rows). Those rows are
+//! large (see `block.rs`), and nothing about a window changes once it is complete, so a few
+//! minutes after a window of [`BLOCK_MS`] ends, its rows for all users are packed into one row
+//! of `user_blocks` and the hot rows deleted, in one transaction: a crash leaves either the hot
+//! rows or the block, never neither. One block holds every user of the window (rather than one
+//! per user) because SQLite stores a large blob in overflow pages whose last page is half empty
+//! on average — per user and window that slack alone would be a third of the budget — and
+//! because `state_at` wants every user at one moment.
+//!
+//! Readers go through [`user_rows`], which merges blocks and hot rows, so callers see the same
+//! rows whatever has been compacted. A sample written late into a window that is already
+//! packed (the daemon catching up after an outage) stays hot until the next compaction merges it
+//! into the block: `record` moves the `compact_next` watermark back to its window.
+//!
+//! Who compacts: `record` after its commit, once per window (so the daemon needs no extra call),
+//! and `run_retention`, which reports errors. A failure in `record`'s compaction does not fail
+//! the sample (it is committed); the rows stay hot, readable, and are packed on the next try.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::block::{self, UserRow};
+use super::codec;
+use super::{Context, StoreError};
+
+/// A block holds the samples of this window (15 minutes: 180 samples per user at 5 s).
+pub(super) const BLOCK_MS: i64 = 15 * 60_000;
+/// A window is packed this long after it ends, so the latest minutes stay cheap to append to
+/// and a TUI reading "now" reads plain rows.
+pub(super) const COMPACT_DELAY_MS: i64 = 5 * 60_000;
+/// `meta` key: every window before this value is packed (apart from late writes, which move it
+/// back).
+pub(super) const WATERMARK: &str = "compact_next";
+
+/// The start of the window holding `at` (saturating at the ends of time).
+pub(super) fn window_of(at: i64) -> i64 {
+    at.saturating_sub(at.rem_euclid(BLOCK_MS))
+}
+
+/// Packs every complete window that ended [`COMPACT_DELAY_MS`] before the latest sample.
+/// Returns the rows packed.
+pub(super) fn compact(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    let latest: Option<i64> = tx
+        .query_row("SELECT MAX(at) FROM samples", [], |r| r.get(0))
+        .ctx("finding the latest sample to compact up to")?;
+    let Some(latest) = latest else {
+        return Ok(0);
+    };
+    compact_until(tx, window_of(latest.saturating_sub(COMPACT_DELAY_MS)))
+}
+
+/// Packs the hot rows of every window that starts before `cutoff` (a window start).
+pub(super) fn compact_until(tx: &Transaction<'_>, cutoff: i64) -> Result<u64, StoreError> {
+    let next = super::retention::watermark(tx, WATERMARK)?.unwrap_or(i64::MIN);
+    if next >= cutoff {
+        return Ok(0);
+    }
+    let mut first_hot = tx
+        .prepare_cached(
+            "SELECT MIN(s.at) FROM samples s WHERE s.at >= ?1 AND s.at < ?2 \
+             AND EXISTS (SELECT 1 FROM user_samples u WHERE u.sample_id = s.id)",
+        )
+        .ctx("preparing the compaction scan")?;
+    let mut packed = 0;
+    let mut start = next;
+    while start < cutoff {
+        let first: Option<i64> = first_hot
+            .query_row([start, cutoff], |r| r.get(0))
+            .ctx("finding rows to compact")?;
+        let Some(first) = first else {
+            break;
+        };
+        let window = window_of(first);
+        packed += compact_window(tx, window)?;
+        start = window.saturating_add(BLOCK_MS);
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![WATERMARK, cutoff],
+    )
+    .ctx("saving the compaction watermark")?;
+    Ok(packed)
+}
+
+/// Merges the window's hot rows into its block and deletes them. Returns the rows moved.
+fn compact_window(tx: &Transaction<'_>, window: i64) -> Result<u64, StoreError> {
+    let end = window.saturating_add(BLOCK_MS);
+    let hot = hot_rows(tx, None, window, end - 1)?;
+    let moved: usize = hot.values().map(Vec::len).sum();
+    if moved == 0 {
+        return Ok(0);
+    }
+    let mut users = stored_block(tx, window, None)?;
+    for (id, rows) in hot {
+        let all = users.entry(id).or_default();
+        all.extend(rows);
+        all.sort_by_key(|r| r.at);
+    }
+    write_block(tx, window, &users)?;
+    tx.prepare_cached(
+        "DELETE FROM user_samples WHERE sample_id IN \
+         (SELECT id FROM samples WHERE at >= ?1 AND at < ?2)",
+    )
+    .ctx("preparing the hot row deletion")?
+    .execute([window, end])
+    .ctx("deleting compacted rows")?;
+    Ok(moved as u64)
+}
+
+/// Replaces a window's block (deleting it when no rows are left).
+pub(super) fn write_block(
+    tx: &Transaction<'_>,
+    window: i64,
+    users: &BTreeMap<i64, Vec<UserRow>>,
+) -> Result<(), StoreError> {
+    let rows: usize = users.values().map(Vec::len).sum();
+    if rows == 0 {
+        tx.execute("DELETE FROM user_blocks WHERE block = ?1", [window])
+            .ctx("deleting an empty block")?;
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO user_blocks (block, rows, data) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (block) DO UPDATE SET rows = excluded.rows, data = excluded.data",
+    )
+    .ctx("preparing a block write")?
+    .execute(params![window, rows as i64, block::encode(users)])
+    .ctx("writing a block")?;
+    Ok(())
+}
+
+/// The rows packed in one window's block (empty when there is none).
+pub(super) fn stored_block(
+    conn: &Connection,
+    window: i64,
+    only: Option<i64>,
+) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
+    let data: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT data FROM user_blocks WHERE block = ?1")
+        .ctx("preparing a block read")?
+        .query_row([window], |r| r.get(0))
+        .optional()
+        .ctx("reading a block")?;
+    match data {
+        Some(d) => block::decode(&d, only),
+        None => Ok(BTreeMap::new()),
+    }
+}
+
+/// Every recorded user row with a time in [from, to] (or only `user`'s), packed or hot, by user
+/// and in time order.
+pub(super) fn user_rows(
+    conn: &Connection,
+    user: Option<i64>,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
+    if to < from {
+        return Ok(BTreeMap::new());
+    }
+    // Blocks and hot rows are read in one transaction: between two autocommit reads, another
+    // process's compaction could move rows from the second place read to the first.
+    let _snapshot = if conn.is_autocommit() {
+        Some(
+            conn.unchecked_transaction()
+                .ctx("starting a read of user samples")?,
+        )
+    } else {
+        None
+    };
+    let mut out: BTreeMap<i64, Vec<UserRow>> = BTreeMap::new();
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT data FROM user_blocks WHERE block >= ?1 AND block <= ?2 ORDER BY block",
+        )
+        .ctx("preparing the block query")?;
+    let blocks: Vec<(Vec<u8>,)> = super::rows(&mut stmt, [window_of(from), to], "reading blocks")?;
+    for (data,) in blocks {
+        for (id, rows) in block::decode(&data, user)? {
+            out.entry(id)
+                .or_default()
+                .extend(rows.into_iter().filter(|r| r.at >= from && r.at <= to));
+        }
+    }
+    let hot = hot_rows(conn, user, from, to)?;
+    for (id, rows) in hot {
+        let all = out.entry(id).or_default();
+        let merge = !all.is_empty();
+        all.extend(rows);
+        if merge {
+            all.sort_by_key(|r| r.at);
+        }
+    }
+    out.retain(|_, rows| !rows.is_empty());
+    Ok(out)
+}
+
+/// The hot rows with a time in [from, to] (or only `user`'s), by user and in time order.
+fn hot_rows(
+    conn: &Connection,
+    user: Option<i64>,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
+    const COLUMNS: &str = "SELECT u.user_id, s.at, u.cpu, u.memory, u.mem_kib, u.processes, \
+                           u.tracked, u.top FROM samples s JOIN user_samples u ON u.sample_id = s.id";
+    type Raw = (i64, i64, i64, i64, i64, i64, bool, Option<Vec<u8>>);
+    let raw: Vec<Raw> = match user {
+        Some(id) => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{COLUMNS} AND u.user_id = ?3 WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at"
+                ))
+                .ctx("preparing the raw user query")?;
+            super::rows(&mut stmt, params![from, to, id], "reading raw user samples")?
+        }
+        None => {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "{COLUMNS} WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at"
+                ))
+                .ctx("preparing the raw user query")?;
+            super::rows(&mut stmt, params![from, to], "reading raw user samples")?
+        }
+    };
+    let mut out: BTreeMap<i64, Vec<UserRow>> = BTreeMap::new();
+    for (id, at, cpu, memory, mem_kib, processes, tracked, top) in raw {
+        out.entry(id).or_default().push(UserRow {
+            at,
+            cpu,
+            memory,
+            mem_kib,
+            processes,
+            tracked,
+            top: codec::decode(top.as_deref().unwrap_or_default())?,
+        });
+    }
+    Ok(out)
+}
+
+/// Deletes packed rows older than `cut`: whole blocks before it, and the older part of the block
+/// that straddles it. Returns the rows deleted.
+pub(super) fn delete_before(tx: &Transaction<'_>, cut: i64) -> Result<u64, StoreError> {
+    let whole_until = window_of(cut);
+    let deleted: i64 = tx
+        .query_row(
+            "SELECT COALESCE(SUM(rows), 0) FROM user_blocks WHERE block < ?1",
+            [whole_until],
+            |r| r.get(0),
+        )
+        .ctx("counting expired packed rows")?;
+    tx.execute("DELETE FROM user_blocks WHERE block < ?1", [whole_until])
+        .ctx("deleting expired blocks")?;
+    let mut deleted = deleted.max(0) as u64;
+    if whole_until < cut {
+        let mut users = stored_block(tx, whole_until, None)?;
+        let before: usize = users.values().map(Vec::len).sum();
+        for rows in users.values_mut() {
+            rows.retain(|r| r.at >= cut);
+        }
+        users.retain(|_, rows| !rows.is_empty());
+        let after: usize = users.values().map(Vec::len).sum();
+        if after != before {
+            write_block(tx, whole_until, &users)?;
+            deleted += (before - after) as u64;
+        }
+    }
+    Ok(deleted)
+}
