@@ -492,12 +492,13 @@ impl Store {
         Ok(Resolution::Hour)
     }
 
-    /// The recorded interval of the raw samples in a range (the first one's), at least 1 s.
+    /// The sampling interval of a range's raw points: the latest sample's (the first one after a
+    /// start covers only the priming gap), at least 1 s.
     fn raw_interval_ms(&self, since: i64, until: i64) -> Result<i64, StoreError> {
         let ms: Option<i64> = self
             .conn
             .query_row(
-                "SELECT interval_ms FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at LIMIT 1",
+                "SELECT interval_ms FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at DESC LIMIT 1",
                 [since, until],
                 |r| r.get(0),
             )
