@@ -2,8 +2,8 @@
 //!
 //! Data flows one way: `collect` reads raw counters from /proc, `derive` turns two raw samples into
 //! a [`model::Snapshot`] (rates, per-user totals), `track` decides thresholds, persistence, status
-//! and alerts, and sinks (the `--once`/`--batch` report, the SQLite store, email; later the TUI
-//! and HTTP) consume the results. The stages before the sinks never import a sink.
+//! and alerts, and sinks (the TUI, the `--once`/`--batch` report, the SQLite store, email; later
+//! HTTP) consume the results. The stages before the sinks never import a sink.
 
 pub mod admin;
 pub mod app;
@@ -20,3 +20,4 @@ pub mod report;
 pub mod sanitize;
 pub mod store;
 pub mod track;
+pub mod ui;

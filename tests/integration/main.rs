@@ -4,6 +4,7 @@ mod cli;
 mod collector;
 mod config;
 mod headless;
+mod tui;
 // The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
 #[allow(dead_code)]
 #[path = "../../src/notify/tests/server.rs"]

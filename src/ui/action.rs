@@ -1,0 +1,65 @@
+//! Everything a user can ask the TUI to do, as plain data.
+//!
+//! Keys become `Action`s (see `keymap`), and `AppState::apply` turns an action into a new state
+//! without touching the terminal, the engine or the clock. That split is what lets key handling be
+//! tested exhaustively without rendering anything.
+
+/// What the process list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Cpu,
+    Memory,
+    Name,
+    Time,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Cpu => "CPU",
+            SortKey::Memory => "MEM",
+            SortKey::Name => "NAME",
+            SortKey::Time => "TIME",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    NextPane,
+    PrevPane,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Drill into the selected row (a user's processes).
+    Enter,
+    /// Leave the current view or overlay.
+    Back,
+    /// The process list of every user.
+    AllProcesses,
+    ToggleHelp,
+    /// Show or hide the reasons behind the Light / Medium / Heavy status.
+    ToggleReasons,
+    /// Show or hide accounts below `filtering.min_uid` in the users pane.
+    ToggleSystemUsers,
+    TogglePause,
+    /// Shorter refresh interval.
+    Faster,
+    /// Longer refresh interval.
+    Slower,
+    Sort(SortKey),
+    InvertSort,
+    ToggleTree,
+    /// Start typing a process filter.
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    /// Keep the typed filter and return to the list.
+    FilterAccept,
+    /// Drop the filter.
+    FilterClear,
+}

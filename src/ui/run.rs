@@ -1,0 +1,125 @@
+//! The terminal and the event loop.
+//!
+//! The terminal is put back (raw mode off, main screen, cursor shown) on every way out: normal
+//! return, error, and panic, because a monitor that leaves an admin's SSH session in raw mode is
+//! worse than no monitor. The loop waits for keys with a timeout that ends at the next sample, so
+//! an idle TUI sleeps instead of spinning, and redraws only when a tick, a key or a resize changed
+//! something.
+
+use std::io::{self, Stdout};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event, KeyEventKind};
+use crossterm::terminal::{self, EnterAlternateScreen, LeaveAlternateScreen};
+use crossterm::{cursor, execute};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use super::keymap;
+use super::state::{AppState, Feed};
+use crate::engine::Engine;
+use crate::model::Timestamp;
+
+/// Restores the terminal when dropped.
+struct TerminalGuard;
+
+impl TerminalGuard {
+    fn enter() -> io::Result<TerminalGuard> {
+        terminal::enable_raw_mode()?;
+        let guard = TerminalGuard;
+        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        Ok(guard)
+    }
+}
+
+fn restore() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Restore the terminal before the default hook prints the panic message, so it is readable.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        previous(info);
+    }));
+}
+
+/// Run the TUI until the user quits.
+pub fn run(mut engine: Engine, mut state: AppState) -> io::Result<()> {
+    install_panic_hook();
+    let _guard = TerminalGuard::enter()?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.clear()?;
+    event_loop(&mut engine, &mut state, &mut terminal)
+}
+
+fn tick(engine: &mut Engine, state: &mut AppState) -> io::Result<bool> {
+    let Some(t) = engine.tick(Timestamp::now())? else {
+        return Ok(false);
+    };
+    let tracker = engine.tracker();
+    state.ingest(Feed {
+        snapshot: t.snapshot,
+        status: tracker.status().clone(),
+        alerts: tracker.open_alerts(),
+        persistent: tracker.persistent_users(),
+    });
+    Ok(true)
+}
+
+fn event_loop(
+    engine: &mut Engine,
+    state: &mut AppState,
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+) -> io::Result<()> {
+    // The first tick only primes the counters; the second follows soon so the screen fills fast.
+    tick(engine, state)?;
+    let mut next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs.min(1.0));
+    let mut dirty = true;
+    while !state.quit {
+        if !state.paused && Instant::now() >= next_tick {
+            dirty |= tick(engine, state)?;
+            next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
+        }
+        if dirty {
+            let size = terminal.size()?;
+            state.page = usize::from(size.height.saturating_sub(8)).max(1);
+            terminal.draw(|f| super::views::draw(f, state))?;
+            dirty = false;
+        }
+        let wait = if state.paused {
+            Duration::from_millis(500)
+        } else {
+            next_tick.saturating_duration_since(Instant::now())
+        };
+        if !event::poll(wait)? {
+            continue;
+        }
+        match event::read()? {
+            Event::Key(key) if key.kind != KeyEventKind::Release => {
+                if let Some(action) = keymap::action_for(key, state.input_mode()) {
+                    let before = state.refresh_secs;
+                    state.apply(action);
+                    if state.refresh_secs != before {
+                        next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
+                    }
+                    dirty = true;
+                }
+            }
+            Event::Resize(..) => {
+                terminal.autoresize()?;
+                dirty = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! The TUI's view model and the one function that changes it.
+//!
+//! `AppState` holds the latest data from the engine (a [`Feed`]) plus everything the user chose
+//! (focus, selection, sort, filter, overlays). [`AppState::apply`] is pure: no terminal, no clock,
+//! no /proc. The run loop feeds it engine ticks and actions; the views only read it. Keeping
+//! selection as indexes that are clamped against the current data means a tick that removes rows
+//! can never leave the cursor pointing past the end.
+
+use std::collections::VecDeque;
+
+use jiff::tz::TimeZone;
+
+use super::action::{Action, SortKey};
+use super::keymap::InputMode;
+use super::procs::{self, ProcRow};
+use crate::config::Config;
+use crate::model::{Alert, PersistentEpisode, ProcessStats, Snapshot, StatusReport, UserStats};
+
+/// Samples kept for the CPU sparkline.
+pub const SPARK_LEN: usize = 120;
+
+/// Refresh intervals `+` and `-` step through, in seconds.
+const REFRESH_STEPS: [f64; 9] = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0];
+
+/// What one engine tick hands the UI.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub snapshot: Snapshot,
+    pub status: StatusReport,
+    pub alerts: Vec<Alert>,
+    pub persistent: Vec<PersistentEpisode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    System,
+    Users,
+    Alerts,
+}
+
+impl Pane {
+    const ORDER: [Pane; 3] = [Pane::System, Pane::Users, Pane::Alerts];
+
+    fn step(self, by: isize) -> Pane {
+        let i = Self::ORDER.iter().position(|p| *p == self).unwrap_or(0) as isize;
+        let n = Self::ORDER.len() as isize;
+        Self::ORDER[(i + by).rem_euclid(n) as usize]
+    }
+}
+
+/// A process list: everyone's, or one user's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessView {
+    pub user: Option<String>,
+    pub sort: SortKey,
+    pub inverted: bool,
+    pub tree: bool,
+    pub filter: String,
+    pub editing: bool,
+    pub selected: usize,
+}
+
+impl ProcessView {
+    pub fn new(user: Option<String>) -> Self {
+        ProcessView {
+            user,
+            sort: SortKey::Cpu,
+            inverted: false,
+            tree: false,
+            filter: String::new(),
+            editing: false,
+            selected: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum View {
+    Main,
+    Processes(ProcessView),
+}
+
+/// Display choices fixed at start-up.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// ASCII-only borders, bars and sparklines.
+    pub ascii: bool,
+    /// Colors off (NO_COLOR).
+    pub color: bool,
+    pub refresh_secs: f64,
+    /// This process, to show sysmon's own footprint.
+    pub own_pid: u32,
+    pub tz: TimeZone,
+}
+
+pub struct AppState {
+    pub options: Options,
+    pub config: Config,
+    pub feed: Option<Feed>,
+    /// Machine CPU % of recent ticks, oldest first.
+    pub cpu_history: VecDeque<f64>,
+    pub view: View,
+    pub focus: Pane,
+    pub user_selected: usize,
+    pub alert_selected: usize,
+    pub help: bool,
+    pub reasons: bool,
+    pub show_system_users: bool,
+    pub paused: bool,
+    pub refresh_secs: f64,
+    pub quit: bool,
+    /// Rows a PgUp/PgDn moves; the run loop sets it from the terminal height.
+    pub page: usize,
+}
+
+impl AppState {
+    pub fn new(config: Config, options: Options) -> Self {
+        AppState {
+            refresh_secs: options.refresh_secs,
+            options,
+            config,
+            feed: None,
+            cpu_history: VecDeque::with_capacity(SPARK_LEN),
+            view: View::Main,
+            focus: Pane::Users,
+            user_selected: 0,
+            alert_selected: 0,
+            help: false,
+            reasons: false,
+            show_system_users: false,
+            paused: false,
+            quit: false,
+            page: 10,
+        }
+    }
+
+    /// Take a new tick's data.
+    pub fn ingest(&mut self, feed: Feed) {
+        if self.cpu_history.len() == SPARK_LEN {
+            self.cpu_history.pop_front();
+        }
+        self.cpu_history
+            .push_back(feed.snapshot.system.cpu.total.busy);
+        self.feed = Some(feed);
+        self.clamp();
+    }
+
+    pub fn input_mode(&self) -> InputMode {
+        match &self.view {
+            View::Processes(p) if p.editing => InputMode::Filter,
+            View::Processes(_) => InputMode::Processes,
+            View::Main => InputMode::Main,
+        }
+    }
+
+    /// The users the users pane lists: system accounts only on request.
+    pub fn visible_users(&self) -> Vec<&UserStats> {
+        let Some(feed) = &self.feed else {
+            return Vec::new();
+        };
+        feed.snapshot
+            .users
+            .iter()
+            .filter(|u| self.show_system_users || !self.is_system_user(u))
+            .collect()
+    }
+
+    pub fn is_system_user(&self, u: &UserStats) -> bool {
+        u.uid < self.config.filtering.min_uid
+            || self
+                .config
+                .filtering
+                .excluded_users
+                .iter()
+                .any(|x| *x == *u.name)
+    }
+
+    /// Open and acknowledged alerts, newest first.
+    pub fn alerts(&self) -> Vec<&Alert> {
+        let Some(feed) = &self.feed else {
+            return Vec::new();
+        };
+        let mut v: Vec<&Alert> = feed.alerts.iter().filter(|a| a.state.is_open()).collect();
+        v.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.key.cmp(&b.key)));
+        v
+    }
+
+    /// sysmon's own process in the latest snapshot.
+    pub fn own_process(&self) -> Option<&ProcessStats> {
+        let feed = self.feed.as_ref()?;
+        feed.snapshot
+            .processes
+            .iter()
+            .find(|p| p.pid == self.options.own_pid)
+    }
+
+    /// The rows of the current process list, in display order.
+    pub fn process_rows(&self) -> Vec<ProcRow<'_>> {
+        match (&self.view, &self.feed) {
+            (View::Processes(pv), Some(feed)) => procs::rows(&feed.snapshot.processes, pv),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Change the state for `action`.
+    pub fn apply(&mut self, action: Action) {
+        if action == Action::Quit {
+            self.quit = true;
+            return;
+        }
+        if self.help {
+            // Any other key closes the overlay and does nothing else: a stray key while reading
+            // the help must not act on a row the user cannot see.
+            self.help = false;
+            return;
+        }
+        match action {
+            Action::ToggleHelp => self.help = true,
+            Action::Back => self.back(),
+            Action::TogglePause => self.paused = !self.paused,
+            Action::Faster => self.refresh_secs = step_refresh(self.refresh_secs, -1),
+            Action::Slower => self.refresh_secs = step_refresh(self.refresh_secs, 1),
+            Action::ToggleReasons => self.reasons = !self.reasons,
+            Action::ToggleSystemUsers => {
+                self.show_system_users = !self.show_system_users;
+                self.user_selected = 0;
+            }
+            Action::NextPane => self.focus = self.focus.step(1),
+            Action::PrevPane => self.focus = self.focus.step(-1),
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-(self.page.max(1) as isize)),
+            Action::PageDown => self.move_by(self.page.max(1) as isize),
+            Action::Top => self.move_by(isize::MIN / 2),
+            Action::Bottom => self.move_by(isize::MAX / 2),
+            Action::Enter => self.enter(),
+            Action::AllProcesses => self.view = View::Processes(ProcessView::new(None)),
+            Action::Sort(_)
+            | Action::InvertSort
+            | Action::ToggleTree
+            | Action::StartFilter
+            | Action::FilterChar(_)
+            | Action::FilterBackspace
+            | Action::FilterAccept
+            | Action::FilterClear => self.process_action(action),
+            Action::Quit => {}
+        }
+        self.clamp();
+    }
+
+    fn back(&mut self) {
+        if matches!(self.view, View::Processes(_)) {
+            self.view = View::Main;
+        } else {
+            self.reasons = false;
+        }
+    }
+
+    fn enter(&mut self) {
+        if !matches!(self.view, View::Main) || self.focus != Pane::Users {
+            return;
+        }
+        let name = self
+            .visible_users()
+            .get(self.user_selected)
+            .map(|u| u.name.to_string());
+        if let Some(name) = name {
+            self.view = View::Processes(ProcessView::new(Some(name)));
+        }
+    }
+
+    fn process_action(&mut self, action: Action) {
+        let View::Processes(pv) = &mut self.view else {
+            return;
+        };
+        match action {
+            Action::Sort(key) => {
+                pv.sort = key;
+                pv.inverted = false;
+            }
+            Action::InvertSort => pv.inverted = !pv.inverted,
+            Action::ToggleTree => pv.tree = !pv.tree,
+            Action::StartFilter => pv.editing = true,
+            Action::FilterChar(c) => {
+                pv.filter.push(c);
+                pv.selected = 0;
+            }
+            Action::FilterBackspace => {
+                pv.filter.pop();
+                pv.selected = 0;
+            }
+            Action::FilterAccept => pv.editing = false,
+            Action::FilterClear => {
+                pv.filter.clear();
+                pv.editing = false;
+                pv.selected = 0;
+            }
+            _ => {}
+        }
+    }
+
+    fn move_by(&mut self, by: isize) {
+        let shift = |v: &mut usize| *v = v.saturating_add_signed(by);
+        match &mut self.view {
+            View::Processes(pv) => shift(&mut pv.selected),
+            View::Main => match self.focus {
+                Pane::Users => shift(&mut self.user_selected),
+                Pane::Alerts => shift(&mut self.alert_selected),
+                Pane::System => {}
+            },
+        }
+    }
+
+    /// Keep every selection inside its list.
+    fn clamp(&mut self) {
+        let users = self.visible_users().len();
+        let alerts = self.alerts().len();
+        let procs = self.process_rows().len();
+        self.user_selected = self.user_selected.min(users.saturating_sub(1));
+        self.alert_selected = self.alert_selected.min(alerts.saturating_sub(1));
+        if let View::Processes(pv) = &mut self.view {
+            pv.selected = pv.selected.min(procs.saturating_sub(1));
+        }
+    }
+}
+
+fn step_refresh(current: f64, dir: isize) -> f64 {
+    if dir < 0 {
+        REFRESH_STEPS
+            .iter()
+            .rev()
+            .find(|s| **s < current - 1e-9)
+            .copied()
+            .unwrap_or(REFRESH_STEPS[0])
+    } else {
+        REFRESH_STEPS
+            .iter()
+            .find(|s| **s > current + 1e-9)
+            .copied()
+            .unwrap_or(REFRESH_STEPS[REFRESH_STEPS.len() - 1])
+    }
+}

@@ -1,0 +1,316 @@
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::fixture;
+use crate::ui::action::{Action, SortKey};
+use crate::ui::keymap::{self, BINDINGS, InputMode};
+use crate::ui::state::{AppState, Pane, View};
+use crate::ui::theme::{self, Theme};
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// Press keys the way the run loop does: map in the current mode, then apply.
+fn press(s: &mut AppState, keys: &[KeyEvent]) {
+    for k in keys {
+        if let Some(a) = keymap::action_for(*k, s.input_mode()) {
+            s.apply(a);
+        }
+    }
+}
+
+fn typed(s: &mut AppState, text: &str) {
+    let keys: Vec<KeyEvent> = text.chars().map(key).collect();
+    press(s, &keys);
+}
+
+fn pids(s: &AppState) -> Vec<u32> {
+    s.process_rows().iter().map(|r| r.process.pid).collect()
+}
+
+#[test]
+fn q_and_ctrl_c_quit_even_while_typing_a_filter() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('q')]);
+    assert!(s.quit);
+
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), key('/')]);
+    assert_eq!(s.input_mode(), InputMode::Filter);
+    press(&mut s, &[key('q')]);
+    assert!(!s.quit, "q is text inside the filter");
+    press(
+        &mut s,
+        &[KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)],
+    );
+    assert!(s.quit);
+}
+
+#[test]
+fn tab_cycles_the_panes_both_ways() {
+    let mut s = fixture::state();
+    assert_eq!(s.focus, Pane::Users);
+    press(&mut s, &[code(KeyCode::Tab)]);
+    assert_eq!(s.focus, Pane::Alerts);
+    press(&mut s, &[code(KeyCode::Tab)]);
+    assert_eq!(s.focus, Pane::System);
+    press(&mut s, &[code(KeyCode::BackTab)]);
+    assert_eq!(s.focus, Pane::Alerts);
+    press(&mut s, &[code(KeyCode::BackTab)]);
+    assert_eq!(s.focus, Pane::Users);
+}
+
+#[test]
+fn movement_stays_inside_the_list() {
+    let mut s = fixture::state();
+    // alice, bob, the hostile user; root is hidden as a system account.
+    assert_eq!(s.visible_users().len(), 3);
+    press(&mut s, &[key('j'), code(KeyCode::Down)]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[key('j'), code(KeyCode::PageDown)]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[key('k')]);
+    assert_eq!(s.user_selected, 1);
+    press(&mut s, &[key('g')]);
+    assert_eq!(s.user_selected, 0);
+    press(&mut s, &[key('G')]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[code(KeyCode::PageUp)]);
+    assert_eq!(s.user_selected, 0);
+    press(&mut s, &[code(KeyCode::Tab), key('j')]);
+    assert_eq!(s.alert_selected, 1);
+}
+
+#[test]
+fn u_shows_system_users() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('u')]);
+    assert_eq!(s.visible_users().len(), 4);
+    press(&mut s, &[key('u')]);
+    assert_eq!(s.visible_users().len(), 3);
+}
+
+#[test]
+fn enter_drills_into_the_selected_users_processes_and_esc_returns() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('j'), code(KeyCode::Enter)]);
+    let View::Processes(pv) = &s.view else {
+        panic!("not in the process list: {:?}", s.view)
+    };
+    assert_eq!(pv.user.as_deref(), Some("bob"));
+    assert_eq!(pids(&s), vec![3003, 3004, 3002, 3001]);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Main);
+}
+
+#[test]
+fn enter_outside_the_users_pane_does_nothing() {
+    let mut s = fixture::state();
+    press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Main);
+}
+
+#[test]
+fn sort_keys_and_invert() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p')]);
+    assert_eq!(pids(&s)[0], 2002, "CPU first by default");
+    press(&mut s, &[key('M')]);
+    assert_eq!(pids(&s)[0], 2002, "alice's trainer is also the largest");
+    assert_eq!(pids(&s)[1], 3003);
+    press(&mut s, &[key('N')]);
+    let names: Vec<String> = s
+        .process_rows()
+        .iter()
+        .map(|r| r.process.name.to_string())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    press(&mut s, &[key('I')]);
+    let names: Vec<String> = s
+        .process_rows()
+        .iter()
+        .map(|r| r.process.name.to_string())
+        .collect();
+    sorted.reverse();
+    assert_eq!(names, sorted);
+    press(&mut s, &[key('T')]);
+    let View::Processes(pv) = &s.view else {
+        panic!()
+    };
+    assert_eq!((pv.sort, pv.inverted), (SortKey::Time, false));
+}
+
+#[test]
+fn f5_shows_children_under_their_parents() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), code(KeyCode::F(5))]);
+    let rows: Vec<(u32, usize)> = s
+        .process_rows()
+        .iter()
+        .map(|r| (r.process.pid, r.depth))
+        .collect();
+    let at = |pid: u32| rows.iter().position(|r| r.0 == pid).unwrap_or(usize::MAX);
+    assert_eq!(rows[0], (1, 0));
+    assert!(at(812) < at(2001) && at(2001) < at(2002));
+    assert_eq!(
+        rows[at(3003)].1,
+        4,
+        "systemd > sshd > bash > make > cc1plus"
+    );
+    assert_eq!(rows.len(), fixture::processes().len());
+}
+
+#[test]
+fn filter_typed_with_prefixes() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), key('/')]);
+    typed(&mut s, "user=bob");
+    assert_eq!(pids(&s).len(), 4);
+    press(&mut s, &[code(KeyCode::Enter)]);
+    assert_eq!(s.input_mode(), InputMode::Processes);
+    assert_eq!(pids(&s).len(), 4, "the filter stays after Enter");
+
+    press(&mut s, &[key('/')]);
+    typed(&mut s, " cmd=big");
+    assert_eq!(pids(&s), vec![3003]);
+    for _ in 0.." cmd=big".len() {
+        press(&mut s, &[code(KeyCode::Backspace)]);
+    }
+    assert_eq!(pids(&s).len(), 4);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert_eq!(
+        pids(&s).len(),
+        fixture::processes().len(),
+        "Esc clears the filter"
+    );
+
+    press(&mut s, &[key('/')]);
+    typed(&mut s, "pid=2003");
+    assert_eq!(pids(&s), vec![2003]);
+    press(&mut s, &[code(KeyCode::Esc), key('/')]);
+    typed(&mut s, "TENSORBOARD");
+    assert_eq!(pids(&s), vec![2003], "plain text is case-insensitive");
+    press(&mut s, &[code(KeyCode::Esc), key('/')]);
+    typed(&mut s, "pid=abc");
+    assert!(pids(&s).is_empty(), "a malformed pid matches nothing");
+}
+
+#[test]
+fn help_opens_and_any_key_closes_it_without_acting() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('?')]);
+    assert!(s.help);
+    press(&mut s, &[key('j')]);
+    assert!(!s.help);
+    assert_eq!(
+        s.user_selected, 0,
+        "the key that closed the help did not move"
+    );
+    press(&mut s, &[code(KeyCode::F(1))]);
+    assert!(s.help);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert!(!s.help);
+}
+
+#[test]
+fn space_pauses_and_plus_minus_step_the_refresh() {
+    let mut s = fixture::state();
+    press(&mut s, &[key(' ')]);
+    assert!(s.paused);
+    press(&mut s, &[key(' ')]);
+    assert!(!s.paused);
+    assert_eq!(s.refresh_secs, 2.0);
+    press(&mut s, &[key('+')]);
+    assert_eq!(s.refresh_secs, 1.0);
+    press(&mut s, &[key('+'), key('+'), key('+')]);
+    assert_eq!(s.refresh_secs, 0.5);
+    press(&mut s, &[key('-'), key('-'), key('-')]);
+    assert_eq!(s.refresh_secs, 3.0);
+    // An interval from the command line that is not a step moves to the neighbouring step.
+    s.refresh_secs = 2.5;
+    press(&mut s, &[key('-')]);
+    assert_eq!(s.refresh_secs, 3.0);
+}
+
+#[test]
+fn s_toggles_the_status_reasons() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('s')]);
+    assert!(s.reasons);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert!(!s.reasons);
+}
+
+#[test]
+fn selection_is_clamped_when_a_tick_shrinks_the_list() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('G')]);
+    assert_eq!(s.user_selected, 2);
+    let mut f = fixture::feed();
+    f.snapshot.users.truncate(1);
+    s.ingest(f);
+    assert_eq!(s.user_selected, 0);
+}
+
+#[test]
+fn every_binding_maps_back_to_its_action() {
+    for b in BINDINGS {
+        for k in b.keys {
+            let mods = if k.ctrl {
+                KeyModifiers::CONTROL
+            } else {
+                KeyModifiers::NONE
+            };
+            let mode = match b.scope {
+                keymap::Scope::Processes => InputMode::Processes,
+                _ => InputMode::Main,
+            };
+            assert_eq!(
+                keymap::action_for(KeyEvent::new(k.code, mods), mode),
+                Some(b.action),
+                "{}",
+                b.label
+            );
+        }
+    }
+    assert_eq!(keymap::action_for(key('/'), InputMode::Main), None);
+    assert_eq!(
+        keymap::action_for(key('x'), InputMode::Filter),
+        Some(Action::FilterChar('x'))
+    );
+}
+
+#[test]
+fn locale_detection() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_string())
+    };
+    assert!(theme::locale_is_utf8(env(&[("LANG", "en_US.UTF-8")])));
+    assert!(theme::locale_is_utf8(env(&[
+        ("LC_ALL", "C.utf8"),
+        ("LANG", "C")
+    ])));
+    assert!(!theme::locale_is_utf8(env(&[
+        ("LC_ALL", "C"),
+        ("LANG", "en_US.UTF-8")
+    ])));
+    assert!(!theme::locale_is_utf8(env(&[("LANG", "POSIX")])));
+    assert!(!theme::locale_is_utf8(env(&[])));
+}
+
+#[test]
+fn ascii_glyphs_are_ascii() {
+    let t = Theme {
+        color: false,
+        ascii: true,
+    };
+    assert_eq!(t.bar(50.0, 10), "|||||.....");
+    assert!(t.sparkline([0.0, 50.0, 100.0].iter(), 10).is_ascii());
+    assert_eq!(t.sparkline([0.0, 50.0, 100.0].iter(), 2).chars().count(), 2);
+}

@@ -1,0 +1,19 @@
+//! The one-line reminder of the keys that matter in the current view.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::ui::keymap;
+use crate::ui::state::AppState;
+use crate::ui::theme::Theme;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    let mut spans = Vec::new();
+    for (key, what) in keymap::hints(state.input_mode()) {
+        spans.push(Span::styled(format!(" {key}"), theme.key()));
+        spans.push(Span::raw(format!(" {what} ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
