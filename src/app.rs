@@ -219,6 +219,7 @@ fn tui(engine: Engine, args: &RunArgs, refresh: f64) -> Result<(), Failure> {
         refresh_secs: refresh,
         own_pid: std::process::id(),
         tz: jiff::tz::TimeZone::system(),
+        readonly: args.readonly,
     };
     let state = AppState::new(engine.config().clone(), options);
     crate::ui::run(engine, state).map_err(|e| Failure::Runtime(format!("terminal UI: {e}")))

@@ -50,6 +50,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub ascii: bool,
 
+    /// Terminal UI: look, don't touch (no acknowledging or resolving alerts, no signals).
+    #[arg(long)]
+    pub readonly: bool,
+
     /// Run unattended: record history, send alerts (for systemd).
     #[arg(long)]
     pub headless: bool,

@@ -62,4 +62,14 @@ pub enum Action {
     FilterAccept,
     /// Drop the filter.
     FilterClear,
+    /// Acknowledge the selected alert (asks first).
+    Acknowledge,
+    /// Resolve the selected alert (asks first).
+    Resolve,
+    /// Resolve every open alert (asks first).
+    ResolveAll,
+    /// Yes to the question on screen.
+    Confirm,
+    /// No to the question on screen.
+    Cancel,
 }

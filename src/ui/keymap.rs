@@ -18,6 +18,8 @@ pub enum InputMode {
     Processes,
     /// Typing into the process filter.
     Filter,
+    /// A yes/no question is on screen.
+    Confirm,
 }
 
 /// Which views a binding applies in.
@@ -31,7 +33,7 @@ pub enum Scope {
 impl Scope {
     fn covers(self, mode: InputMode) -> bool {
         match self {
-            Scope::Everywhere => mode != InputMode::Filter,
+            Scope::Everywhere => !matches!(mode, InputMode::Filter | InputMode::Confirm),
             Scope::Main => mode == InputMode::Main,
             Scope::Processes => mode == InputMode::Processes,
         }
@@ -102,207 +104,36 @@ const fn bind(
 
 use Scope::{Everywhere, Main, Processes};
 
+#[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
-    bind(
-        &[k('q'), ctrl('c')],
-        "q Ctrl-C",
-        Action::Quit,
-        Everywhere,
-        "quit",
-        Some("quit"),
-    ),
-    bind(
-        &[k('?'), code(KeyCode::F(1))],
-        "? F1",
-        Action::ToggleHelp,
-        Everywhere,
-        "this help",
-        Some("help"),
-    ),
-    bind(
-        &[code(KeyCode::Esc)],
-        "Esc",
-        Action::Back,
-        Everywhere,
-        "close, go back",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::Tab)],
-        "Tab",
-        Action::NextPane,
-        Main,
-        "next pane",
-        Some("pane"),
-    ),
-    bind(
-        &[code(KeyCode::BackTab)],
-        "Shift-Tab",
-        Action::PrevPane,
-        Main,
-        "previous pane",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::Up), k('k')],
-        "Up k",
-        Action::Up,
-        Everywhere,
-        "move up",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::Down), k('j')],
-        "Down j",
-        Action::Down,
-        Everywhere,
-        "move down",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::PageUp)],
-        "PgUp",
-        Action::PageUp,
-        Everywhere,
-        "page up",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::PageDown)],
-        "PgDn",
-        Action::PageDown,
-        Everywhere,
-        "page down",
-        None,
-    ),
-    bind(
-        &[k('g'), code(KeyCode::Home)],
-        "g Home",
-        Action::Top,
-        Everywhere,
-        "first row",
-        None,
-    ),
-    bind(
-        &[k('G'), code(KeyCode::End)],
-        "G End",
-        Action::Bottom,
-        Everywhere,
-        "last row",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::Enter)],
-        "Enter",
-        Action::Enter,
-        Main,
-        "that user's processes",
-        Some("drill"),
-    ),
-    bind(
-        &[k('p')],
-        "p",
-        Action::AllProcesses,
-        Main,
-        "every process",
-        Some("procs"),
-    ),
-    bind(
-        &[k('s')],
-        "s",
-        Action::ToggleReasons,
-        Main,
-        "why Light/Medium/Heavy",
-        Some("status"),
-    ),
-    bind(
-        &[k('u')],
-        "u",
-        Action::ToggleSystemUsers,
-        Main,
-        "system users on/off",
-        None,
-    ),
-    bind(
-        &[k(' ')],
-        "Space",
-        Action::TogglePause,
-        Everywhere,
-        "pause / resume",
-        Some("pause"),
-    ),
-    bind(
-        &[k('+'), k('=')],
-        "+",
-        Action::Faster,
-        Everywhere,
-        "refresh more often",
-        None,
-    ),
-    bind(
-        &[k('-')],
-        "-",
-        Action::Slower,
-        Everywhere,
-        "refresh less often",
-        None,
-    ),
-    bind(
-        &[k('/')],
-        "/",
-        Action::StartFilter,
-        Processes,
-        "filter (user= cmd= pid=)",
-        Some("filter"),
-    ),
-    bind(
-        &[k('P')],
-        "P",
-        Action::Sort(SortKey::Cpu),
-        Processes,
-        "sort by CPU",
-        Some("sort"),
-    ),
-    bind(
-        &[k('M')],
-        "M",
-        Action::Sort(SortKey::Memory),
-        Processes,
-        "sort by memory",
-        None,
-    ),
-    bind(
-        &[k('N')],
-        "N",
-        Action::Sort(SortKey::Name),
-        Processes,
-        "sort by name",
-        None,
-    ),
-    bind(
-        &[k('T')],
-        "T",
-        Action::Sort(SortKey::Time),
-        Processes,
-        "sort by CPU time",
-        None,
-    ),
-    bind(
-        &[k('I')],
-        "I",
-        Action::InvertSort,
-        Processes,
-        "invert the order",
-        None,
-    ),
-    bind(
-        &[code(KeyCode::F(5))],
-        "F5",
-        Action::ToggleTree,
-        Processes,
-        "tree view",
-        Some("tree"),
-    ),
+    bind(&[k('q'), ctrl('c')], "q Ctrl-C", Action::Quit, Everywhere, "quit", Some("quit")),
+    bind(&[k('?'), code(KeyCode::F(1))], "? F1", Action::ToggleHelp, Everywhere, "this help", Some("help")),
+    bind(&[code(KeyCode::Esc)], "Esc", Action::Back, Everywhere, "close, go back", None),
+    bind(&[code(KeyCode::Up), k('k')], "Up k", Action::Up, Everywhere, "move up", None),
+    bind(&[code(KeyCode::Down), k('j')], "Down j", Action::Down, Everywhere, "move down", None),
+    bind(&[code(KeyCode::PageUp)], "PgUp", Action::PageUp, Everywhere, "page up", None),
+    bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "page down", None),
+    bind(&[k('g'), code(KeyCode::Home)], "g Home", Action::Top, Everywhere, "first row", None),
+    bind(&[k('G'), code(KeyCode::End)], "G End", Action::Bottom, Everywhere, "last row", None),
+    bind(&[k(' ')], "Space", Action::TogglePause, Everywhere, "pause / resume", Some("pause")),
+    bind(&[k('+'), k('=')], "+", Action::Faster, Everywhere, "refresh more often", None),
+    bind(&[k('-')], "-", Action::Slower, Everywhere, "refresh less often", None),
+    bind(&[code(KeyCode::Tab)], "Tab", Action::NextPane, Main, "next pane", Some("pane")),
+    bind(&[code(KeyCode::BackTab)], "Shift-Tab", Action::PrevPane, Main, "previous pane", None),
+    bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Main, "user's processes / alert", Some("open")),
+    bind(&[k('a')], "a", Action::Acknowledge, Main, "acknowledge the alert", Some("ack")),
+    bind(&[k('r')], "r", Action::Resolve, Main, "resolve the alert", Some("resolve")),
+    bind(&[k('R')], "R", Action::ResolveAll, Main, "resolve every alert", None),
+    bind(&[k('p')], "p", Action::AllProcesses, Main, "every process", Some("procs")),
+    bind(&[k('s')], "s", Action::ToggleReasons, Main, "why Light/Medium/Heavy", Some("status")),
+    bind(&[k('u')], "u", Action::ToggleSystemUsers, Main, "system users on/off", None),
+    bind(&[k('/')], "/", Action::StartFilter, Processes, "filter (user= cmd= pid=)", Some("filter")),
+    bind(&[k('P')], "P", Action::Sort(SortKey::Cpu), Processes, "sort by CPU", Some("sort")),
+    bind(&[k('M')], "M", Action::Sort(SortKey::Memory), Processes, "sort by memory", None),
+    bind(&[k('N')], "N", Action::Sort(SortKey::Name), Processes, "sort by name", None),
+    bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "sort by CPU time", None),
+    bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
+    bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
 ];
 
 /// The action for a key press in `mode`, if it has one.
@@ -310,6 +141,13 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
     let ctrl_held = key.modifiers.contains(KeyModifiers::CONTROL);
     if ctrl_held && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
+    }
+    if mode == InputMode::Confirm {
+        return match key.code {
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        };
     }
     if mode == InputMode::Filter {
         return match key.code {
@@ -333,8 +171,10 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
 
 /// The bindings that apply in `mode`, for the hint bar.
 pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
-    if mode == InputMode::Filter {
-        return vec![("Enter", "keep"), ("Esc", "clear")];
+    match mode {
+        InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear")],
+        InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
+        _ => {}
     }
     BINDINGS
         .iter()

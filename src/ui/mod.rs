@@ -6,6 +6,8 @@
 //! alone (snapshot-tested with ratatui's TestBackend).
 
 pub mod action;
+pub mod alerts;
+mod db;
 pub mod keymap;
 pub mod procs;
 mod run;

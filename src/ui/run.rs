@@ -15,8 +15,9 @@ use crossterm::{cursor, execute};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
+use super::db::AlertDb;
 use super::keymap;
-use super::state::{AppState, Feed};
+use super::state::{AppState, Effect, Feed};
 use crate::engine::Engine;
 use crate::model::Timestamp;
 
@@ -53,40 +54,79 @@ fn install_panic_hook() {
 }
 
 /// Run the TUI until the user quits.
-pub fn run(mut engine: Engine, mut state: AppState) -> io::Result<()> {
+pub fn run(engine: Engine, mut state: AppState) -> io::Result<()> {
     install_panic_hook();
     let _guard = TerminalGuard::enter()?;
     let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
     terminal.clear()?;
-    event_loop(&mut engine, &mut state, &mut terminal)
+    let mut session = Session {
+        db: AlertDb::open(engine.config()),
+        engine,
+        operator: crate::admin::operator(),
+    };
+    event_loop(&mut session, &mut state, &mut terminal)
 }
 
-fn tick(engine: &mut Engine, state: &mut AppState) -> io::Result<bool> {
-    let Some(t) = engine.tick(Timestamp::now())? else {
+/// What the loop works with besides the screen.
+struct Session {
+    engine: Engine,
+    db: AlertDb,
+    /// Who acknowledgements and resolutions are recorded as.
+    operator: String,
+}
+
+fn tick(session: &mut Session, state: &mut AppState) -> io::Result<bool> {
+    let Some(t) = session.engine.tick(Timestamp::now())? else {
         return Ok(false);
     };
-    let tracker = engine.tracker();
+    let stored = session.db.open_alerts();
+    state.alerts_source = session.db.note.clone();
+    let tracker = session.engine.tracker();
     state.ingest(Feed {
         snapshot: t.snapshot,
         status: tracker.status().clone(),
         alerts: tracker.open_alerts(),
         persistent: tracker.persistent_users(),
+        stored,
     });
     Ok(true)
 }
 
+/// Carry out what the last action decided, and show how it went.
+fn run_effects(session: &mut Session, state: &mut AppState) {
+    for effect in state.take_effects() {
+        match effect {
+            Effect::Alerts(op, targets) => {
+                let (text, error) = session.db.apply(
+                    session.engine.tracker_mut(),
+                    op,
+                    &targets,
+                    Timestamp::now(),
+                    &session.operator,
+                );
+                state.notify(text, error);
+                let stored = session.db.open_alerts();
+                state.set_stored(stored);
+                if let Some(feed) = &mut state.feed {
+                    feed.alerts = session.engine.tracker().open_alerts();
+                }
+            }
+        }
+    }
+}
+
 fn event_loop(
-    engine: &mut Engine,
+    session: &mut Session,
     state: &mut AppState,
     terminal: &mut Terminal<CrosstermBackend<Stdout>>,
 ) -> io::Result<()> {
     // The first tick only primes the counters; the second follows soon so the screen fills fast.
-    tick(engine, state)?;
+    tick(session, state)?;
     let mut next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs.min(1.0));
     let mut dirty = true;
     while !state.quit {
         if !state.paused && Instant::now() >= next_tick {
-            dirty |= tick(engine, state)?;
+            dirty |= tick(session, state)?;
             next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
         }
         if dirty {
@@ -108,6 +148,7 @@ fn event_loop(
                 if let Some(action) = keymap::action_for(key, state.input_mode()) {
                     let before = state.refresh_secs;
                     state.apply(action);
+                    run_effects(session, state);
                     if state.refresh_secs != before {
                         next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
                     }

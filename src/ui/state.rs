@@ -11,10 +11,14 @@ use std::collections::VecDeque;
 use jiff::tz::TimeZone;
 
 use super::action::{Action, SortKey};
+use super::alerts::{self, AlertOp, AlertRow, AlertTarget};
 use super::keymap::InputMode;
 use super::procs::{self, ProcRow};
 use crate::config::Config;
-use crate::model::{Alert, PersistentEpisode, ProcessStats, Snapshot, StatusReport, UserStats};
+use crate::model::{
+    Alert, AlertKey, AlertState, PersistentEpisode, ProcessStats, Snapshot, StatusReport, UserStats,
+};
+use crate::store::StoredAlert;
 
 /// Samples kept for the CPU sparkline.
 pub const SPARK_LEN: usize = 120;
@@ -27,8 +31,32 @@ const REFRESH_STEPS: [f64; 9] = [0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.
 pub struct Feed {
     pub snapshot: Snapshot,
     pub status: StatusReport,
+    /// This session's tracker's open alerts.
     pub alerts: Vec<Alert>,
     pub persistent: Vec<PersistentEpisode>,
+    /// Open alerts from the daemon's database (empty without one).
+    pub stored: Vec<StoredAlert>,
+}
+
+/// A yes/no question before an action that changes shared state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub op: AlertOp,
+    pub targets: Vec<AlertTarget>,
+    pub question: String,
+}
+
+/// Work for the run loop: what `apply` decided but cannot do itself (it does no I/O).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Alerts(AlertOp, Vec<AlertTarget>),
+}
+
+/// A one-line result shown in place of the hint bar until the next key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +106,8 @@ impl ProcessView {
 pub enum View {
     Main,
     Processes(ProcessView),
+    /// One alert's details.
+    Alert(AlertKey),
 }
 
 /// Display choices fixed at start-up.
@@ -91,6 +121,8 @@ pub struct Options {
     /// This process, to show sysmon's own footprint.
     pub own_pid: u32,
     pub tz: TimeZone,
+    /// No acknowledging, resolving or signalling (`--readonly`).
+    pub readonly: bool,
 }
 
 pub struct AppState {
@@ -111,6 +143,11 @@ pub struct AppState {
     pub quit: bool,
     /// Rows a PgUp/PgDn moves; the run loop sets it from the terminal height.
     pub page: usize,
+    pub confirm: Option<Confirm>,
+    pub effects: Vec<Effect>,
+    pub notice: Option<Notice>,
+    /// Where the alerts come from, e.g. why there is no database; shown in the alerts pane.
+    pub alerts_source: Option<String>,
 }
 
 impl AppState {
@@ -131,6 +168,10 @@ impl AppState {
             paused: false,
             quit: false,
             page: 10,
+            confirm: None,
+            effects: Vec::new(),
+            notice: None,
+            alerts_source: None,
         }
     }
 
@@ -146,10 +187,13 @@ impl AppState {
     }
 
     pub fn input_mode(&self) -> InputMode {
+        if self.confirm.is_some() {
+            return InputMode::Confirm;
+        }
         match &self.view {
             View::Processes(p) if p.editing => InputMode::Filter,
             View::Processes(_) => InputMode::Processes,
-            View::Main => InputMode::Main,
+            View::Main | View::Alert(_) => InputMode::Main,
         }
     }
 
@@ -175,14 +219,33 @@ impl AppState {
                 .any(|x| *x == *u.name)
     }
 
-    /// Open and acknowledged alerts, newest first.
-    pub fn alerts(&self) -> Vec<&Alert> {
-        let Some(feed) = &self.feed else {
-            return Vec::new();
-        };
-        let mut v: Vec<&Alert> = feed.alerts.iter().filter(|a| a.state.is_open()).collect();
-        v.sort_by(|a, b| b.opened_at.cmp(&a.opened_at).then(a.key.cmp(&b.key)));
-        v
+    /// Open and acknowledged alerts from the database and this session, newest first.
+    pub fn alerts(&self) -> Vec<AlertRow<'_>> {
+        match &self.feed {
+            Some(feed) => alerts::merge(&feed.stored, &feed.alerts),
+            None => Vec::new(),
+        }
+    }
+
+    /// Replace the database's alerts (after an acknowledgement or resolution).
+    pub fn set_stored(&mut self, stored: Vec<StoredAlert>) {
+        if let Some(feed) = &mut self.feed {
+            feed.stored = stored;
+        }
+        self.clamp();
+    }
+
+    /// Show the outcome of an effect.
+    pub fn notify(&mut self, text: impl Into<String>, error: bool) {
+        self.notice = Some(Notice {
+            text: text.into(),
+            error,
+        });
+    }
+
+    /// The effects `apply` queued, for the run loop to carry out.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 
     /// sysmon's own process in the latest snapshot.
@@ -206,6 +269,15 @@ impl AppState {
     pub fn apply(&mut self, action: Action) {
         if action == Action::Quit {
             self.quit = true;
+            return;
+        }
+        self.notice = None;
+        if let Some(confirm) = self.confirm.take() {
+            // Only an explicit yes acts; any other key is a no.
+            if action == Action::Confirm {
+                self.effects
+                    .push(Effect::Alerts(confirm.op, confirm.targets));
+            }
             return;
         }
         if self.help {
@@ -243,13 +315,16 @@ impl AppState {
             | Action::FilterBackspace
             | Action::FilterAccept
             | Action::FilterClear => self.process_action(action),
-            Action::Quit => {}
+            Action::Acknowledge => self.ask(AlertOp::Acknowledge, false),
+            Action::Resolve => self.ask(AlertOp::Resolve, false),
+            Action::ResolveAll => self.ask(AlertOp::Resolve, true),
+            Action::Quit | Action::Confirm | Action::Cancel => {}
         }
         self.clamp();
     }
 
     fn back(&mut self) {
-        if matches!(self.view, View::Processes(_)) {
+        if !matches!(self.view, View::Main) {
             self.view = View::Main;
         } else {
             self.reasons = false;
@@ -257,7 +332,20 @@ impl AppState {
     }
 
     fn enter(&mut self) {
-        if !matches!(self.view, View::Main) || self.focus != Pane::Users {
+        if !matches!(self.view, View::Main) {
+            return;
+        }
+        if self.focus == Pane::Alerts {
+            let key = self
+                .alerts()
+                .get(self.alert_selected)
+                .map(|r| r.alert.key.clone());
+            if let Some(key) = key {
+                self.view = View::Alert(key);
+            }
+            return;
+        }
+        if self.focus != Pane::Users {
             return;
         }
         let name = self
@@ -267,6 +355,59 @@ impl AppState {
         if let Some(name) = name {
             self.view = View::Processes(ProcessView::new(Some(name)));
         }
+    }
+
+    /// The alert `a` / `r` act on: the one whose details are open, else the alerts pane's
+    /// selection when that pane has the focus.
+    pub fn target_alert(&self) -> Option<AlertRow<'_>> {
+        let rows = self.alerts();
+        match &self.view {
+            View::Alert(key) => rows.into_iter().find(|r| r.alert.key == *key),
+            View::Main if self.focus == Pane::Alerts => rows.into_iter().nth(self.alert_selected),
+            _ => None,
+        }
+    }
+
+    /// Queue a question about acknowledging or resolving alerts.
+    fn ask(&mut self, op: AlertOp, all: bool) {
+        if self.options.readonly {
+            self.notify(
+                "read-only session (--readonly): alerts cannot be changed",
+                true,
+            );
+            return;
+        }
+        let (targets, question) = if all {
+            let rows = self.alerts();
+            let targets: Vec<AlertTarget> = rows.iter().map(AlertTarget::of).collect();
+            let q = format!("{} all {} open alert(s)?", op.verb(), targets.len());
+            (targets, q)
+        } else {
+            let Some(row) = self.target_alert() else {
+                self.notify("select an alert first (Tab to the alerts pane)", true);
+                return;
+            };
+            if op == AlertOp::Acknowledge && row.alert.state == AlertState::Acknowledged {
+                self.notify("that alert is already acknowledged", true);
+                return;
+            }
+            let q = format!(
+                "{} {} alert: {}?",
+                op.verb(),
+                row.alert.severity,
+                crate::sanitize::clean(&row.alert.message)
+            );
+            (vec![AlertTarget::of(&row)], q)
+        };
+        if targets.is_empty() {
+            self.notify("no open alerts", true);
+            return;
+        }
+        self.confirm = Some(Confirm {
+            op,
+            targets,
+            question,
+        });
     }
 
     fn process_action(&mut self, action: Action) {
@@ -303,6 +444,7 @@ impl AppState {
         let shift = |v: &mut usize| *v = v.saturating_add_signed(by);
         match &mut self.view {
             View::Processes(pv) => shift(&mut pv.selected),
+            View::Alert(_) => {}
             View::Main => match self.focus {
                 Pane::Users => shift(&mut self.user_selected),
                 Pane::Alerts => shift(&mut self.alert_selected),

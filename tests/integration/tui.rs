@@ -32,13 +32,9 @@ fn shell_quote(s: &str) -> String {
 }
 
 impl Tmux {
-    /// Start `sysmon ARGS` in a 120x40 pane with the given locale. When sysmon exits, the pane
+    /// Start `sysmon ARGS` in a 120x40 pane with the given locale, with its own empty config. When sysmon exits, the pane
     /// prints its exit status and the terminal's canonical/echo modes, then idles.
     fn start(args: &str, lang: &str) -> Tmux {
-        assert!(
-            tmux_available(),
-            "tmux is not installed: the TUI end-to-end tests need it (apt-get install -y tmux)"
-        );
         let dir = tempfile::tempdir().expect("temp dir");
         let cfg = dir.path().join("config.toml");
         let db = dir.path().join("sysmon.db");
@@ -47,6 +43,14 @@ impl Tmux {
             format!("[storage]\npath = {:?}\n", db.display().to_string()),
         )
         .expect("write config");
+        Tmux::start_with(dir, cfg, args, lang)
+    }
+
+    fn start_with(dir: tempfile::TempDir, cfg: PathBuf, args: &str, lang: &str) -> Tmux {
+        assert!(
+            tmux_available(),
+            "tmux is not installed: the TUI end-to-end tests need it (apt-get install -y tmux)"
+        );
         let socket = format!(
             "sysmon-e2e-{}-{}",
             std::process::id(),
@@ -132,7 +136,6 @@ impl Tmux {
         self.wait_for(needle, |s| s.contains(needle))
     }
 
-    #[allow(dead_code)]
     fn config(&self) -> &Path {
         &self.cfg
     }
@@ -218,12 +221,142 @@ fn without_a_terminal_it_points_to_batch_mode() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, "").expect("write config");
-    let out = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["--config", &cfg.display().to_string()])
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run sysmon");
+    // A binary that ignored the missing terminal would run forever: bound the wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait for sysmon").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sysmon without a terminal did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("sysmon output");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--batch"), "{err}");
+}
+
+/// A headless daemon this test started; killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn alerts_json(cfg: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args([
+            "--config",
+            &cfg.display().to_string(),
+            "alerts",
+            "--all",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sysmon alerts");
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
+}
+
+fn memory_alert(cfg: &Path) -> Option<serde_json::Value> {
+    alerts_json(cfg)
+        .into_iter()
+        .find(|a| a["kind"] == "system" && a["metric"] == "memory")
+}
+
+#[test]
+fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    // Every machine uses more than 0.1% of its memory: the daemon opens an alert at once, and
+    // the only one (CPU and disk limits out of reach).
+    std::fs::write(
+        &cfg,
+        format!(
+            "[monitoring]\ninterval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n[storage]\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let _daemon = Daemon(
+        Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        if let Some(id) = memory_alert(&cfg).and_then(|a| a["id"].as_i64()) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the daemon opened no alert");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+    let s = t.wait_text("memory");
+    assert!(
+        !s.contains("no database"),
+        "the TUI reads the database:\n{s}"
+    );
+    // Focus the alerts pane and open alerts until the daemon's memory alert is on screen (a
+    // busy machine may also have a CPU warning above it).
+    t.send(&["Tab"]);
+    let mut found = false;
+    for _ in 0..5 {
+        t.send(&["Enter"]);
+        let s = t.wait_text("Esc back");
+        if s.contains(&format!("database, id {id}")) {
+            found = true;
+            break;
+        }
+        t.send(&["Escape"]);
+        t.wait_text("Alerts");
+        t.send(&["j"]);
+    }
+    assert!(found, "alert {id} not listed:\n{}", t.screen());
+    t.send(&["r"]);
+    t.wait_text("y / Enter: yes");
+    t.send(&["y"]);
+    t.wait_text("1 alert(s) resolved");
+
+    let row = memory_alert(t.config()).expect("the alert is still listed with --all");
+    assert_eq!(row["id"], id);
+    assert_eq!(row["state"], "resolved", "{row}");
+    assert!(
+        row["resolved_by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("operator:")),
+        "{row}"
+    );
+    t.send(&["Escape"]);
+    t.wait_for("the alert to leave the pane", |s| {
+        !s.contains("system memory")
+    });
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn readonly_refuses_to_change_alerts() {
+    let t = Tmux::start("--interval 0.5 --readonly", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["R"]);
+    t.wait_text("read-only session");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
 }

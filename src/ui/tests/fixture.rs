@@ -10,6 +10,7 @@ use crate::model::{
     LoadAverage, MemoryStats, Metric, NetIo, PersistentEpisode, ProcessStats, Severity, Snapshot,
     Status, StatusReport, SystemStats, TaskCounts, Timestamp, TopProcess, UserStats,
 };
+use crate::store::StoredAlert;
 use crate::ui::state::{AppState, Feed, Options};
 
 /// 2026-11-22 03:00:00 UTC.
@@ -269,6 +270,36 @@ fn alert(key: AlertKey, severity: Severity, opened_secs_ago: i64, message: &str)
 }
 
 pub fn feed() -> Feed {
+    // The daemon recorded two alerts: alice's (acknowledged by carol) and /home, which this
+    // session's tracker has open too and must not be listed twice.
+    let mut stored_acked = alert(
+        AlertKey::user("alice", Metric::Cpu),
+        Severity::High,
+        4320,
+        "alice CPU 49.9% > 25%",
+    );
+    stored_acked.state = AlertState::Acknowledged;
+    let stored = vec![
+        StoredAlert {
+            id: 17,
+            alert: stored_acked,
+            acknowledged_at: Some(AT),
+            acknowledged_by: Some("operator:carol".into()),
+            resolved_by: None,
+        },
+        StoredAlert {
+            id: 21,
+            alert: alert(
+                AlertKey::disk("/home"),
+                Severity::Medium,
+                620,
+                "disk /home 93.0% > 90%",
+            ),
+            acknowledged_at: None,
+            acknowledged_by: None,
+            resolved_by: None,
+        },
+    ];
     let mut acked = alert(
         AlertKey::user("alice", Metric::Cpu),
         Severity::High,
@@ -311,6 +342,7 @@ pub fn feed() -> Feed {
             average: 49.0,
             samples: 2160,
         }],
+        stored,
     }
 }
 
@@ -321,6 +353,7 @@ pub fn options() -> Options {
         refresh_secs: 2.0,
         own_pid: OWN_PID,
         tz: TimeZone::UTC,
+        readonly: false,
     }
 }
 

@@ -108,9 +108,9 @@ fn enter_drills_into_the_selected_users_processes_and_esc_returns() {
 }
 
 #[test]
-fn enter_outside_the_users_pane_does_nothing() {
+fn enter_on_the_system_pane_does_nothing() {
     let mut s = fixture::state();
-    press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Enter)]);
+    press(&mut s, &[code(KeyCode::BackTab), code(KeyCode::Enter)]);
     assert_eq!(s.view, View::Main);
 }
 
@@ -313,4 +313,123 @@ fn ascii_glyphs_are_ascii() {
     assert_eq!(t.bar(50.0, 10), "|||||.....");
     assert!(t.sparkline([0.0, 50.0, 100.0].iter(), 10).is_ascii());
     assert_eq!(t.sparkline([0.0, 50.0, 100.0].iter(), 2).chars().count(), 2);
+}
+
+mod alerts {
+    use super::*;
+    use crate::model::AlertKey;
+    use crate::ui::alerts::{AlertOp, AlertTarget};
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn database_and_session_alerts_are_merged_without_duplicates_newest_first() {
+        let s = fixture::state();
+        let ids: Vec<Option<i64>> = s.alerts().iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![None, Some(21), Some(17)]);
+    }
+
+    #[test]
+    fn resolve_asks_first_and_only_yes_acts() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('j'), key('r')]);
+        assert_eq!(s.input_mode(), InputMode::Confirm);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(q.contains("/home"), "{q}");
+        press(&mut s, &[key('n')]);
+        assert!(s.confirm.is_none());
+        assert!(s.take_effects().is_empty());
+
+        press(&mut s, &[key('r'), code(KeyCode::Esc)]);
+        assert!(s.take_effects().is_empty(), "Esc is a no");
+
+        press(&mut s, &[key('r'), key('y')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Alerts(
+                AlertOp::Resolve,
+                vec![AlertTarget {
+                    id: Some(21),
+                    key: AlertKey::disk("/home")
+                }]
+            )]
+        );
+    }
+
+    #[test]
+    fn acknowledge_an_already_acknowledged_alert_says_so() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('G'), key('a')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.error && n.text.contains("already"))
+        );
+        press(&mut s, &[key('k')]);
+        assert!(s.notice.is_none(), "the next key clears the notice");
+    }
+
+    #[test]
+    fn resolve_all_targets_every_open_alert() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('R')]);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(q.contains("all 3"), "{q}");
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let effects = s.take_effects();
+        let [Effect::Alerts(AlertOp::Resolve, targets)] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(targets.len(), 3);
+    }
+
+    #[test]
+    fn alerts_need_a_selection_and_a_writable_session() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('a')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("select an alert"))
+        );
+
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[code(KeyCode::Tab), key('r')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+        press(&mut s, &[key('R')]);
+        assert!(s.confirm.is_none());
+    }
+
+    #[test]
+    fn enter_opens_an_alerts_details_where_a_and_r_act_on_it() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Enter)]);
+        let View::Alert(shown) = &s.view else {
+            panic!("{:?}", s.view)
+        };
+        assert_eq!(shown.subject, fixture::HOSTILE);
+        press(&mut s, &[key('a'), key('y')]);
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.as_slice(), [Effect::Alerts(AlertOp::Acknowledge, t)] if t[0].id.is_none()),
+            "{effects:?}"
+        );
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.view, View::Main);
+    }
 }

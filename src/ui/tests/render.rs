@@ -186,3 +186,24 @@ fn colors_off_under_no_color() {
         assert_eq!(cell.bg, ratatui::style::Color::Reset, "{:?}", cell.symbol());
     }
 }
+
+#[test]
+fn alert_details() {
+    check(
+        "alert_details",
+        &with(&[Action::NextPane, Action::Down, Action::Enter]),
+    );
+}
+
+#[test]
+fn confirm_dialog() {
+    check(
+        "confirm_resolve",
+        &with(&[Action::NextPane, Action::Down, Action::Resolve]),
+    );
+}
+
+#[test]
+fn notice_replaces_the_hint_bar() {
+    check("notice", &with(&[Action::Acknowledge]));
+}

@@ -13,7 +13,11 @@ use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, focused: bool) {
     let alerts = state.alerts();
-    let block = pane(format!("Alerts {}", alerts.len()), focused, theme);
+    let title = match &state.alerts_source {
+        Some(src) => format!("Alerts {} - {}", alerts.len(), super::clean(src)),
+        None => format!("Alerts {}", alerts.len()),
+    };
+    let block = pane(title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(feed) = &state.feed else { return };
@@ -35,7 +39,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
         lines.push(Line::styled("no open alerts", theme.dim()));
     }
     let offset = scroll_offset(state.alert_selected, rows);
-    for (i, a) in alerts.iter().enumerate().skip(offset).take(rows) {
+    for (i, row) in alerts.iter().enumerate().skip(offset).take(rows) {
+        let a = row.alert;
         let age = format::duration(now.secs_since(a.opened_at).max(0.0) as u64);
         let ack = if a.state == AlertState::Acknowledged {
             "ack"

@@ -10,6 +10,16 @@ use crate::ui::state::AppState;
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    if let Some(n) = &state.notice {
+        let style = if n.error {
+            theme.level(crate::ui::theme::Level::Crit)
+        } else {
+            theme.level(crate::ui::theme::Level::Ok)
+        };
+        let line = Line::styled(format!(" {}", super::clean(&n.text)), style);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     let mut spans = Vec::new();
     for (key, what) in keymap::hints(state.input_mode()) {
         spans.push(Span::styled(format!(" {key}"), theme.key()));

@@ -6,8 +6,10 @@
 //! is drawn, even though the collector already sanitised it: data read back from the database,
 //! or built by a test, must not be able to write escape sequences to an admin's terminal.
 
+mod alert;
 mod alerts;
-mod header;
+mod dialog;
+pub(crate) mod header;
 mod help;
 mod hints;
 mod processes;
@@ -94,7 +96,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
         match &state.view {
             View::Main => draw_main(frame, body, state, &theme),
             View::Processes(pv) => processes::draw(frame, body, state, pv, &theme),
+            View::Alert(key) => alert::draw(frame, body, state, key, &theme),
         }
+    }
+    if let Some(confirm) = &state.confirm {
+        dialog::draw(frame, area, confirm, &theme);
     }
     if state.help {
         help::draw(frame, area, state, &theme);

@@ -1,0 +1,114 @@
+//! The daemon's database as the TUI uses it: read the open alerts, write acknowledgements and
+//! resolutions.
+//!
+//! The database is optional. Without one (no daemon has run with this configuration, or this
+//! user cannot open it) the TUI still works from its own tracker and says so in the alerts
+//! pane. A TUI never creates the database: that is the daemon's job, and a stray empty file in
+//! /var/lib would hide the daemon's real one from nobody but confuse everyone.
+
+use crate::config::Config;
+use crate::model::Timestamp;
+use crate::store::{Store, StoredAlert};
+use crate::track::Tracker;
+
+use super::alerts::{AlertOp, AlertTarget};
+
+/// How many open alerts are read per tick; more than any screen shows.
+const ALERT_LIMIT: usize = 500;
+
+pub struct AlertDb {
+    store: Option<Store>,
+    /// Why alerts come from this session only, or the last read error.
+    pub note: Option<String>,
+}
+
+impl AlertDb {
+    pub fn open(config: &Config) -> AlertDb {
+        let path = config.storage.resolved_path();
+        if !path.exists() {
+            return AlertDb {
+                store: None,
+                note: Some("no database: this session's alerts only".into()),
+            };
+        }
+        match Store::open(&path) {
+            Ok(store) => AlertDb {
+                store: Some(store),
+                note: None,
+            },
+            Err(e) => AlertDb {
+                store: None,
+                note: Some(format!(
+                    "database unreadable ({e}): this session's alerts only"
+                )),
+            },
+        }
+    }
+
+    /// Open and acknowledged alerts from the database; empty without one.
+    pub fn open_alerts(&mut self) -> Vec<StoredAlert> {
+        let Some(store) = &self.store else {
+            return Vec::new();
+        };
+        match store.alerts(false, ALERT_LIMIT) {
+            Ok(rows) => {
+                self.note = None;
+                rows
+            }
+            Err(e) => {
+                self.note = Some(format!("cannot read alerts: {e}"));
+                Vec::new()
+            }
+        }
+    }
+
+    /// Acknowledge or resolve `targets` in the database and in this session's tracker (so it
+    /// does not show them again or reopen them). Returns the message for the screen and whether
+    /// it reports an error.
+    pub fn apply(
+        &mut self,
+        tracker: &mut Tracker,
+        op: AlertOp,
+        targets: &[AlertTarget],
+        at: Timestamp,
+        by: &str,
+    ) -> (String, bool) {
+        let mut done = 0usize;
+        let mut errors = Vec::new();
+        for t in targets {
+            let local = match op {
+                AlertOp::Acknowledge => tracker.acknowledge(&t.key, at),
+                AlertOp::Resolve => tracker.resolve(&t.key, at),
+            };
+            let recorded = match (t.id, &mut self.store) {
+                (Some(id), Some(store)) => {
+                    let r = match op {
+                        AlertOp::Acknowledge => store.acknowledge(id, at, by),
+                        AlertOp::Resolve => store.resolve(id, at, by),
+                    };
+                    match r {
+                        Ok(changed) => changed,
+                        Err(e) => {
+                            errors.push(format!("alert {id}: {e}"));
+                            continue;
+                        }
+                    }
+                }
+                _ => false,
+            };
+            if recorded || local.is_some() {
+                done += 1;
+            }
+        }
+        if let Some(first) = errors.first() {
+            return (
+                format!("{} of {} {}; {first}", done, targets.len(), op.past()),
+                true,
+            );
+        }
+        if done == 0 {
+            return (format!("nothing {}: already closed", op.past()), true);
+        }
+        (format!("{done} alert(s) {}", op.past()), false)
+    }
+}
