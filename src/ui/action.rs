@@ -72,4 +72,14 @@ pub enum Action {
     Confirm,
     /// No to the question on screen.
     Cancel,
+    /// Time travel: the recorded sample before the one shown (or before now).
+    PrevSample,
+    /// Time travel: the recorded sample after the one shown.
+    NextSample,
+    /// Time travel: back by the jump step.
+    JumpBack,
+    /// Time travel: forward by the jump step.
+    JumpForward,
+    /// Leave time travel.
+    Live,
 }

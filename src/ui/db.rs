@@ -8,10 +8,11 @@
 
 use crate::config::Config;
 use crate::model::Timestamp;
-use crate::store::{Store, StoredAlert};
+use crate::store::{RecordedState, Store, StoredAlert};
 use crate::track::Tracker;
 
 use super::alerts::{AlertOp, AlertTarget};
+use super::state::TravelTo;
 
 /// How many open alerts are read per tick; more than any screen shows.
 const ALERT_LIMIT: usize = 500;
@@ -110,5 +111,28 @@ impl AlertDb {
             return (format!("nothing {}: already closed", op.past()), true);
         }
         (format!("{done} alert(s) {}", op.past()), false)
+    }
+
+    /// The recorded moment `to` asks for; Ok(None) when there is none (before the first or
+    /// after the last sample kept).
+    pub fn recorded(&self, to: TravelTo) -> Result<Option<RecordedState>, String> {
+        let Some(store) = &self.store else {
+            return Err("no database: nothing recorded to travel to".into());
+        };
+        let err = |e: crate::store::StoreError| e.to_string();
+        let at = match to {
+            TravelTo::Before(t) => store.prev_sample_time(t).map_err(err)?,
+            TravelTo::After(t) => store.next_sample_time(t).map_err(err)?,
+            TravelTo::At(t) => Some(t),
+        };
+        let Some(at) = at else { return Ok(None) };
+        match store.state_at(at).map_err(err)? {
+            Some(rec) => Ok(Some(rec)),
+            // Before the first sample kept: the earliest one is the nearest.
+            None => match store.next_sample_time(at).map_err(err)? {
+                Some(first) => store.state_at(first).map_err(err),
+                None => Ok(None),
+            },
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod procs;
 mod run;
 pub mod state;
 pub mod theme;
+pub mod travel;
 pub mod views;
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use ratatui::backend::CrosstermBackend;
 
 use super::db::AlertDb;
 use super::keymap;
-use super::state::{AppState, Effect, Feed};
+use super::state::{AppState, Effect, Feed, TravelTo};
 use crate::engine::Engine;
 use crate::model::Timestamp;
 
@@ -111,7 +111,35 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                     feed.alerts = session.engine.tracker().open_alerts();
                 }
             }
+            Effect::Travel(to) => travel(session, state, to),
         }
+    }
+}
+
+fn travel(session: &Session, state: &mut AppState, to: TravelTo) {
+    match session.db.recorded(to) {
+        Ok(Some(rec)) => {
+            let live_at = state.feed.as_ref().map(|f| f.snapshot.at);
+            // Forward past the newest record is the present.
+            if matches!(to, TravelTo::At(t) if live_at.is_some_and(|l| t >= l)) {
+                state.go_live();
+                return;
+            }
+            let host = state
+                .feed
+                .as_ref()
+                .map(|f| f.snapshot.host.clone())
+                .unwrap_or_default();
+            state.arrive(super::travel::feed_from(&rec, &host));
+        }
+        Ok(None) => match to {
+            TravelTo::After(_) => {
+                state.go_live();
+                state.notify("no later recorded sample: back to live", false);
+            }
+            _ => state.notify("no earlier recorded sample", true),
+        },
+        Err(e) => state.notify(e, true),
     }
 }
 

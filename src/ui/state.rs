@@ -16,7 +16,8 @@ use super::keymap::InputMode;
 use super::procs::{self, ProcRow};
 use crate::config::Config;
 use crate::model::{
-    Alert, AlertKey, AlertState, PersistentEpisode, ProcessStats, Snapshot, StatusReport, UserStats,
+    Alert, AlertKey, AlertState, PersistentEpisode, ProcessStats, Snapshot, StatusReport,
+    Timestamp, UserStats,
 };
 use crate::store::StoredAlert;
 
@@ -50,7 +51,23 @@ pub struct Confirm {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Alerts(AlertOp, Vec<AlertTarget>),
+    /// Show the recorded state at another time.
+    Travel(TravelTo),
 }
+
+/// Where time travel goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TravelTo {
+    /// The last recorded sample strictly before this time.
+    Before(Timestamp),
+    /// The first recorded sample strictly after this time.
+    After(Timestamp),
+    /// The recorded sample at or nearest before this time.
+    At(Timestamp),
+}
+
+/// How far `<` and `>` jump.
+pub const JUMP_SECS: f64 = 15.0 * 60.0;
 
 /// A one-line result shown in place of the hint bar until the next key.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,6 +165,8 @@ pub struct AppState {
     pub notice: Option<Notice>,
     /// Where the alerts come from, e.g. why there is no database; shown in the alerts pane.
     pub alerts_source: Option<String>,
+    /// A recorded moment shown instead of the live data (time travel).
+    pub travel: Option<Feed>,
 }
 
 impl AppState {
@@ -172,6 +191,7 @@ impl AppState {
             effects: Vec::new(),
             notice: None,
             alerts_source: None,
+            travel: None,
         }
     }
 
@@ -183,6 +203,23 @@ impl AppState {
         self.cpu_history
             .push_back(feed.snapshot.system.cpu.total.busy);
         self.feed = Some(feed);
+        self.clamp();
+    }
+
+    /// What the screen shows: the recorded moment while time travelling, else the live data.
+    pub fn shown(&self) -> Option<&Feed> {
+        self.travel.as_ref().or(self.feed.as_ref())
+    }
+
+    /// Show a recorded moment.
+    pub fn arrive(&mut self, feed: Feed) {
+        self.travel = Some(feed);
+        self.clamp();
+    }
+
+    /// Back to the live data.
+    pub fn go_live(&mut self) {
+        self.travel = None;
         self.clamp();
     }
 
@@ -199,7 +236,7 @@ impl AppState {
 
     /// The users the users pane lists: system accounts only on request.
     pub fn visible_users(&self) -> Vec<&UserStats> {
-        let Some(feed) = &self.feed else {
+        let Some(feed) = self.shown() else {
             return Vec::new();
         };
         feed.snapshot
@@ -221,7 +258,7 @@ impl AppState {
 
     /// Open and acknowledged alerts from the database and this session, newest first.
     pub fn alerts(&self) -> Vec<AlertRow<'_>> {
-        match &self.feed {
+        match self.shown() {
             Some(feed) => alerts::merge(&feed.stored, &feed.alerts),
             None => Vec::new(),
         }
@@ -250,7 +287,7 @@ impl AppState {
 
     /// sysmon's own process in the latest snapshot.
     pub fn own_process(&self) -> Option<&ProcessStats> {
-        let feed = self.feed.as_ref()?;
+        let feed = self.shown()?;
         feed.snapshot
             .processes
             .iter()
@@ -259,7 +296,7 @@ impl AppState {
 
     /// The rows of the current process list, in display order.
     pub fn process_rows(&self) -> Vec<ProcRow<'_>> {
-        match (&self.view, &self.feed) {
+        match (&self.view, self.shown()) {
             (View::Processes(pv), Some(feed)) => procs::rows(&feed.snapshot.processes, pv),
             _ => Vec::new(),
         }
@@ -318,6 +355,13 @@ impl AppState {
             Action::Acknowledge => self.ask(AlertOp::Acknowledge, false),
             Action::Resolve => self.ask(AlertOp::Resolve, false),
             Action::ResolveAll => self.ask(AlertOp::Resolve, true),
+            Action::PrevSample => self.travel_to(TravelTo::Before),
+            Action::NextSample => self.travel_forward(TravelTo::After),
+            Action::JumpBack => self.travel_to(|t| TravelTo::At(t.plus_secs(-JUMP_SECS))),
+            Action::JumpForward => {
+                self.travel_forward(|t| TravelTo::At(t.plus_secs(JUMP_SECS)));
+            }
+            Action::Live => self.go_live(),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }
         self.clamp();
@@ -326,6 +370,8 @@ impl AppState {
     fn back(&mut self) {
         if !matches!(self.view, View::Main) {
             self.view = View::Main;
+        } else if self.travel.is_some() {
+            self.travel = None;
         } else {
             self.reasons = false;
         }
@@ -368,11 +414,36 @@ impl AppState {
         }
     }
 
+    /// Time travel from the moment on screen (now, when live).
+    fn travel_to(&mut self, to: impl Fn(Timestamp) -> TravelTo) {
+        if let Some(at) = self.shown().map(|f| f.snapshot.at) {
+            self.effects.push(Effect::Travel(to(at)));
+        }
+    }
+
+    /// Forward in time; only meaningful while travelling.
+    fn travel_forward(&mut self, to: impl Fn(Timestamp) -> TravelTo) {
+        match &self.travel {
+            Some(f) => {
+                let at = f.snapshot.at;
+                self.effects.push(Effect::Travel(to(at)));
+            }
+            None => self.notify("already live", true),
+        }
+    }
+
     /// Queue a question about acknowledging or resolving alerts.
     fn ask(&mut self, op: AlertOp, all: bool) {
         if self.options.readonly {
             self.notify(
                 "read-only session (--readonly): alerts cannot be changed",
+                true,
+            );
+            return;
+        }
+        if self.travel.is_some() {
+            self.notify(
+                "this is a recorded moment: L returns to live to act on alerts",
                 true,
             );
             return;

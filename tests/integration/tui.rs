@@ -360,3 +360,57 @@ fn readonly_refuses_to_change_alerts() {
     t.send(&["q"]);
     assert_exited_and_restored(&t);
 }
+
+#[test]
+fn time_travel_shows_a_recorded_moment_and_returns_to_live() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[monitoring]\ninterval_secs = 1\n[storage]\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon(
+        Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    // Let the daemon record a few samples, then stop it so the record ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "status", "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("sysmon status");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if doc["samples"].as_u64().is_some_and(|n| n >= 3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon recorded nothing");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(daemon);
+
+    let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["t"]);
+    let s = t.wait_text("HISTORY");
+    assert!(s.contains("ago)"), "{s}");
+    t.send(&["t"]);
+    t.wait_text("HISTORY");
+    t.send(&["L"]);
+    t.wait_for("live again", |s| {
+        !s.contains("HISTORY") && s.contains("Users")
+    });
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}

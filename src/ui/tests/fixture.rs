@@ -13,7 +13,7 @@ use crate::model::{
 use crate::store::StoredAlert;
 use crate::ui::state::{AppState, Feed, Options};
 
-/// 2026-11-22 03:00:00 UTC.
+/// 2026-11-20 03:00:00 UTC.
 pub const AT: Timestamp = Timestamp(1_795_143_600_000);
 pub const OWN_PID: u32 = 4242;
 /// A process name that tries to clear the screen and retitle the terminal.
@@ -367,4 +367,75 @@ pub fn state() -> AppState {
     }
     s.ingest(feed());
     s
+}
+
+/// What the database recorded an hour before the live fixture: bob's build was
+/// hogging the machine. Names as a hostile writer of the database might leave them.
+pub fn recorded() -> crate::store::RecordedState {
+    use crate::store::{DiskPoint, RecordedState, RecordedSystem, RecordedUser};
+    let at = Timestamp(AT.0 - 3_600_000);
+    let top = |pid: u32, name: &str, cmd: &str, cpu: f64| TopProcess {
+        pid,
+        name: Arc::from(name),
+        cmdline: Arc::from(cmd),
+        cpu_percent: cpu,
+        memory_bytes: 700 * MIB,
+    };
+    let mut stored = feed().stored;
+    stored.truncate(1);
+    RecordedState {
+        at,
+        system: RecordedSystem {
+            interval_secs: 2.0,
+            cpu_percent: 97.5,
+            iowait_percent: 1.5,
+            memory_percent: 40.0,
+            swap_percent: 2.0,
+            memory_used_bytes: 25 * GIB,
+            memory_total_bytes: 64 * GIB,
+            load: LoadAverage {
+                one: 9.5,
+                five: 8.25,
+                fifteen: 6.0,
+            },
+            net_rx_bytes_per_sec: 4096.0,
+            net_tx_bytes_per_sec: 1024.0,
+            disk_read_bytes_per_sec: 5.0 * MIB as f64,
+            disk_write_bytes_per_sec: 9.0 * MIB as f64,
+            processes: 230,
+            threads: 900,
+            cores: 8,
+            disks: vec![DiskPoint {
+                path: "/home".into(),
+                used_percent: 91.0,
+            }],
+        },
+        users: vec![
+            RecordedUser {
+                uid: 1001,
+                name: "bob".into(),
+                tracked: true,
+                cpu_percent: 88.0,
+                memory_percent: 9.0,
+                memory_bytes: 6 * GIB,
+                processes: 40,
+                top_processes: vec![
+                    top(5001, "cc1plus", "cc1plus -O2 huge.cpp", 99.0),
+                    top(5002, "ld", "ld -o \x1b[2Jout", 80.0),
+                ],
+            },
+            RecordedUser {
+                uid: 1002,
+                name: HOSTILE.into(),
+                tracked: true,
+                cpu_percent: 3.0,
+                memory_percent: 0.5,
+                memory_bytes: 300 * MIB,
+                processes: 2,
+                top_processes: vec![top(6001, HOSTILE, HOSTILE, 20.0)],
+            },
+        ],
+        alerts: stored,
+        persistent: Vec::new(),
+    }
 }

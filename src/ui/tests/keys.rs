@@ -433,3 +433,96 @@ mod alerts {
         assert_eq!(s.view, View::Main);
     }
 }
+
+mod travel {
+    use super::*;
+    use crate::ui::state::{Effect, JUMP_SECS, TravelTo};
+    use crate::ui::travel::feed_from;
+
+    fn travelling() -> AppState {
+        let mut s = fixture::state();
+        s.arrive(feed_from(&fixture::recorded(), "gpu-node-07"));
+        s
+    }
+
+    #[test]
+    fn t_asks_for_the_sample_before_the_one_shown() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('t')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::Before(fixture::AT))]
+        );
+        press(&mut s, &[key('T')]);
+        assert!(s.take_effects().is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("already live"))
+        );
+    }
+
+    #[test]
+    fn while_travelling_the_screen_shows_the_recorded_moment() {
+        let mut s = travelling();
+        let shown = s.shown().map(|f| f.snapshot.at);
+        let rec_at = fixture::recorded().at;
+        assert_eq!(shown, Some(rec_at));
+        assert_eq!(s.visible_users()[0].name.as_ref(), "bob");
+        press(&mut s, &[key('T')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::After(rec_at))]
+        );
+        press(&mut s, &[key('>')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(JUMP_SECS)))]
+        );
+        press(&mut s, &[key('<')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-JUMP_SECS)))]
+        );
+        // A drill-down shows what the user was running then.
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert_eq!(pids(&s), vec![5001, 5002]);
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert!(s.travel.is_some(), "the first Esc leaves the process list");
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert!(s.travel.is_none(), "the second returns to live");
+    }
+
+    #[test]
+    fn l_returns_to_live_and_alerts_cannot_be_changed_in_the_past() {
+        let mut s = travelling();
+        press(&mut s, &[code(KeyCode::Tab), key('r')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("recorded moment"))
+        );
+        press(&mut s, &[key('L')]);
+        assert!(s.travel.is_none());
+        assert_eq!(s.shown().map(|f| f.snapshot.at), Some(fixture::AT));
+    }
+
+    #[test]
+    fn recorded_names_are_cleaned_again() {
+        let f = feed_from(&fixture::recorded(), "h");
+        for u in &f.snapshot.users {
+            assert!(crate::sanitize::is_clean(&u.name), "{:?}", u.name);
+            for p in &u.top_processes {
+                assert!(
+                    crate::sanitize::is_clean(&p.name) && crate::sanitize::is_clean(&p.cmdline)
+                );
+            }
+        }
+        for p in &f.snapshot.processes {
+            assert!(crate::sanitize::is_clean(&p.cmdline), "{:?}", p.cmdline);
+        }
+        assert_eq!(f.snapshot.processes.len(), 3);
+        assert_eq!(f.snapshot.system.cpu.total.busy, 97.5);
+    }
+}

@@ -207,3 +207,16 @@ fn confirm_dialog() {
 fn notice_replaces_the_hint_bar() {
     check("notice", &with(&[Action::Acknowledge]));
 }
+
+#[test]
+fn time_travel() {
+    let mut s = fixture::state();
+    s.arrive(crate::ui::travel::feed_from(
+        &fixture::recorded(),
+        "gpu-node-07",
+    ));
+    s.apply(Action::ToggleSystemUsers);
+    check("history_moment", &s);
+    s.apply(Action::Enter);
+    check("history_moment_user", &s);
+}

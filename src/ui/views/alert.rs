@@ -22,7 +22,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, key: &AlertKey,
     };
     let a = row.alert;
     let d = &a.details;
-    let now = state.feed.as_ref().map_or(a.updated_at, |f| f.snapshot.at);
+    let now = state.shown().map_or(a.updated_at, |f| f.snapshot.at);
     let field = |name: &str, value: String| {
         Line::from(vec![
             Span::styled(format!("{name:<14}"), theme.heading()),

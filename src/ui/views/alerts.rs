@@ -20,7 +20,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     let block = pane(title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(feed) = &state.feed else { return };
+    let Some(feed) = state.shown() else { return };
     let now = feed.snapshot.at;
     let width = inner.width as usize;
     let rows = (inner.height as usize).saturating_sub(1);

@@ -12,7 +12,10 @@ use crate::ui::theme::Theme;
 
 /// Two lines, plus one per status reason while they are shown.
 pub fn height(state: &AppState) -> u16 {
-    let reasons = match (&state.feed, state.reasons) {
+    if state.travel.is_some() {
+        return 2;
+    }
+    let reasons = match (state.shown(), state.reasons) {
         (Some(f), true) => f.status.reasons.len().max(1),
         _ => 0,
     };
@@ -31,7 +34,7 @@ pub fn clock(state: &AppState, ms: i64) -> String {
 }
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
-    let Some(feed) = &state.feed else {
+    let Some(feed) = state.shown() else {
         let line = Line::styled(" sysmon - starting", theme.title());
         frame.render_widget(Paragraph::new(line), area);
         return;
@@ -39,6 +42,29 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
     let snap = &feed.snapshot;
     let sys = &snap.system;
     let status = feed.status.status;
+    if state.travel.is_some() {
+        let live = state.feed.as_ref().map_or(snap.at, |f| f.snapshot.at);
+        let ago = format::duration(live.secs_since(snap.at).max(0.0) as u64);
+        let lines = vec![
+            Line::from(vec![
+                Span::styled(format!(" {} ", clean(&snap.host)), theme.title()),
+                Span::styled(
+                    format!(" HISTORY {} ({ago} ago) ", stamp(state, snap.at.0)),
+                    theme.banner(),
+                ),
+                Span::raw(format!(
+                    "  load {:.2} {:.2} {:.2}",
+                    sys.load.one, sys.load.five, sys.load.fifteen
+                )),
+            ]),
+            Line::styled(
+                " recorded state: t/T previous/next sample  </> 15 minutes  L or Esc: live",
+                theme.dim(),
+            ),
+        ];
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
     let first = Line::from(vec![
         Span::styled(format!(" {} ", clean(&snap.host)), theme.title()),
         Span::raw(format!(
@@ -84,6 +110,17 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         }
     }
     frame.render_widget(Paragraph::new(lines), area);
+}
+
+/// `2026-11-22 03:00:00` in the state's time zone.
+pub fn stamp(state: &AppState, ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| {
+            t.to_zoned(state.options.tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// `2`, `0.5`: the refresh interval without trailing zeros.

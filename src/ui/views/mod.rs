@@ -85,7 +85,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
     .areas(area);
     header::draw(frame, top, state, &theme);
     hints::draw(frame, bottom, state, &theme);
-    if state.feed.is_none() {
+    if state.shown().is_none() {
         let msg = Paragraph::new("Collecting the first sample...").block(pane(
             "sysmon".into(),
             false,

@@ -29,7 +29,7 @@ pub fn stacked_height(state: &AppState, available: u16) -> u16 {
 
 /// Rows for every line the pane has (borders included) when there is room for all of them.
 pub fn wanted_height(state: &AppState, width: u16) -> u16 {
-    let Some(feed) = &state.feed else { return 3 };
+    let Some(feed) = state.shown() else { return 3 };
     let theme = super::theme(state);
     let n = lines(
         &feed.snapshot,
@@ -46,7 +46,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     let block = pane("System".into(), focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(feed) = &state.feed else { return };
+    let Some(feed) = state.shown() else { return };
     let lines = lines(
         &feed.snapshot,
         state,
@@ -84,10 +84,16 @@ fn lines<'a>(
             "CPU",
             sys.cpu.total.busy,
             mon.cpu_threshold,
-            theme.sparkline(state.cpu_history.iter(), spark_w),
+            // The live history would mislead next to a recorded moment.
+            if state.travel.is_some() {
+                String::new()
+            } else {
+                theme.sparkline(state.cpu_history.iter(), spark_w)
+            },
         ),
     ));
     let t = &sys.cpu.total;
+    let recorded = state.travel.is_some();
     out.push((
         3,
         Line::styled(
@@ -98,6 +104,10 @@ fn lines<'a>(
             theme.dim(),
         ),
     ));
+    if recorded {
+        // Only busy and iowait are recorded.
+        out.pop();
+    }
     let cores = &sys.cpu.cores;
     let per_row = (width / CORE_CELL).max(1);
     let grid_rows = cores.len().div_ceil(per_row);
@@ -140,11 +150,15 @@ fn lines<'a>(
             "Swap",
             m.swap_used_percent,
             mon.memory_threshold,
-            format!(
-                "{} / {}",
-                format::bytes(m.swap_used_bytes),
-                format::bytes(m.swap_total_bytes)
-            ),
+            if m.swap_total_bytes == 0 {
+                String::new()
+            } else {
+                format!(
+                    "{} / {}",
+                    format::bytes(m.swap_used_bytes),
+                    format::bytes(m.swap_total_bytes)
+                )
+            },
         ),
     ));
     let rx: f64 = snap.system.net.iter().map(|n| n.rx_bytes_per_sec).sum();
@@ -202,7 +216,10 @@ fn lines<'a>(
     }
     for d in &sys.disks {
         let path = fit(&d.path, 8.min(width / 4), theme);
-        let line = if d.ok {
+        let line = if d.ok && d.total_bytes == 0 {
+            // Recorded disks keep only the percentage.
+            gauge("Disk", d.used_percent, mon.disk_threshold, path)
+        } else if d.ok {
             gauge(
                 "Disk",
                 d.used_percent,

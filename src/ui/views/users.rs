@@ -13,7 +13,7 @@ use crate::ui::theme::{Level, Theme};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, focused: bool) {
     let users = state.visible_users();
-    let total = state.feed.as_ref().map_or(0, |f| f.snapshot.users.len());
+    let total = state.shown().map_or(0, |f| f.snapshot.users.len());
     let hidden = total - users.len();
     let title = if hidden > 0 {
         format!("Users {} ({hidden} system hidden, u shows)", users.len())
@@ -117,7 +117,7 @@ fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line
 
 /// `CPU 1h12m MEM 20m` for the user's ongoing persistence episodes.
 fn persistent_flags(state: &AppState, user: &str) -> String {
-    let Some(feed) = &state.feed else {
+    let Some(feed) = state.shown() else {
         return String::new();
     };
     feed.persistent
