@@ -82,4 +82,10 @@ pub enum Action {
     JumpForward,
     /// Leave time travel.
     Live,
+    /// The history charts (for the selected user when the users pane has the focus).
+    History,
+    /// A longer history range.
+    RangeLonger,
+    /// A shorter history range.
+    RangeShorter,
 }

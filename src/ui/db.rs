@@ -17,6 +17,9 @@ use super::state::TravelTo;
 /// How many open alerts are read per tick; more than any screen shows.
 const ALERT_LIMIT: usize = 500;
 
+/// Points asked for per chart: wider than any terminal; the view thins them to its width.
+const MAX_CHART_POINTS: usize = 400;
+
 pub struct AlertDb {
     store: Option<Store>,
     /// Why alerts come from this session only, or the last read error.
@@ -134,5 +137,27 @@ impl AlertDb {
                 None => Ok(None),
             },
         }
+    }
+
+    /// The history charts' data: from the database when there is one.
+    pub fn history(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        user: Option<&str>,
+    ) -> Option<Result<super::history::HistoryData, String>> {
+        let store = self.store.as_ref()?;
+        let q = crate::store::HistoryQuery {
+            since,
+            until,
+            user: user.map(str::to_string),
+            max_points: Some(MAX_CHART_POINTS),
+        };
+        Some(
+            store
+                .history(&q)
+                .map(|h| super::history::from_store(&h, since, until, user))
+                .map_err(|e| e.to_string()),
+        )
     }
 }

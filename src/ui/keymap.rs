@@ -20,6 +20,8 @@ pub enum InputMode {
     Filter,
     /// A yes/no question is on screen.
     Confirm,
+    /// The history charts.
+    History,
 }
 
 /// Which views a binding applies in.
@@ -28,6 +30,7 @@ pub enum Scope {
     Everywhere,
     Main,
     Processes,
+    History,
 }
 
 impl Scope {
@@ -36,6 +39,7 @@ impl Scope {
             Scope::Everywhere => !matches!(mode, InputMode::Filter | InputMode::Confirm),
             Scope::Main => mode == InputMode::Main,
             Scope::Processes => mode == InputMode::Processes,
+            Scope::History => mode == InputMode::History,
         }
     }
 
@@ -44,6 +48,7 @@ impl Scope {
             Scope::Everywhere => "Everywhere",
             Scope::Main => "Main screen",
             Scope::Processes => "Process list",
+            Scope::History => "History charts",
         }
     }
 }
@@ -102,7 +107,7 @@ const fn bind(
     }
 }
 
-use Scope::{Everywhere, Main, Processes};
+use Scope::{Everywhere, History, Main, Processes};
 
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
@@ -129,6 +134,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('<')], "<", Action::JumpBack, Main, "past: back 15 min", None),
     bind(&[k('>')], ">", Action::JumpForward, Main, "past: forward 15 min", None),
     bind(&[k('L')], "L", Action::Live, Main, "back to live", None),
+    bind(&[k('H')], "H", Action::History, Main, "history charts", Some("history")),
     bind(&[k('p')], "p", Action::AllProcesses, Main, "every process", Some("procs")),
     bind(&[k('s')], "s", Action::ToggleReasons, Main, "why Light/Medium/Heavy", Some("status")),
     bind(&[k('u')], "u", Action::ToggleSystemUsers, Main, "system users on/off", None),
@@ -139,6 +145,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "sort by CPU time", None),
     bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
+    bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, History, "longer range", Some("range")),
+    bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, History, "shorter range", None),
 ];
 
 /// The action for a key press in `mode`, if it has one.

@@ -8,6 +8,7 @@
 pub mod action;
 pub mod alerts;
 mod db;
+pub mod history;
 pub mod keymap;
 pub mod procs;
 mod run;

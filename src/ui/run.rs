@@ -21,6 +21,9 @@ use super::state::{AppState, Effect, Feed, TravelTo};
 use crate::engine::Engine;
 use crate::model::Timestamp;
 
+/// Points a session-only chart keeps; the view thins them further to its width.
+const MAX_SESSION_CHART_POINTS: usize = 400;
+
 /// Restores the terminal when dropped.
 struct TerminalGuard;
 
@@ -112,6 +115,20 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                 }
             }
             Effect::Travel(to) => travel(session, state, to),
+            Effect::LoadHistory { since, until, user } => {
+                match session.db.history(since, until, user.as_deref()) {
+                    Some(Ok(data)) => state.history = Some(data),
+                    Some(Err(e)) => state.notify(format!("cannot read history: {e}"), true),
+                    None => {
+                        state.history = Some(super::history::from_session(
+                            &state.session,
+                            since,
+                            until,
+                            MAX_SESSION_CHART_POINTS,
+                        ));
+                    }
+                }
+            }
         }
     }
 }
@@ -155,6 +172,8 @@ fn event_loop(
     while !state.quit {
         if !state.paused && Instant::now() >= next_tick {
             dirty |= tick(session, state)?;
+            state.load_history();
+            run_effects(session, state);
             next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
         }
         if dirty {

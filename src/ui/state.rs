@@ -12,6 +12,7 @@ use jiff::tz::TimeZone;
 
 use super::action::{Action, SortKey};
 use super::alerts::{self, AlertOp, AlertRow, AlertTarget};
+use super::history::{self, HistoryData, SessionPoint};
 use super::keymap::InputMode;
 use super::procs::{self, ProcRow};
 use crate::config::Config;
@@ -53,6 +54,12 @@ pub enum Effect {
     Alerts(AlertOp, Vec<AlertTarget>),
     /// Show the recorded state at another time.
     Travel(TravelTo),
+    /// Load the history charts' data.
+    LoadHistory {
+        since: Timestamp,
+        until: Timestamp,
+        user: Option<String>,
+    },
 }
 
 /// Where time travel goes.
@@ -125,6 +132,15 @@ pub enum View {
     Processes(ProcessView),
     /// One alert's details.
     Alert(AlertKey),
+    /// The history charts.
+    History(HistoryView),
+}
+
+/// The history charts: a range from [`history::RANGES`], and optionally one user's series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryView {
+    pub range: usize,
+    pub user: Option<String>,
 }
 
 /// Display choices fixed at start-up.
@@ -167,6 +183,10 @@ pub struct AppState {
     pub alerts_source: Option<String>,
     /// A recorded moment shown instead of the live data (time travel).
     pub travel: Option<Feed>,
+    /// What the history view charts, once loaded.
+    pub history: Option<HistoryData>,
+    /// This session's own samples, for the history view without a database.
+    pub session: VecDeque<SessionPoint>,
 }
 
 impl AppState {
@@ -192,6 +212,8 @@ impl AppState {
             notice: None,
             alerts_source: None,
             travel: None,
+            history: None,
+            session: VecDeque::new(),
         }
     }
 
@@ -202,6 +224,10 @@ impl AppState {
         }
         self.cpu_history
             .push_back(feed.snapshot.system.cpu.total.busy);
+        if self.session.len() == history::SESSION_POINTS {
+            self.session.pop_front();
+        }
+        self.session.push_back(SessionPoint::of(&feed.snapshot));
         self.feed = Some(feed);
         self.clamp();
     }
@@ -231,6 +257,7 @@ impl AppState {
             View::Processes(p) if p.editing => InputMode::Filter,
             View::Processes(_) => InputMode::Processes,
             View::Main | View::Alert(_) => InputMode::Main,
+            View::History(_) => InputMode::History,
         }
     }
 
@@ -362,6 +389,9 @@ impl AppState {
                 self.travel_forward(|t| TravelTo::At(t.plus_secs(JUMP_SECS)));
             }
             Action::Live => self.go_live(),
+            Action::History => self.open_history(),
+            Action::RangeLonger => self.change_range(1),
+            Action::RangeShorter => self.change_range(-1),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }
         self.clamp();
@@ -412,6 +442,41 @@ impl AppState {
             View::Main if self.focus == Pane::Alerts => rows.into_iter().nth(self.alert_selected),
             _ => None,
         }
+    }
+
+    fn open_history(&mut self) {
+        let user = if self.focus == Pane::Users {
+            self.visible_users()
+                .get(self.user_selected)
+                .map(|u| u.name.to_string())
+        } else {
+            None
+        };
+        self.view = View::History(HistoryView { range: 1, user });
+        self.history = None;
+        self.load_history();
+    }
+
+    fn change_range(&mut self, by: isize) {
+        if let View::History(hv) = &mut self.view {
+            let last = history::RANGES.len() - 1;
+            hv.range = hv.range.saturating_add_signed(by).min(last);
+            self.load_history();
+        }
+    }
+
+    /// Ask the run loop for the current history view's data, ending now.
+    pub fn load_history(&mut self) {
+        let (View::History(hv), Some(feed)) = (&self.view, &self.feed) else {
+            return;
+        };
+        let until = feed.snapshot.at;
+        let span = history::RANGES[hv.range.min(history::RANGES.len() - 1)].1;
+        self.effects.push(Effect::LoadHistory {
+            since: Timestamp(until.0 - span * 1000),
+            until,
+            user: hv.user.clone(),
+        });
     }
 
     /// Time travel from the moment on screen (now, when live).
@@ -515,7 +580,7 @@ impl AppState {
         let shift = |v: &mut usize| *v = v.saturating_add_signed(by);
         match &mut self.view {
             View::Processes(pv) => shift(&mut pv.selected),
-            View::Alert(_) => {}
+            View::Alert(_) | View::History(_) => {}
             View::Main => match self.focus {
                 Pane::Users => shift(&mut self.user_selected),
                 Pane::Alerts => shift(&mut self.alert_selected),

@@ -362,7 +362,7 @@ fn readonly_refuses_to_change_alerts() {
 }
 
 #[test]
-fn time_travel_shows_a_recorded_moment_and_returns_to_live() {
+fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let cfg = dir.path().join("config.toml");
     let db = dir.path().join("sysmon.db");

@@ -439,3 +439,57 @@ pub fn recorded() -> crate::store::RecordedState {
         persistent: Vec::new(),
     }
 }
+
+/// An hour of charts with two alert marks, as the database would give them.
+pub fn history() -> crate::ui::history::HistoryData {
+    use crate::ui::history::{HistoryData, Mark, Series, Unit};
+    let wave = |phase: f64, amp: f64, base: f64| -> Vec<f64> {
+        (0..120)
+            .map(|i| base + amp * ((f64::from(i) / 9.0 + phase).sin() + 1.0) / 2.0)
+            .collect()
+    };
+    HistoryData {
+        since: Timestamp(AT.0 - 3_600_000),
+        until: AT,
+        source: "database, raw points every 30s".into(),
+        series: vec![
+            Series {
+                label: "CPU".into(),
+                unit: Unit::Percent,
+                points: wave(0.0, 80.0, 10.0),
+            },
+            Series {
+                label: "Memory".into(),
+                unit: Unit::Percent,
+                points: wave(1.0, 10.0, 55.0),
+            },
+            Series {
+                label: "Load (1 min)".into(),
+                unit: Unit::Load,
+                points: wave(2.0, 6.0, 1.0),
+            },
+            Series {
+                label: "Network rx+tx".into(),
+                unit: Unit::BytesPerSec,
+                points: wave(3.0, 2e6, 1e4),
+            },
+            Series {
+                label: "bob CPU".into(),
+                unit: Unit::Percent,
+                points: wave(0.5, 60.0, 0.0),
+            },
+        ],
+        marks: vec![
+            Mark {
+                at: Timestamp(AT.0 - 2_400_000),
+                severity: Severity::Medium,
+                message: "disk /home 93.0% > 90%".into(),
+            },
+            Mark {
+                at: Timestamp(AT.0 - 600_000),
+                severity: Severity::High,
+                message: format!("{HOSTILE} CPU 40% > 25%"),
+            },
+        ],
+    }
+}

@@ -269,6 +269,7 @@ fn every_binding_maps_back_to_its_action() {
             };
             let mode = match b.scope {
                 keymap::Scope::Processes => InputMode::Processes,
+                keymap::Scope::History => InputMode::History,
                 _ => InputMode::Main,
             };
             assert_eq!(
@@ -524,5 +525,67 @@ mod travel {
         }
         assert_eq!(f.snapshot.processes.len(), 3);
         assert_eq!(f.snapshot.system.cpu.total.busy, 97.5);
+    }
+}
+
+mod history {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn h_opens_the_charts_for_the_selected_user_and_arrows_change_the_range() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('j'), key('H')]);
+        assert_eq!(s.input_mode(), InputMode::History);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::LoadHistory {
+                since: Timestamp(fixture::AT.0 - 3_600_000),
+                until: fixture::AT,
+                user: Some("bob".into()),
+            }]
+        );
+        press(&mut s, &[code(KeyCode::Right), code(KeyCode::Right)]);
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.last(), Some(Effect::LoadHistory { since, .. }) if *since == Timestamp(fixture::AT.0 - 86_400_000)),
+            "{effects:?}"
+        );
+        for _ in 0..10 {
+            press(&mut s, &[key(']')]);
+        }
+        let View::History(hv) = &s.view else { panic!() };
+        assert_eq!(hv.range, 5, "30 days is the longest");
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.view, View::Main);
+    }
+
+    #[test]
+    fn without_a_user_selected_the_charts_are_the_machines() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('H')]);
+        assert!(matches!(
+            s.take_effects().as_slice(),
+            [Effect::LoadHistory { user: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn session_history_thins_to_the_width_keeping_peaks() {
+        use crate::ui::history::{SessionPoint, from_session};
+        let pts: std::collections::VecDeque<SessionPoint> = (0..100)
+            .map(|i| SessionPoint {
+                at: Timestamp(i * 1000),
+                cpu: if i == 37 { 99.0 } else { 1.0 },
+                memory: 50.0,
+                load1: 0.5,
+                net: 0.0,
+            })
+            .collect();
+        let h = from_session(&pts, Timestamp(0), Timestamp(99_000), 10);
+        assert_eq!(h.series[0].points.len(), 10);
+        assert!(h.series[0].points.contains(&99.0));
+        assert!(h.source.contains("session"));
     }
 }

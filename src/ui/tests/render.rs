@@ -220,3 +220,15 @@ fn time_travel() {
     s.apply(Action::Enter);
     check("history_moment_user", &s);
 }
+
+#[test]
+fn history_charts() {
+    let mut s = with(&[Action::Down, Action::History]);
+    s.history = Some(fixture::history());
+    check("history", &s);
+    s.options.ascii = true;
+    for (w, h) in SIZES {
+        let t = text(&buffer(&s, w, h));
+        assert!(t.is_ascii(), "non-ASCII in ASCII mode:\n{t}");
+    }
+}

@@ -14,7 +14,12 @@ const LABEL_W: usize = 11;
 
 fn lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     let mut out = Vec::new();
-    for scope in [Scope::Everywhere, Scope::Main, Scope::Processes] {
+    for scope in [
+        Scope::Everywhere,
+        Scope::Main,
+        Scope::Processes,
+        Scope::History,
+    ] {
         out.push(Line::styled(scope.heading(), theme.heading()));
         for b in BINDINGS.iter().filter(|b| b.scope == scope) {
             out.push(Line::from(vec![

@@ -12,6 +12,7 @@ mod dialog;
 pub(crate) mod header;
 mod help;
 mod hints;
+mod history;
 mod processes;
 mod system;
 mod users;
@@ -97,6 +98,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
             View::Main => draw_main(frame, body, state, &theme),
             View::Processes(pv) => processes::draw(frame, body, state, pv, &theme),
             View::Alert(key) => alert::draw(frame, body, state, key, &theme),
+            View::History(hv) => history::draw(frame, body, state, hv, &theme),
         }
     }
     if let Some(confirm) = &state.confirm {
