@@ -88,4 +88,6 @@ pub enum Action {
     RangeLonger,
     /// A shorter history range.
     RangeShorter,
+    /// Choose a signal for the selected process.
+    Signal,
 }

@@ -22,6 +22,8 @@ pub enum InputMode {
     Confirm,
     /// The history charts.
     History,
+    /// Choosing a signal to send.
+    Signal,
 }
 
 /// Which views a binding applies in.
@@ -36,7 +38,10 @@ pub enum Scope {
 impl Scope {
     fn covers(self, mode: InputMode) -> bool {
         match self {
-            Scope::Everywhere => !matches!(mode, InputMode::Filter | InputMode::Confirm),
+            Scope::Everywhere => !matches!(
+                mode,
+                InputMode::Filter | InputMode::Confirm | InputMode::Signal
+            ),
             Scope::Main => mode == InputMode::Main,
             Scope::Processes => mode == InputMode::Processes,
             Scope::History => mode == InputMode::History,
@@ -114,7 +119,8 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('q'), ctrl('c')], "q Ctrl-C", Action::Quit, Everywhere, "quit", Some("quit")),
     bind(&[k('?'), code(KeyCode::F(1))], "? F1", Action::ToggleHelp, Everywhere, "this help", Some("help")),
     bind(&[code(KeyCode::Esc)], "Esc", Action::Back, Everywhere, "close, go back", None),
-    bind(&[code(KeyCode::Up), k('k')], "Up k", Action::Up, Everywhere, "move up", None),
+    bind(&[code(KeyCode::Up)], "Up", Action::Up, Everywhere, "move up", None),
+    bind(&[k('k')], "k", Action::Up, Main, "move up", None),
     bind(&[code(KeyCode::Down), k('j')], "Down j", Action::Down, Everywhere, "move down", None),
     bind(&[code(KeyCode::PageUp)], "PgUp", Action::PageUp, Everywhere, "page up", None),
     bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "page down", None),
@@ -145,6 +151,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "sort by CPU time", None),
     bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
+    bind(&[k('k')], "k", Action::Signal, Processes, "send a signal", Some("signal")),
     bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, History, "longer range", Some("range")),
     bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, History, "shorter range", None),
 ];
@@ -159,6 +166,15 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
         return match key.code {
             KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Confirm),
             KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        };
+    }
+    if mode == InputMode::Signal {
+        return match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
             _ => None,
         };
     }
@@ -187,6 +203,9 @@ pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
     match mode {
         InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear")],
         InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
+        InputMode::Signal => {
+            return vec![("Up/Down", "choose"), ("Enter", "send"), ("Esc", "cancel")];
+        }
         _ => {}
     }
     BINDINGS

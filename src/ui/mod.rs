@@ -12,6 +12,7 @@ pub mod history;
 pub mod keymap;
 pub mod procs;
 mod run;
+pub mod signal;
 pub mod state;
 pub mod theme;
 pub mod travel;

@@ -115,6 +115,11 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                 }
             }
             Effect::Travel(to) => travel(session, state, to),
+            Effect::Signal {
+                pid,
+                start_time,
+                signal,
+            } => send_signal(state, pid, start_time, signal),
             Effect::LoadHistory { since, until, user } => {
                 match session.db.history(since, until, user.as_deref()) {
                     Some(Ok(data)) => state.history = Some(data),
@@ -130,6 +135,30 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                 }
             }
         }
+    }
+}
+
+/// Send a signal, but only to the process that was chosen: its pid must still be in the latest
+/// sample with the same start time.
+fn send_signal(state: &mut AppState, pid: u32, start_time: Timestamp, signal: usize) {
+    let same = state.feed.as_ref().is_some_and(|f| {
+        f.snapshot
+            .processes
+            .iter()
+            .any(|p| p.pid == pid && p.start_time == start_time)
+    });
+    let name = super::signal::SIGNALS.get(signal).map_or("?", |s| s.name);
+    if !same {
+        state.notify(format!("process {pid} has exited; nothing sent"), true);
+        return;
+    }
+    match super::signal::send(pid, signal) {
+        Ok(()) => state.notify(format!("sent SIG{name} to {pid}"), false),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => state.notify(
+            format!("SIG{name} to {pid}: not permitted (only its owner or root may signal it)"),
+            true,
+        ),
+        Err(e) => state.notify(format!("SIG{name} to {pid}: {e}"), true),
     }
 }
 

@@ -40,12 +40,25 @@ pub struct Feed {
     pub stored: Vec<StoredAlert>,
 }
 
-/// A yes/no question before an action that changes shared state.
+/// A yes/no question before an action that changes shared state or hits a process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Confirm {
-    pub op: AlertOp,
-    pub targets: Vec<AlertTarget>,
+    pub title: String,
     pub question: String,
+    /// What a yes does.
+    pub effect: Effect,
+}
+
+/// The signal menu for one process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalDialog {
+    pub pid: u32,
+    pub name: String,
+    pub user: String,
+    /// Identifies the process across pid reuse.
+    pub start_time: Timestamp,
+    /// Index into [`super::signal::SIGNALS`].
+    pub selected: usize,
 }
 
 /// Work for the run loop: what `apply` decided but cannot do itself (it does no I/O).
@@ -54,6 +67,12 @@ pub enum Effect {
     Alerts(AlertOp, Vec<AlertTarget>),
     /// Show the recorded state at another time.
     Travel(TravelTo),
+    /// Send `SIGNALS[signal]` to the process, if it is still the one chosen.
+    Signal {
+        pid: u32,
+        start_time: Timestamp,
+        signal: usize,
+    },
     /// Load the history charts' data.
     LoadHistory {
         since: Timestamp,
@@ -183,6 +202,8 @@ pub struct AppState {
     pub alerts_source: Option<String>,
     /// A recorded moment shown instead of the live data (time travel).
     pub travel: Option<Feed>,
+    /// The signal menu, when open.
+    pub signal: Option<SignalDialog>,
     /// What the history view charts, once loaded.
     pub history: Option<HistoryData>,
     /// This session's own samples, for the history view without a database.
@@ -214,6 +235,7 @@ impl AppState {
             travel: None,
             history: None,
             session: VecDeque::new(),
+            signal: None,
         }
     }
 
@@ -252,6 +274,9 @@ impl AppState {
     pub fn input_mode(&self) -> InputMode {
         if self.confirm.is_some() {
             return InputMode::Confirm;
+        }
+        if self.signal.is_some() {
+            return InputMode::Signal;
         }
         match &self.view {
             View::Processes(p) if p.editing => InputMode::Filter,
@@ -339,9 +364,12 @@ impl AppState {
         if let Some(confirm) = self.confirm.take() {
             // Only an explicit yes acts; any other key is a no.
             if action == Action::Confirm {
-                self.effects
-                    .push(Effect::Alerts(confirm.op, confirm.targets));
+                self.effects.push(confirm.effect);
             }
+            return;
+        }
+        if self.signal.is_some() {
+            self.signal_action(action);
             return;
         }
         if self.help {
@@ -392,6 +420,7 @@ impl AppState {
             Action::History => self.open_history(),
             Action::RangeLonger => self.change_range(1),
             Action::RangeShorter => self.change_range(-1),
+            Action::Signal => self.open_signal(),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }
         self.clamp();
@@ -540,10 +569,67 @@ impl AppState {
             return;
         }
         self.confirm = Some(Confirm {
-            op,
-            targets,
+            title: op.verb().to_string(),
             question,
+            effect: Effect::Alerts(op, targets),
         });
+    }
+
+    /// Open the signal menu for the selected process.
+    fn open_signal(&mut self) {
+        if self.options.readonly {
+            self.notify("read-only session (--readonly): no signals", true);
+            return;
+        }
+        if self.travel.is_some() {
+            self.notify(
+                "this is a recorded moment: L returns to live to send signals",
+                true,
+            );
+            return;
+        }
+        let View::Processes(pv) = &self.view else {
+            return;
+        };
+        let chosen = self.process_rows().get(pv.selected).map(|r| SignalDialog {
+            pid: r.process.pid,
+            name: crate::sanitize::clean(&r.process.name),
+            user: crate::sanitize::clean(&r.process.user),
+            start_time: r.process.start_time,
+            selected: 0,
+        });
+        match chosen {
+            Some(d) => self.signal = Some(d),
+            None => self.notify("no process selected", true),
+        }
+    }
+
+    /// Keys while the signal menu is open: choose, send (after a confirmation), or cancel.
+    fn signal_action(&mut self, action: Action) {
+        let Some(d) = &mut self.signal else { return };
+        let last = super::signal::SIGNALS.len() - 1;
+        match action {
+            Action::Up => d.selected = d.selected.saturating_sub(1),
+            Action::Down => d.selected = (d.selected + 1).min(last),
+            Action::Enter => {
+                let sig = &super::signal::SIGNALS[d.selected.min(last)];
+                self.confirm = Some(Confirm {
+                    title: format!("Send SIG{}", sig.name),
+                    question: format!(
+                        "Send SIG{} to process {} ({}, user {})?",
+                        sig.name, d.pid, d.name, d.user
+                    ),
+                    effect: Effect::Signal {
+                        pid: d.pid,
+                        start_time: d.start_time,
+                        signal: d.selected,
+                    },
+                });
+                self.signal = None;
+            }
+            Action::Back => self.signal = None,
+            _ => {}
+        }
     }
 
     fn process_action(&mut self, action: Action) {

@@ -414,3 +414,42 @@ fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
     t.send(&["q"]);
     assert_exited_and_restored(&t);
 }
+
+#[test]
+fn k_sends_the_chosen_signal_to_the_chosen_process() {
+    let mut victim = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start sleep");
+    let pid = victim.id();
+    let t = Tmux::start("--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["p"]);
+    t.wait_text("Processes: all users");
+    t.send(&["/"]);
+    t.send_text(&format!("pid={pid}"));
+    t.wait_text("sleep 300");
+    t.send(&["Enter"]);
+    t.send(&["k"]);
+    t.wait_text(&format!("Signal {pid}"));
+    t.send(&["Enter"]);
+    t.wait_text(&format!("Send SIGTERM to process {pid}"));
+    t.send(&["y"]);
+    t.wait_text(&format!("sent SIGTERM to {pid}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = victim.try_wait().expect("wait for sleep") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = victim.kill();
+            panic!("sleep {pid} is still running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}

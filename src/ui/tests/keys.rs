@@ -589,3 +589,86 @@ mod history {
         assert!(h.source.contains("session"));
     }
 }
+
+mod signals {
+    use super::*;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn k_in_the_process_list_chooses_a_signal_then_asks() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        assert_eq!(pids(&s)[0], 2002);
+        press(&mut s, &[key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Signal);
+        press(&mut s, &[key('j'), code(KeyCode::Down), key('k')]);
+        assert_eq!(s.signal.as_ref().map(|d| d.selected), Some(1));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(
+            q.contains("SIGINT to process 2002 (python3, user alice)"),
+            "{q}"
+        );
+        press(&mut s, &[key('y')]);
+        let start = fixture::processes()
+            .iter()
+            .find(|p| p.pid == 2002)
+            .map(|p| p.start_time)
+            .unwrap_or_default();
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Signal {
+                pid: 2002,
+                start_time: start,
+                signal: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn esc_or_no_sends_nothing() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('k'), code(KeyCode::Esc)]);
+        assert!(s.signal.is_none());
+        assert!(
+            matches!(s.view, View::Processes(_)),
+            "Esc closed only the menu"
+        );
+        press(&mut s, &[key('k'), code(KeyCode::Enter), key('n')]);
+        assert!(s.take_effects().is_empty());
+    }
+
+    #[test]
+    fn readonly_sessions_send_no_signals() {
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[key('p'), key('k')]);
+        assert!(s.signal.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_cleaned_in_the_question() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('/')]);
+        typed(&mut s, "pid=4001");
+        press(
+            &mut s,
+            &[code(KeyCode::Enter), key('k'), code(KeyCode::Enter)],
+        );
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(crate::sanitize::is_clean(&q), "{q:?}");
+    }
+}

@@ -232,3 +232,16 @@ fn history_charts() {
         assert!(t.is_ascii(), "non-ASCII in ASCII mode:\n{t}");
     }
 }
+
+#[test]
+fn signal_menu_and_confirmation() {
+    let mut s = with(&[
+        Action::AllProcesses,
+        Action::Down,
+        Action::Signal,
+        Action::Down,
+    ]);
+    check("signal_menu", &s);
+    s.apply(Action::Enter);
+    check("signal_confirm", &s);
+}

@@ -101,6 +101,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
             View::History(hv) => history::draw(frame, body, state, hv, &theme),
         }
     }
+    if let Some(d) = &state.signal {
+        dialog::draw_signal(frame, area, d, &theme);
+    }
     if let Some(confirm) = &state.confirm {
         dialog::draw(frame, area, confirm, &theme);
     }
