@@ -245,3 +245,43 @@ fn signal_menu_and_confirmation() {
     s.apply(Action::Enter);
     check("signal_confirm", &s);
 }
+
+/// Writes the screenshots in `screenshots/` from fixture data (never the live host):
+/// `SYSMON_SCREENSHOTS=screenshots cargo test --lib screenshots -- --ignored`
+#[test]
+#[ignore = "writes files; run on demand to refresh screenshots/"]
+fn screenshots() {
+    let Some(dir) = std::env::var_os("SYSMON_SCREENSHOTS") else {
+        panic!("set SYSMON_SCREENSHOTS to the directory to write");
+    };
+    let dir = std::path::PathBuf::from(dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("{}: {e}", dir.display());
+    }
+    let mut history = with(&[Action::Down, Action::History]);
+    history.history = Some(fixture::history());
+    let mut moment = fixture::state();
+    moment.arrive(crate::ui::travel::feed_from(
+        &fixture::recorded(),
+        "gpu-node-07",
+    ));
+    let shots: Vec<(&str, AppState)> = vec![
+        ("main", fixture::state()),
+        ("user-drill-down", with(&[Action::Enter])),
+        (
+            "alert-details",
+            with(&[Action::NextPane, Action::Down, Action::Enter]),
+        ),
+        ("history", history),
+        ("time-travel", moment),
+        ("help", with(&[Action::ToggleHelp])),
+    ];
+    for (name, state) in &shots {
+        for (w, h) in SIZES {
+            let path = dir.join(format!("{name}-{w}x{h}.txt"));
+            if let Err(e) = std::fs::write(&path, text(&buffer(state, w, h))) {
+                panic!("{}: {e}", path.display());
+            }
+        }
+    }
+}
