@@ -90,4 +90,6 @@ pub enum Action {
     RangeShorter,
     /// Choose a signal for the selected process.
     Signal,
+    /// Time travel: type a time to go to.
+    StartGoto,
 }

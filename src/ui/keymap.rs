@@ -24,6 +24,8 @@ pub enum InputMode {
     History,
     /// Choosing a signal to send.
     Signal,
+    /// Typing a time to travel to.
+    Goto,
 }
 
 /// Which views a binding applies in.
@@ -40,7 +42,7 @@ impl Scope {
         match self {
             Scope::Everywhere => !matches!(
                 mode,
-                InputMode::Filter | InputMode::Confirm | InputMode::Signal
+                InputMode::Filter | InputMode::Confirm | InputMode::Signal | InputMode::Goto
             ),
             Scope::Main => mode == InputMode::Main,
             Scope::Processes => mode == InputMode::Processes,
@@ -139,6 +141,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('T')], "T", Action::NextSample, Main, "past: next sample", None),
     bind(&[k('<')], "<", Action::JumpBack, Main, "past: back 15 min", None),
     bind(&[k('>')], ">", Action::JumpForward, Main, "past: forward 15 min", None),
+    bind(&[k('b')], "b", Action::StartGoto, Main, "past: go to a typed time", None),
     bind(&[k('L')], "L", Action::Live, Main, "back to live", None),
     bind(&[k('H')], "H", Action::History, Main, "history charts", Some("history")),
     bind(&[k('p')], "p", Action::AllProcesses, Main, "every process", Some("procs")),
@@ -178,7 +181,7 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             _ => None,
         };
     }
-    if mode == InputMode::Filter {
+    if matches!(mode, InputMode::Filter | InputMode::Goto) {
         return match key.code {
             KeyCode::Enter => Some(Action::FilterAccept),
             KeyCode::Esc => Some(Action::FilterClear),
@@ -202,6 +205,7 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
 pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
     match mode {
         InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear")],
+        InputMode::Goto => return vec![("Enter", "go"), ("Esc", "cancel")],
         InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
         InputMode::Signal => {
             return vec![("Up/Down", "choose"), ("Enter", "send"), ("Esc", "cancel")];

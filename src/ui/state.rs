@@ -202,6 +202,8 @@ pub struct AppState {
     pub alerts_source: Option<String>,
     /// A recorded moment shown instead of the live data (time travel).
     pub travel: Option<Feed>,
+    /// The time being typed after `b`, when the prompt is open.
+    pub goto: Option<String>,
     /// The signal menu, when open.
     pub signal: Option<SignalDialog>,
     /// What the history view charts, once loaded.
@@ -236,6 +238,7 @@ impl AppState {
             history: None,
             session: VecDeque::new(),
             signal: None,
+            goto: None,
         }
     }
 
@@ -277,6 +280,9 @@ impl AppState {
         }
         if self.signal.is_some() {
             return InputMode::Signal;
+        }
+        if self.goto.is_some() {
+            return InputMode::Goto;
         }
         match &self.view {
             View::Processes(p) if p.editing => InputMode::Filter,
@@ -372,6 +378,10 @@ impl AppState {
             self.signal_action(action);
             return;
         }
+        if self.goto.is_some() {
+            self.goto_action(action);
+            return;
+        }
         if self.help {
             // Any other key closes the overlay and does nothing else: a stray key while reading
             // the help must not act on a row the user cannot see.
@@ -421,6 +431,7 @@ impl AppState {
             Action::RangeLonger => self.change_range(1),
             Action::RangeShorter => self.change_range(-1),
             Action::Signal => self.open_signal(),
+            Action::StartGoto => self.goto = Some(String::new()),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }
         self.clamp();
@@ -573,6 +584,30 @@ impl AppState {
             question,
             effect: Effect::Alerts(op, targets),
         });
+    }
+
+    /// Keys while a time is typed: `6h`, `30m` back from now, or `2026-11-22T03:00`.
+    fn goto_action(&mut self, action: Action) {
+        let Some(text) = &mut self.goto else { return };
+        match action {
+            Action::FilterChar(c) => text.push(c),
+            Action::FilterBackspace => {
+                text.pop();
+            }
+            Action::FilterAccept => {
+                let typed = std::mem::take(text);
+                self.goto = None;
+                let Some(now) = self.feed.as_ref().map(|f| f.snapshot.at) else {
+                    return;
+                };
+                match crate::admin::parse_when(&typed, now) {
+                    Ok(t) => self.effects.push(Effect::Travel(TravelTo::At(t))),
+                    Err(e) => self.notify(e, true),
+                }
+            }
+            Action::FilterClear => self.goto = None,
+            _ => {}
+        }
     }
 
     /// Open the signal menu for the selected process.

@@ -672,3 +672,38 @@ mod signals {
         assert!(crate::sanitize::is_clean(&q), "{q:?}");
     }
 }
+
+mod goto {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::ui::state::{Effect, TravelTo};
+
+    #[test]
+    fn b_takes_a_typed_time_and_travels_there() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('b')]);
+        assert_eq!(s.input_mode(), InputMode::Goto);
+        typed(&mut s, "2hx");
+        press(&mut s, &[code(KeyCode::Backspace), code(KeyCode::Enter)]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(Timestamp(
+                fixture::AT.0 - 7_200_000
+            )))]
+        );
+        assert_eq!(s.input_mode(), InputMode::Main);
+    }
+
+    #[test]
+    fn a_bad_time_is_explained_and_esc_cancels() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('b')]);
+        typed(&mut s, "yesterday-ish");
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert!(s.take_effects().is_empty());
+        assert!(s.notice.as_ref().is_some_and(|n| n.error));
+        press(&mut s, &[key('b'), key('q'), code(KeyCode::Esc)]);
+        assert!(s.goto.is_none());
+        assert!(!s.quit, "q is text in the prompt");
+    }
+}

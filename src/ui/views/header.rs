@@ -58,7 +58,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
                 )),
             ]),
             Line::styled(
-                " recorded state: t/T previous/next sample  </> 15 minutes  L or Esc: live",
+                " recorded state: t/T previous/next sample  </> 15 minutes  b go to  L or Esc: live",
                 theme.dim(),
             ),
         ];

@@ -10,6 +10,18 @@ use crate::ui::state::AppState;
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    if let Some(text) = &state.goto {
+        let line = Line::from(vec![
+            Span::styled(" Go to: ", theme.key()),
+            Span::raw(format!("{}_", super::clean(text))),
+            Span::styled(
+                "  (6h, 30m, 2026-11-22T03:00; Enter go, Esc cancel)",
+                theme.dim(),
+            ),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        return;
+    }
     if let Some(n) = &state.notice {
         let style = if n.error {
             theme.level(crate::ui::theme::Level::Crit)
