@@ -285,3 +285,27 @@ fn screenshots() {
         }
     }
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut history = with(&[Action::History]);
+    history.history = Some(fixture::history());
+    let mut moment = fixture::state();
+    moment.arrive(crate::ui::travel::feed_from(&fixture::recorded(), "h"));
+    let states = [
+        fixture::state(),
+        with(&[Action::ToggleHelp]),
+        with(&[Action::Enter]),
+        with(&[Action::AllProcesses, Action::Signal]),
+        with(&[Action::AllProcesses, Action::Signal, Action::Enter]),
+        with(&[Action::NextPane, Action::Enter]),
+        with(&[Action::ResolveAll]),
+        history,
+        moment,
+    ];
+    for s in &states {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23)] {
+            let _ = buffer(s, w, h);
+        }
+    }
+}
