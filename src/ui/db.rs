@@ -22,35 +22,51 @@ const MAX_CHART_POINTS: usize = 400;
 
 pub struct AlertDb {
     store: Option<Store>,
+    /// Where the database is expected, to open it once a daemon has created it.
+    path: std::path::PathBuf,
+    failed: bool,
     /// Why alerts come from this session only, or the last read error.
     pub note: Option<String>,
 }
 
 impl AlertDb {
     pub fn open(config: &Config) -> AlertDb {
-        let path = config.storage.resolved_path();
-        if !path.exists() {
-            return AlertDb {
-                store: None,
-                note: Some("no database: this session's alerts only".into()),
-            };
+        let mut db = AlertDb {
+            store: None,
+            path: config.storage.resolved_path(),
+            failed: false,
+            note: None,
+        };
+        db.try_open();
+        db
+    }
+
+    /// Open the database if it exists and is not open yet (a daemon may start after the TUI).
+    fn try_open(&mut self) {
+        // An open that failed (permissions, corruption) is not retried every tick.
+        if self.store.is_some() || self.failed {
+            return;
         }
-        match Store::open(&path) {
-            Ok(store) => AlertDb {
-                store: Some(store),
-                note: None,
-            },
-            Err(e) => AlertDb {
-                store: None,
-                note: Some(format!(
+        if !self.path.exists() {
+            self.note = Some("no database: this session's alerts only".into());
+            return;
+        }
+        match Store::open(&self.path) {
+            Ok(store) => {
+                self.store = Some(store);
+                self.note = None;
+            }
+            Err(e) => {
+                self.note = Some(format!(
                     "database unreadable ({e}): this session's alerts only"
-                )),
-            },
+                ));
+            }
         }
     }
 
     /// Open and acknowledged alerts from the database; empty without one.
     pub fn open_alerts(&mut self) -> Vec<StoredAlert> {
+        self.try_open();
         let Some(store) = &self.store else {
             return Vec::new();
         };
