@@ -75,7 +75,7 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn operator() -> String {
+pub(crate) fn operator() -> String {
     let name = uzers::get_current_username()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());

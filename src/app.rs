@@ -203,7 +203,31 @@ fn monitor(args: &RunArgs, config: Config) -> Result<(), Failure> {
     if args.once {
         return once(&mut engine, args.json);
     }
-    batch(&mut engine, args, Duration::from_secs_f64(refresh))
+    if args.batch {
+        return batch(&mut engine, args, Duration::from_secs_f64(refresh));
+    }
+    tui(engine, args, refresh)
+}
+
+/// The full-screen UI: the default when no mode flag is given.
+fn tui(engine: Engine, args: &RunArgs, refresh: f64) -> Result<(), Failure> {
+    use crate::ui::state::{AppState, Options};
+    if !rustix::termios::isatty(io::stdout()) || !rustix::termios::isatty(io::stdin()) {
+        return Err(Failure::Usage(
+            "the terminal UI needs a terminal; use --batch or --once for pipes and logs".into(),
+        ));
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let options = Options {
+        ascii: args.ascii || !crate::ui::theme::locale_is_utf8(env),
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        refresh_secs: refresh,
+        own_pid: std::process::id(),
+        tz: jiff::tz::TimeZone::system(),
+        readonly: args.readonly,
+    };
+    let state = AppState::new(engine.config().clone(), options);
+    crate::ui::run(engine, state).map_err(|e| Failure::Runtime(format!("terminal UI: {e}")))
 }
 
 fn sample(engine: &mut Engine) -> Result<Option<Tick>, Failure> {

@@ -46,6 +46,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS", value_parser = parse_interval)]
     pub interval: Option<f64>,
 
+    /// Terminal UI: draw with ASCII characters only (automatic when the locale is not UTF-8).
+    #[arg(long)]
+    pub ascii: bool,
+
+    /// Terminal UI: look, don't touch (no acknowledging or resolving alerts, no signals).
+    #[arg(long)]
+    pub readonly: bool,
+
     /// Run unattended: record history, send alerts (for systemd).
     #[arg(long)]
     pub headless: bool,

@@ -2,8 +2,8 @@
 //!
 //! Data flows one way: `collect` reads raw counters from /proc, `derive` turns two raw samples into
 //! a [`model::Snapshot`] (rates, per-user totals), `track` decides thresholds, persistence, status
-//! and alerts, and sinks (the `--once`/`--batch` report, the SQLite store, email, HTTP; later the
-//! TUI) consume the results. The stages before the sinks never import a sink.
+//! and alerts, and sinks (the TUI, the `--once`/`--batch` report, the SQLite store, email, HTTP)
+//! consume the results. The stages before the sinks never import a sink.
 
 pub mod admin;
 pub mod app;
@@ -21,3 +21,4 @@ pub mod report;
 pub mod sanitize;
 pub mod store;
 pub mod track;
+pub mod ui;

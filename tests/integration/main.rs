@@ -6,6 +6,7 @@ mod config;
 mod headless;
 mod http;
 mod support;
+mod tui;
 // The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
 #[allow(dead_code)]
 #[path = "../../src/notify/tests/server.rs"]

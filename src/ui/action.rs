@@ -1,0 +1,95 @@
+//! Everything a user can ask the TUI to do, as plain data.
+//!
+//! Keys become `Action`s (see `keymap`), and `AppState::apply` turns an action into a new state
+//! without touching the terminal, the engine or the clock. That split is what lets key handling be
+//! tested exhaustively without rendering anything.
+
+/// What the process list is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Cpu,
+    Memory,
+    Name,
+    Time,
+}
+
+impl SortKey {
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Cpu => "CPU",
+            SortKey::Memory => "MEM",
+            SortKey::Name => "NAME",
+            SortKey::Time => "TIME",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    NextPane,
+    PrevPane,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Drill into the selected row (a user's processes).
+    Enter,
+    /// Leave the current view or overlay.
+    Back,
+    /// The process list of every user.
+    AllProcesses,
+    ToggleHelp,
+    /// Show or hide the reasons behind the Light / Medium / Heavy status.
+    ToggleReasons,
+    /// Show or hide accounts below `filtering.min_uid` in the users pane.
+    ToggleSystemUsers,
+    TogglePause,
+    /// Shorter refresh interval.
+    Faster,
+    /// Longer refresh interval.
+    Slower,
+    Sort(SortKey),
+    InvertSort,
+    ToggleTree,
+    /// Start typing a process filter.
+    StartFilter,
+    FilterChar(char),
+    FilterBackspace,
+    /// Keep the typed filter and return to the list.
+    FilterAccept,
+    /// Drop the filter.
+    FilterClear,
+    /// Acknowledge the selected alert (asks first).
+    Acknowledge,
+    /// Resolve the selected alert (asks first).
+    Resolve,
+    /// Resolve every open alert (asks first).
+    ResolveAll,
+    /// Yes to the question on screen.
+    Confirm,
+    /// No to the question on screen.
+    Cancel,
+    /// Time travel: the recorded sample before the one shown (or before now).
+    PrevSample,
+    /// Time travel: the recorded sample after the one shown.
+    NextSample,
+    /// Time travel: back by the jump step.
+    JumpBack,
+    /// Time travel: forward by the jump step.
+    JumpForward,
+    /// Leave time travel.
+    Live,
+    /// The history charts (for the selected user when the users pane has the focus).
+    History,
+    /// A longer history range.
+    RangeLonger,
+    /// A shorter history range.
+    RangeShorter,
+    /// Choose a signal for the selected process.
+    Signal,
+    /// Time travel: type a time to go to.
+    StartGoto,
+}

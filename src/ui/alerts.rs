@@ -1,0 +1,89 @@
+//! One alert list from two sources: the daemon's database and this session's own tracker.
+//!
+//! Both trackers judge the same machine with the same rules, so most alerts appear in both.
+//! The database row wins (it has an id, who acknowledged it, and it is what an acknowledgement
+//! must change so the daemon stops repeating its mail); a tracker alert is shown only when no
+//! open database row has its key, e.g. when no daemon runs or the database is unreadable.
+
+use std::collections::HashSet;
+
+use crate::model::{Alert, AlertKey};
+use crate::store::StoredAlert;
+
+/// An alert as the alerts pane shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertRow<'a> {
+    pub alert: &'a Alert,
+    /// The database row, when the alert is recorded there.
+    pub id: Option<i64>,
+    pub acked_by: Option<&'a str>,
+}
+
+/// Open and acknowledged alerts, newest first, without duplicates.
+pub fn merge<'a>(stored: &'a [StoredAlert], local: &'a [Alert]) -> Vec<AlertRow<'a>> {
+    let mut rows: Vec<AlertRow<'a>> = stored
+        .iter()
+        .filter(|s| s.alert.state.is_open())
+        .map(|s| AlertRow {
+            alert: &s.alert,
+            id: Some(s.id),
+            acked_by: s.acknowledged_by.as_deref(),
+        })
+        .collect();
+    let recorded: HashSet<&AlertKey> = rows.iter().map(|r| &r.alert.key).collect();
+    let extra: Vec<AlertRow<'a>> = local
+        .iter()
+        .filter(|a| a.state.is_open() && !recorded.contains(&a.key))
+        .map(|alert| AlertRow {
+            alert,
+            id: None,
+            acked_by: None,
+        })
+        .collect();
+    rows.extend(extra);
+    rows.sort_by(|a, b| {
+        b.alert
+            .opened_at
+            .cmp(&a.alert.opened_at)
+            .then(a.alert.key.cmp(&b.alert.key))
+    });
+    rows
+}
+
+/// What an acknowledgement or resolution acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertTarget {
+    pub id: Option<i64>,
+    pub key: AlertKey,
+}
+
+impl AlertTarget {
+    pub fn of(row: &AlertRow<'_>) -> Self {
+        AlertTarget {
+            id: row.id,
+            key: row.alert.key.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertOp {
+    Acknowledge,
+    Resolve,
+}
+
+impl AlertOp {
+    pub fn verb(self) -> &'static str {
+        match self {
+            AlertOp::Acknowledge => "Acknowledge",
+            AlertOp::Resolve => "Resolve",
+        }
+    }
+
+    pub fn past(self) -> &'static str {
+        match self {
+            AlertOp::Acknowledge => "acknowledged",
+            AlertOp::Resolve => "resolved",
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! Keys to actions, from one table.
+//!
+//! The help overlay and the hint bar are generated from [`BINDINGS`], so what the screen says a
+//! key does is what it does. Lookup depends on the [`InputMode`]: while a filter is being typed
+//! every printable key is text, and a few keys mean different things in different views
+//! (htop users expect `k` to kill in the process list; elsewhere it moves up).
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::{Action, SortKey};
+
+/// Where the keys go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// The main screen: header, system, users, alerts.
+    Main,
+    /// A process list.
+    Processes,
+    /// Typing into the process filter.
+    Filter,
+    /// A yes/no question is on screen.
+    Confirm,
+    /// The history charts.
+    History,
+    /// Choosing a signal to send.
+    Signal,
+    /// Typing a time to travel to.
+    Goto,
+}
+
+/// Which views a binding applies in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Everywhere,
+    Main,
+    Processes,
+    History,
+}
+
+impl Scope {
+    fn covers(self, mode: InputMode) -> bool {
+        match self {
+            Scope::Everywhere => !matches!(
+                mode,
+                InputMode::Filter | InputMode::Confirm | InputMode::Signal | InputMode::Goto
+            ),
+            Scope::Main => mode == InputMode::Main,
+            Scope::Processes => mode == InputMode::Processes,
+            Scope::History => mode == InputMode::History,
+        }
+    }
+
+    pub fn heading(self) -> &'static str {
+        match self {
+            Scope::Everywhere => "Everywhere",
+            Scope::Main => "Main screen",
+            Scope::Processes => "Process list",
+            Scope::History => "History charts",
+        }
+    }
+}
+
+/// One key (with modifiers) as the table spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub ctrl: bool,
+}
+
+const fn k(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: false,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key { code, ctrl: false }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        ctrl: true,
+    }
+}
+
+pub struct Binding {
+    pub keys: &'static [Key],
+    /// How the help overlay names the keys.
+    pub label: &'static str,
+    pub action: Action,
+    pub scope: Scope,
+    pub help: &'static str,
+    /// The word in the one-line hint bar, for the bindings worth a reminder.
+    pub hint: Option<&'static str>,
+}
+
+const fn bind(
+    keys: &'static [Key],
+    label: &'static str,
+    action: Action,
+    scope: Scope,
+    help: &'static str,
+    hint: Option<&'static str>,
+) -> Binding {
+    Binding {
+        keys,
+        label,
+        action,
+        scope,
+        help,
+        hint,
+    }
+}
+
+use Scope::{Everywhere, History, Main, Processes};
+
+#[rustfmt::skip]
+pub const BINDINGS: &[Binding] = &[
+    bind(&[k('q'), ctrl('c')], "q Ctrl-C", Action::Quit, Everywhere, "quit", Some("quit")),
+    bind(&[k('?'), code(KeyCode::F(1))], "? F1", Action::ToggleHelp, Everywhere, "this help", Some("help")),
+    bind(&[code(KeyCode::Esc)], "Esc", Action::Back, Everywhere, "close, go back", None),
+    bind(&[code(KeyCode::Up)], "Up", Action::Up, Everywhere, "move up", None),
+    bind(&[k('k')], "k", Action::Up, Main, "move up", None),
+    bind(&[code(KeyCode::Down), k('j')], "Down j", Action::Down, Everywhere, "move down", None),
+    bind(&[code(KeyCode::PageUp)], "PgUp", Action::PageUp, Everywhere, "page up", None),
+    bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "page down", None),
+    bind(&[k('g'), code(KeyCode::Home)], "g Home", Action::Top, Everywhere, "first row", None),
+    bind(&[k('G'), code(KeyCode::End)], "G End", Action::Bottom, Everywhere, "last row", None),
+    bind(&[k(' ')], "Space", Action::TogglePause, Everywhere, "pause / resume", Some("pause")),
+    bind(&[k('+'), k('=')], "+", Action::Faster, Everywhere, "refresh more often", None),
+    bind(&[k('-')], "-", Action::Slower, Everywhere, "refresh less often", None),
+    bind(&[code(KeyCode::Tab)], "Tab", Action::NextPane, Main, "next pane", Some("pane")),
+    bind(&[code(KeyCode::BackTab)], "Shift-Tab", Action::PrevPane, Main, "previous pane", None),
+    bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Main, "user's processes / alert", Some("open")),
+    bind(&[k('a')], "a", Action::Acknowledge, Main, "acknowledge the alert", Some("ack")),
+    bind(&[k('r')], "r", Action::Resolve, Main, "resolve the alert", Some("resolve")),
+    bind(&[k('R')], "R", Action::ResolveAll, Main, "resolve every alert", None),
+    bind(&[k('t')], "t", Action::PrevSample, Main, "past: previous sample", Some("past")),
+    bind(&[k('T')], "T", Action::NextSample, Main, "past: next sample", None),
+    bind(&[k('<')], "<", Action::JumpBack, Main, "past: back 15 min", None),
+    bind(&[k('>')], ">", Action::JumpForward, Main, "past: forward 15 min", None),
+    bind(&[k('b')], "b", Action::StartGoto, Main, "past: go to a typed time", None),
+    bind(&[k('L')], "L", Action::Live, Main, "back to live", None),
+    bind(&[k('H')], "H", Action::History, Main, "history charts", Some("history")),
+    bind(&[k('p')], "p", Action::AllProcesses, Main, "every process", Some("procs")),
+    bind(&[k('s')], "s", Action::ToggleReasons, Main, "why Light/Medium/Heavy", Some("status")),
+    bind(&[k('u')], "u", Action::ToggleSystemUsers, Main, "system users on/off", None),
+    bind(&[k('/')], "/", Action::StartFilter, Processes, "filter (user= cmd= pid=)", Some("filter")),
+    bind(&[k('P')], "P", Action::Sort(SortKey::Cpu), Processes, "sort by CPU", Some("sort")),
+    bind(&[k('M')], "M", Action::Sort(SortKey::Memory), Processes, "sort by memory", None),
+    bind(&[k('N')], "N", Action::Sort(SortKey::Name), Processes, "sort by name", None),
+    bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "sort by CPU time", None),
+    bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
+    bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
+    bind(&[k('k')], "k", Action::Signal, Processes, "send a signal", Some("signal")),
+    bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, History, "longer range", Some("range")),
+    bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, History, "shorter range", None),
+];
+
+/// The action for a key press in `mode`, if it has one.
+pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
+    let ctrl_held = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl_held && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if mode == InputMode::Confirm {
+        return match key.code {
+            KeyCode::Char('y' | 'Y') | KeyCode::Enter => Some(Action::Confirm),
+            KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc => Some(Action::Cancel),
+            _ => None,
+        };
+    }
+    if mode == InputMode::Signal {
+        return match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            _ => None,
+        };
+    }
+    if matches!(mode, InputMode::Filter | InputMode::Goto) {
+        return match key.code {
+            KeyCode::Enter => Some(Action::FilterAccept),
+            KeyCode::Esc => Some(Action::FilterClear),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Char(c) if !ctrl_held && !c.is_control() => Some(Action::FilterChar(c)),
+            _ => None,
+        };
+    }
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope.covers(mode))
+        .find(|b| {
+            b.keys
+                .iter()
+                .any(|k| k.code == key.code && k.ctrl == ctrl_held)
+        })
+        .map(|b| b.action)
+}
+
+/// The bindings that apply in `mode`, for the hint bar.
+pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
+    match mode {
+        InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear")],
+        InputMode::Goto => return vec![("Enter", "go"), ("Esc", "cancel")],
+        InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
+        InputMode::Signal => {
+            return vec![("Up/Down", "choose"), ("Enter", "send"), ("Esc", "cancel")];
+        }
+        _ => {}
+    }
+    BINDINGS
+        .iter()
+        .filter(|b| b.scope.covers(mode))
+        .filter_map(|b| {
+            b.hint
+                .map(|h| (b.label.split(' ').next().unwrap_or(b.label), h))
+        })
+        .collect()
+}

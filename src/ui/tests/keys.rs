@@ -1,0 +1,709 @@
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::fixture;
+use crate::ui::action::{Action, SortKey};
+use crate::ui::keymap::{self, BINDINGS, InputMode};
+use crate::ui::state::{AppState, Pane, View};
+use crate::ui::theme::{self, Theme};
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+/// Press keys the way the run loop does: map in the current mode, then apply.
+fn press(s: &mut AppState, keys: &[KeyEvent]) {
+    for k in keys {
+        if let Some(a) = keymap::action_for(*k, s.input_mode()) {
+            s.apply(a);
+        }
+    }
+}
+
+fn typed(s: &mut AppState, text: &str) {
+    let keys: Vec<KeyEvent> = text.chars().map(key).collect();
+    press(s, &keys);
+}
+
+fn pids(s: &AppState) -> Vec<u32> {
+    s.process_rows().iter().map(|r| r.process.pid).collect()
+}
+
+#[test]
+fn q_and_ctrl_c_quit_even_while_typing_a_filter() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('q')]);
+    assert!(s.quit);
+
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), key('/')]);
+    assert_eq!(s.input_mode(), InputMode::Filter);
+    press(&mut s, &[key('q')]);
+    assert!(!s.quit, "q is text inside the filter");
+    press(
+        &mut s,
+        &[KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)],
+    );
+    assert!(s.quit);
+}
+
+#[test]
+fn tab_cycles_the_panes_both_ways() {
+    let mut s = fixture::state();
+    assert_eq!(s.focus, Pane::Users);
+    press(&mut s, &[code(KeyCode::Tab)]);
+    assert_eq!(s.focus, Pane::Alerts);
+    press(&mut s, &[code(KeyCode::Tab)]);
+    assert_eq!(s.focus, Pane::System);
+    press(&mut s, &[code(KeyCode::BackTab)]);
+    assert_eq!(s.focus, Pane::Alerts);
+    press(&mut s, &[code(KeyCode::BackTab)]);
+    assert_eq!(s.focus, Pane::Users);
+}
+
+#[test]
+fn movement_stays_inside_the_list() {
+    let mut s = fixture::state();
+    // alice, bob, the hostile user; root is hidden as a system account.
+    assert_eq!(s.visible_users().len(), 3);
+    press(&mut s, &[key('j'), code(KeyCode::Down)]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[key('j'), code(KeyCode::PageDown)]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[key('k')]);
+    assert_eq!(s.user_selected, 1);
+    press(&mut s, &[key('g')]);
+    assert_eq!(s.user_selected, 0);
+    press(&mut s, &[key('G')]);
+    assert_eq!(s.user_selected, 2);
+    press(&mut s, &[code(KeyCode::PageUp)]);
+    assert_eq!(s.user_selected, 0);
+    press(&mut s, &[code(KeyCode::Tab), key('j')]);
+    assert_eq!(s.alert_selected, 1);
+}
+
+#[test]
+fn u_shows_system_users() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('u')]);
+    assert_eq!(s.visible_users().len(), 4);
+    press(&mut s, &[key('u')]);
+    assert_eq!(s.visible_users().len(), 3);
+}
+
+#[test]
+fn enter_drills_into_the_selected_users_processes_and_esc_returns() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('j'), code(KeyCode::Enter)]);
+    let View::Processes(pv) = &s.view else {
+        panic!("not in the process list: {:?}", s.view)
+    };
+    assert_eq!(pv.user.as_deref(), Some("bob"));
+    assert_eq!(pids(&s), vec![3003, 3004, 3002, 3001]);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert_eq!(s.view, View::Main);
+}
+
+#[test]
+fn enter_on_the_system_pane_does_nothing() {
+    let mut s = fixture::state();
+    press(&mut s, &[code(KeyCode::BackTab), code(KeyCode::Enter)]);
+    assert_eq!(s.view, View::Main);
+}
+
+#[test]
+fn sort_keys_and_invert() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p')]);
+    assert_eq!(pids(&s)[0], 2002, "CPU first by default");
+    press(&mut s, &[key('M')]);
+    assert_eq!(pids(&s)[0], 2002, "alice's trainer is also the largest");
+    assert_eq!(pids(&s)[1], 3003);
+    press(&mut s, &[key('N')]);
+    let names: Vec<String> = s
+        .process_rows()
+        .iter()
+        .map(|r| r.process.name.to_string())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    press(&mut s, &[key('I')]);
+    let names: Vec<String> = s
+        .process_rows()
+        .iter()
+        .map(|r| r.process.name.to_string())
+        .collect();
+    sorted.reverse();
+    assert_eq!(names, sorted);
+    press(&mut s, &[key('T')]);
+    let View::Processes(pv) = &s.view else {
+        panic!()
+    };
+    assert_eq!((pv.sort, pv.inverted), (SortKey::Time, false));
+}
+
+#[test]
+fn f5_shows_children_under_their_parents() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), code(KeyCode::F(5))]);
+    let rows: Vec<(u32, usize)> = s
+        .process_rows()
+        .iter()
+        .map(|r| (r.process.pid, r.depth))
+        .collect();
+    let at = |pid: u32| rows.iter().position(|r| r.0 == pid).unwrap_or(usize::MAX);
+    assert_eq!(rows[0], (1, 0));
+    assert!(at(812) < at(2001) && at(2001) < at(2002));
+    assert_eq!(
+        rows[at(3003)].1,
+        4,
+        "systemd > sshd > bash > make > cc1plus"
+    );
+    assert_eq!(rows.len(), fixture::processes().len());
+}
+
+#[test]
+fn filter_typed_with_prefixes() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), key('/')]);
+    typed(&mut s, "user=bob");
+    assert_eq!(pids(&s).len(), 4);
+    press(&mut s, &[code(KeyCode::Enter)]);
+    assert_eq!(s.input_mode(), InputMode::Processes);
+    assert_eq!(pids(&s).len(), 4, "the filter stays after Enter");
+
+    press(&mut s, &[key('/')]);
+    typed(&mut s, " cmd=big");
+    assert_eq!(pids(&s), vec![3003]);
+    for _ in 0.." cmd=big".len() {
+        press(&mut s, &[code(KeyCode::Backspace)]);
+    }
+    assert_eq!(pids(&s).len(), 4);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert_eq!(
+        pids(&s).len(),
+        fixture::processes().len(),
+        "Esc clears the filter"
+    );
+
+    press(&mut s, &[key('/')]);
+    typed(&mut s, "pid=2003");
+    assert_eq!(pids(&s), vec![2003]);
+    press(&mut s, &[code(KeyCode::Esc), key('/')]);
+    typed(&mut s, "TENSORBOARD");
+    assert_eq!(pids(&s), vec![2003], "plain text is case-insensitive");
+    press(&mut s, &[code(KeyCode::Esc), key('/')]);
+    typed(&mut s, "pid=abc");
+    assert!(pids(&s).is_empty(), "a malformed pid matches nothing");
+}
+
+#[test]
+fn help_opens_and_any_key_closes_it_without_acting() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('?')]);
+    assert!(s.help);
+    press(&mut s, &[key('j')]);
+    assert!(!s.help);
+    assert_eq!(
+        s.user_selected, 0,
+        "the key that closed the help did not move"
+    );
+    press(&mut s, &[code(KeyCode::F(1))]);
+    assert!(s.help);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert!(!s.help);
+}
+
+#[test]
+fn space_pauses_and_plus_minus_step_the_refresh() {
+    let mut s = fixture::state();
+    press(&mut s, &[key(' ')]);
+    assert!(s.paused);
+    press(&mut s, &[key(' ')]);
+    assert!(!s.paused);
+    assert_eq!(s.refresh_secs, 2.0);
+    press(&mut s, &[key('+')]);
+    assert_eq!(s.refresh_secs, 1.0);
+    press(&mut s, &[key('+'), key('+'), key('+')]);
+    assert_eq!(s.refresh_secs, 0.5);
+    press(&mut s, &[key('-'), key('-'), key('-')]);
+    assert_eq!(s.refresh_secs, 3.0);
+    // An interval from the command line that is not a step moves to the neighbouring step.
+    s.refresh_secs = 2.5;
+    press(&mut s, &[key('-')]);
+    assert_eq!(s.refresh_secs, 3.0);
+}
+
+#[test]
+fn s_toggles_the_status_reasons() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('s')]);
+    assert!(s.reasons);
+    press(&mut s, &[code(KeyCode::Esc)]);
+    assert!(!s.reasons);
+}
+
+#[test]
+fn selection_is_clamped_when_a_tick_shrinks_the_list() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('G')]);
+    assert_eq!(s.user_selected, 2);
+    let mut f = fixture::feed();
+    f.snapshot.users.truncate(1);
+    s.ingest(f);
+    assert_eq!(s.user_selected, 0);
+}
+
+#[test]
+fn every_binding_maps_back_to_its_action() {
+    for b in BINDINGS {
+        for k in b.keys {
+            let mods = if k.ctrl {
+                KeyModifiers::CONTROL
+            } else {
+                KeyModifiers::NONE
+            };
+            let mode = match b.scope {
+                keymap::Scope::Processes => InputMode::Processes,
+                keymap::Scope::History => InputMode::History,
+                _ => InputMode::Main,
+            };
+            assert_eq!(
+                keymap::action_for(KeyEvent::new(k.code, mods), mode),
+                Some(b.action),
+                "{}",
+                b.label
+            );
+        }
+    }
+    assert_eq!(keymap::action_for(key('/'), InputMode::Main), None);
+    assert_eq!(
+        keymap::action_for(key('x'), InputMode::Filter),
+        Some(Action::FilterChar('x'))
+    );
+}
+
+#[test]
+fn locale_detection() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_string())
+    };
+    assert!(theme::locale_is_utf8(env(&[("LANG", "en_US.UTF-8")])));
+    assert!(theme::locale_is_utf8(env(&[
+        ("LC_ALL", "C.utf8"),
+        ("LANG", "C")
+    ])));
+    assert!(!theme::locale_is_utf8(env(&[
+        ("LC_ALL", "C"),
+        ("LANG", "en_US.UTF-8")
+    ])));
+    assert!(!theme::locale_is_utf8(env(&[("LANG", "POSIX")])));
+    assert!(!theme::locale_is_utf8(env(&[])));
+}
+
+#[test]
+fn ascii_glyphs_are_ascii() {
+    let t = Theme {
+        color: false,
+        ascii: true,
+    };
+    assert_eq!(t.bar(50.0, 10), "|||||.....");
+    assert!(t.sparkline([0.0, 50.0, 100.0].iter(), 10).is_ascii());
+    assert_eq!(t.sparkline([0.0, 50.0, 100.0].iter(), 2).chars().count(), 2);
+}
+
+mod alerts {
+    use super::*;
+    use crate::model::AlertKey;
+    use crate::ui::alerts::{AlertOp, AlertTarget};
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn database_and_session_alerts_are_merged_without_duplicates_newest_first() {
+        let s = fixture::state();
+        let ids: Vec<Option<i64>> = s.alerts().iter().map(|r| r.id).collect();
+        assert_eq!(ids, vec![None, Some(21), Some(17)]);
+    }
+
+    #[test]
+    fn resolve_asks_first_and_only_yes_acts() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('j'), key('r')]);
+        assert_eq!(s.input_mode(), InputMode::Confirm);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(q.contains("/home"), "{q}");
+        press(&mut s, &[key('n')]);
+        assert!(s.confirm.is_none());
+        assert!(s.take_effects().is_empty());
+
+        press(&mut s, &[key('r'), code(KeyCode::Esc)]);
+        assert!(s.take_effects().is_empty(), "Esc is a no");
+
+        press(&mut s, &[key('r'), key('y')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Alerts(
+                AlertOp::Resolve,
+                vec![AlertTarget {
+                    id: Some(21),
+                    key: AlertKey::disk("/home")
+                }]
+            )]
+        );
+    }
+
+    #[test]
+    fn acknowledge_an_already_acknowledged_alert_says_so() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('G'), key('a')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.error && n.text.contains("already"))
+        );
+        press(&mut s, &[key('k')]);
+        assert!(s.notice.is_none(), "the next key clears the notice");
+    }
+
+    #[test]
+    fn resolve_all_targets_every_open_alert() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('R')]);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(q.contains("all 3"), "{q}");
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let effects = s.take_effects();
+        let [Effect::Alerts(AlertOp::Resolve, targets)] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(targets.len(), 3);
+    }
+
+    #[test]
+    fn alerts_need_a_selection_and_a_writable_session() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('a')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("select an alert"))
+        );
+
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[code(KeyCode::Tab), key('r')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+        press(&mut s, &[key('R')]);
+        assert!(s.confirm.is_none());
+    }
+
+    #[test]
+    fn enter_opens_an_alerts_details_where_a_and_r_act_on_it() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Enter)]);
+        let View::Alert(shown) = &s.view else {
+            panic!("{:?}", s.view)
+        };
+        assert_eq!(shown.subject, fixture::HOSTILE);
+        press(&mut s, &[key('a'), key('y')]);
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.as_slice(), [Effect::Alerts(AlertOp::Acknowledge, t)] if t[0].id.is_none()),
+            "{effects:?}"
+        );
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.view, View::Main);
+    }
+}
+
+mod travel {
+    use super::*;
+    use crate::ui::state::{Effect, JUMP_SECS, TravelTo};
+    use crate::ui::travel::feed_from;
+
+    fn travelling() -> AppState {
+        let mut s = fixture::state();
+        s.arrive(feed_from(&fixture::recorded(), "gpu-node-07"));
+        s
+    }
+
+    #[test]
+    fn t_asks_for_the_sample_before_the_one_shown() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('t')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::Before(fixture::AT))]
+        );
+        press(&mut s, &[key('T')]);
+        assert!(s.take_effects().is_empty());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("already live"))
+        );
+    }
+
+    #[test]
+    fn while_travelling_the_screen_shows_the_recorded_moment() {
+        let mut s = travelling();
+        let shown = s.shown().map(|f| f.snapshot.at);
+        let rec_at = fixture::recorded().at;
+        assert_eq!(shown, Some(rec_at));
+        assert_eq!(s.visible_users()[0].name.as_ref(), "bob");
+        press(&mut s, &[key('T')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::After(rec_at))]
+        );
+        press(&mut s, &[key('>')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(JUMP_SECS)))]
+        );
+        press(&mut s, &[key('<')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-JUMP_SECS)))]
+        );
+        // A drill-down shows what the user was running then.
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert_eq!(pids(&s), vec![5001, 5002]);
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert!(s.travel.is_some(), "the first Esc leaves the process list");
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert!(s.travel.is_none(), "the second returns to live");
+    }
+
+    #[test]
+    fn l_returns_to_live_and_alerts_cannot_be_changed_in_the_past() {
+        let mut s = travelling();
+        press(&mut s, &[code(KeyCode::Tab), key('r')]);
+        assert!(s.confirm.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("recorded moment"))
+        );
+        press(&mut s, &[key('L')]);
+        assert!(s.travel.is_none());
+        assert_eq!(s.shown().map(|f| f.snapshot.at), Some(fixture::AT));
+    }
+
+    #[test]
+    fn recorded_names_are_cleaned_again() {
+        let f = feed_from(&fixture::recorded(), "h");
+        for u in &f.snapshot.users {
+            assert!(crate::sanitize::is_clean(&u.name), "{:?}", u.name);
+            for p in &u.top_processes {
+                assert!(
+                    crate::sanitize::is_clean(&p.name) && crate::sanitize::is_clean(&p.cmdline)
+                );
+            }
+        }
+        for p in &f.snapshot.processes {
+            assert!(crate::sanitize::is_clean(&p.cmdline), "{:?}", p.cmdline);
+        }
+        assert_eq!(f.snapshot.processes.len(), 3);
+        assert_eq!(f.snapshot.system.cpu.total.busy, 97.5);
+    }
+}
+
+mod history {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn h_opens_the_charts_for_the_selected_user_and_arrows_change_the_range() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('j'), key('H')]);
+        assert_eq!(s.input_mode(), InputMode::History);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::LoadHistory {
+                since: Timestamp(fixture::AT.0 - 3_600_000),
+                until: fixture::AT,
+                user: Some("bob".into()),
+            }]
+        );
+        press(&mut s, &[code(KeyCode::Right), code(KeyCode::Right)]);
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.last(), Some(Effect::LoadHistory { since, .. }) if *since == Timestamp(fixture::AT.0 - 86_400_000)),
+            "{effects:?}"
+        );
+        for _ in 0..10 {
+            press(&mut s, &[key(']')]);
+        }
+        let View::History(hv) = &s.view else { panic!() };
+        assert_eq!(hv.range, 5, "30 days is the longest");
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.view, View::Main);
+    }
+
+    #[test]
+    fn without_a_user_selected_the_charts_are_the_machines() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), key('H')]);
+        assert!(matches!(
+            s.take_effects().as_slice(),
+            [Effect::LoadHistory { user: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn session_history_thins_to_the_width_keeping_peaks() {
+        use crate::ui::history::{SessionPoint, from_session};
+        let pts: std::collections::VecDeque<SessionPoint> = (0..100)
+            .map(|i| SessionPoint {
+                at: Timestamp(i * 1000),
+                cpu: if i == 37 { 99.0 } else { 1.0 },
+                memory: 50.0,
+                load1: 0.5,
+                net: 0.0,
+            })
+            .collect();
+        let h = from_session(&pts, Timestamp(0), Timestamp(99_000), 10);
+        assert_eq!(h.series[0].points.len(), 10);
+        assert!(h.series[0].points.contains(&99.0));
+        assert!(h.source.contains("session"));
+    }
+}
+
+mod signals {
+    use super::*;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn k_in_the_process_list_chooses_a_signal_then_asks() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        assert_eq!(pids(&s)[0], 2002);
+        press(&mut s, &[key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Signal);
+        press(&mut s, &[key('j'), code(KeyCode::Down), key('k')]);
+        assert_eq!(s.signal.as_ref().map(|d| d.selected), Some(1));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(
+            q.contains("SIGINT to process 2002 (python3, user alice)"),
+            "{q}"
+        );
+        press(&mut s, &[key('y')]);
+        let start = fixture::processes()
+            .iter()
+            .find(|p| p.pid == 2002)
+            .map(|p| p.start_time)
+            .unwrap_or_default();
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Signal {
+                pid: 2002,
+                start_time: start,
+                signal: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn esc_or_no_sends_nothing() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('k'), code(KeyCode::Esc)]);
+        assert!(s.signal.is_none());
+        assert!(
+            matches!(s.view, View::Processes(_)),
+            "Esc closed only the menu"
+        );
+        press(&mut s, &[key('k'), code(KeyCode::Enter), key('n')]);
+        assert!(s.take_effects().is_empty());
+    }
+
+    #[test]
+    fn readonly_sessions_send_no_signals() {
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[key('p'), key('k')]);
+        assert!(s.signal.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+    }
+
+    #[test]
+    fn hostile_names_are_cleaned_in_the_question() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('/')]);
+        typed(&mut s, "pid=4001");
+        press(
+            &mut s,
+            &[code(KeyCode::Enter), key('k'), code(KeyCode::Enter)],
+        );
+        let q = s
+            .confirm
+            .as_ref()
+            .map(|c| c.question.clone())
+            .unwrap_or_default();
+        assert!(crate::sanitize::is_clean(&q), "{q:?}");
+    }
+}
+
+mod goto {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::ui::state::{Effect, TravelTo};
+
+    #[test]
+    fn b_takes_a_typed_time_and_travels_there() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('b')]);
+        assert_eq!(s.input_mode(), InputMode::Goto);
+        typed(&mut s, "2hx");
+        press(&mut s, &[code(KeyCode::Backspace), code(KeyCode::Enter)]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(Timestamp(
+                fixture::AT.0 - 7_200_000
+            )))]
+        );
+        assert_eq!(s.input_mode(), InputMode::Main);
+    }
+
+    #[test]
+    fn a_bad_time_is_explained_and_esc_cancels() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('b')]);
+        typed(&mut s, "yesterday-ish");
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert!(s.take_effects().is_empty());
+        assert!(s.notice.as_ref().is_some_and(|n| n.error));
+        press(&mut s, &[key('b'), key('q'), code(KeyCode::Esc)]);
+        assert!(s.goto.is_none());
+        assert!(!s.quit, "q is text in the prompt");
+    }
+}

@@ -1,0 +1,311 @@
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::fixture;
+use crate::ui::action::Action;
+use crate::ui::state::{AppState, Options};
+use crate::ui::views;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+
+fn buffer(state: &AppState, w: u16, h: u16) -> Buffer {
+    let mut term = match Terminal::new(TestBackend::new(w, h)) {
+        Ok(t) => t,
+        Err(e) => panic!("test backend: {e}"),
+    };
+    if let Err(e) = term.draw(|f| views::draw(f, state)) {
+        panic!("draw: {e}");
+    }
+    term.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Snapshot `state` at both sizes under `name_WxH`, and check nothing hostile got through.
+fn check(name: &str, state: &AppState) {
+    for (w, h) in SIZES {
+        let buf = buffer(state, w, h);
+        assert_no_control(&buf, name);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&buf));
+    }
+}
+
+fn assert_no_control(buf: &Buffer, name: &str) {
+    for cell in buf.content() {
+        let sym = cell.symbol();
+        assert!(
+            !sym.chars()
+                .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+            "{name}: control character {sym:?} reached the screen"
+        );
+    }
+}
+
+fn with(actions: &[Action]) -> AppState {
+    let mut s = fixture::state();
+    for a in actions {
+        s.apply(*a);
+    }
+    s
+}
+
+#[test]
+fn main_screen() {
+    check("main", &fixture::state());
+}
+
+#[test]
+fn main_screen_with_status_reasons_and_alerts_focused() {
+    check(
+        "main_reasons",
+        &with(&[Action::ToggleReasons, Action::NextPane]),
+    );
+}
+
+#[test]
+fn main_screen_with_system_users() {
+    check(
+        "main_system_users",
+        &with(&[Action::ToggleSystemUsers, Action::Bottom]),
+    );
+}
+
+#[test]
+fn main_screen_paused() {
+    check("main_paused", &with(&[Action::TogglePause]));
+}
+
+#[test]
+fn users_processes() {
+    check("user_processes", &with(&[Action::Down, Action::Enter]));
+}
+
+#[test]
+fn all_processes_as_a_tree() {
+    check(
+        "processes_tree",
+        &with(&[Action::AllProcesses, Action::ToggleTree]),
+    );
+}
+
+#[test]
+fn process_filter_being_typed() {
+    let mut s = with(&[Action::AllProcesses, Action::StartFilter]);
+    for c in "cmd=python".chars() {
+        s.apply(Action::FilterChar(c));
+    }
+    check("processes_filter", &s);
+}
+
+#[test]
+fn help_overlay() {
+    check("help", &with(&[Action::ToggleHelp]));
+}
+
+#[test]
+fn before_the_first_sample() {
+    check(
+        "starting",
+        &AppState::new(crate::config::Config::default(), fixture::options()),
+    );
+}
+
+#[test]
+fn ascii_mode_draws_only_ascii() {
+    let mut s = AppState::new(
+        crate::config::Config::default(),
+        Options {
+            ascii: true,
+            color: false,
+            ..fixture::options()
+        },
+    );
+    for _ in 0..5 {
+        s.ingest(fixture::feed());
+    }
+    for (w, h) in SIZES {
+        let t = text(&buffer(&s, w, h));
+        assert!(t.is_ascii(), "non-ASCII in ASCII mode:\n{t}");
+    }
+    check("main_ascii", &s);
+}
+
+#[test]
+fn hostile_names_never_reach_the_terminal() {
+    let mut s = fixture::state();
+    s.apply(Action::ToggleSystemUsers);
+    for view in [
+        vec![],
+        vec![Action::AllProcesses],
+        vec![Action::AllProcesses, Action::ToggleTree],
+    ] {
+        let mut v = with(&view);
+        v.apply(Action::ToggleSystemUsers);
+        for (w, h) in SIZES {
+            assert_no_control(&buffer(&v, w, h), "hostile");
+        }
+    }
+    // The hostile user's own process list, reached by drilling down.
+    let mut v = fixture::state();
+    v.apply(Action::Bottom);
+    v.apply(Action::Enter);
+    let buf = buffer(&v, 160, 48);
+    assert_no_control(&buf, "hostile drill-down");
+    assert!(
+        text(&buf).contains("evil"),
+        "the printable part is still shown"
+    );
+}
+
+#[test]
+fn colors_off_under_no_color() {
+    let mut s = AppState::new(
+        crate::config::Config::default(),
+        Options {
+            color: false,
+            ..fixture::options()
+        },
+    );
+    s.ingest(fixture::feed());
+    let buf = buffer(&s, 160, 48);
+    for cell in buf.content() {
+        assert_eq!(cell.fg, ratatui::style::Color::Reset, "{:?}", cell.symbol());
+        assert_eq!(cell.bg, ratatui::style::Color::Reset, "{:?}", cell.symbol());
+    }
+}
+
+#[test]
+fn alert_details() {
+    check(
+        "alert_details",
+        &with(&[Action::NextPane, Action::Down, Action::Enter]),
+    );
+}
+
+#[test]
+fn confirm_dialog() {
+    check(
+        "confirm_resolve",
+        &with(&[Action::NextPane, Action::Down, Action::Resolve]),
+    );
+}
+
+#[test]
+fn notice_replaces_the_hint_bar() {
+    check("notice", &with(&[Action::Acknowledge]));
+}
+
+#[test]
+fn time_travel() {
+    let mut s = fixture::state();
+    s.arrive(crate::ui::travel::feed_from(
+        &fixture::recorded(),
+        "gpu-node-07",
+    ));
+    s.apply(Action::ToggleSystemUsers);
+    check("history_moment", &s);
+    s.apply(Action::Enter);
+    check("history_moment_user", &s);
+}
+
+#[test]
+fn history_charts() {
+    let mut s = with(&[Action::Down, Action::History]);
+    s.history = Some(fixture::history());
+    check("history", &s);
+    s.options.ascii = true;
+    for (w, h) in SIZES {
+        let t = text(&buffer(&s, w, h));
+        assert!(t.is_ascii(), "non-ASCII in ASCII mode:\n{t}");
+    }
+}
+
+#[test]
+fn signal_menu_and_confirmation() {
+    let mut s = with(&[
+        Action::AllProcesses,
+        Action::Down,
+        Action::Signal,
+        Action::Down,
+    ]);
+    check("signal_menu", &s);
+    s.apply(Action::Enter);
+    check("signal_confirm", &s);
+}
+
+/// Writes the screenshots in `screenshots/` from fixture data (never the live host):
+/// `SYSMON_SCREENSHOTS=screenshots cargo test --lib screenshots -- --ignored`
+#[test]
+#[ignore = "writes files; run on demand to refresh screenshots/"]
+fn screenshots() {
+    let Some(dir) = std::env::var_os("SYSMON_SCREENSHOTS") else {
+        panic!("set SYSMON_SCREENSHOTS to the directory to write");
+    };
+    let dir = std::path::PathBuf::from(dir);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("{}: {e}", dir.display());
+    }
+    let mut history = with(&[Action::Down, Action::History]);
+    history.history = Some(fixture::history());
+    let mut moment = fixture::state();
+    moment.arrive(crate::ui::travel::feed_from(
+        &fixture::recorded(),
+        "gpu-node-07",
+    ));
+    let shots: Vec<(&str, AppState)> = vec![
+        ("main", fixture::state()),
+        ("user-drill-down", with(&[Action::Enter])),
+        (
+            "alert-details",
+            with(&[Action::NextPane, Action::Down, Action::Enter]),
+        ),
+        ("history", history),
+        ("time-travel", moment),
+        ("help", with(&[Action::ToggleHelp])),
+    ];
+    for (name, state) in &shots {
+        for (w, h) in SIZES {
+            let path = dir.join(format!("{name}-{w}x{h}.txt"));
+            if let Err(e) = std::fs::write(&path, text(&buffer(state, w, h))) {
+                panic!("{}: {e}", path.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut history = with(&[Action::History]);
+    history.history = Some(fixture::history());
+    let mut moment = fixture::state();
+    moment.arrive(crate::ui::travel::feed_from(&fixture::recorded(), "h"));
+    let states = [
+        fixture::state(),
+        with(&[Action::ToggleHelp]),
+        with(&[Action::Enter]),
+        with(&[Action::AllProcesses, Action::Signal]),
+        with(&[Action::AllProcesses, Action::Signal, Action::Enter]),
+        with(&[Action::NextPane, Action::Enter]),
+        with(&[Action::ResolveAll]),
+        history,
+        moment,
+    ];
+    for s in &states {
+        for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (79, 23)] {
+            let _ = buffer(s, w, h);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! A recorded moment from the database, shaped like a live tick so every view can draw it.
+//!
+//! The store keeps less than a live snapshot has (no per-core figures, no full process list,
+//! machine-wide network and disk rates only), so those parts come out empty or summed; the
+//! users and their top processes, the alerts and the persistent episodes are all there, which
+//! is what "who was hogging the machine at 3 am" needs. Names read back from the database are
+//! sanitised again here: the database is a file others may have written.
+
+use std::sync::Arc;
+
+use super::state::Feed;
+use crate::model::{
+    CpuBreakdown, CpuStats, DiskIo, DiskUsage, MemoryStats, NetIo, ProcessStats, Snapshot,
+    StatusReport, SystemStats, TaskCounts, TopProcess, UserStats,
+};
+use crate::sanitize::clean;
+use crate::store::RecordedState;
+
+fn clean_arc(s: &str) -> Arc<str> {
+    Arc::from(clean(s))
+}
+
+pub fn feed_from(rec: &RecordedState, host: &str) -> Feed {
+    let sys = &rec.system;
+    let cores = sys.cores.max(1) as f64;
+    let users: Vec<UserStats> = rec
+        .users
+        .iter()
+        .map(|u| UserStats {
+            uid: u.uid,
+            name: clean_arc(&u.name),
+            cpu_percent: u.cpu_percent,
+            cpu_cores: u.cpu_percent * cores / 100.0,
+            memory_bytes: u.memory_bytes,
+            memory_percent: u.memory_percent,
+            processes: u.processes,
+            threads: 0,
+            tracked: u.tracked,
+            top_processes: u
+                .top_processes
+                .iter()
+                .map(|p| TopProcess {
+                    pid: p.pid,
+                    name: clean_arc(&p.name),
+                    cmdline: clean_arc(&p.cmdline),
+                    cpu_percent: p.cpu_percent,
+                    memory_bytes: p.memory_bytes,
+                })
+                .collect(),
+            pids: u.top_processes.iter().map(|p| p.pid).collect(),
+        })
+        .collect();
+    // The recorded top processes stand in for the process list, so a drill-down still shows
+    // what each user was running.
+    let processes: Vec<ProcessStats> = users
+        .iter()
+        .flat_map(|u| {
+            u.top_processes.iter().map(|p| ProcessStats {
+                pid: p.pid,
+                ppid: 0,
+                uid: u.uid,
+                user: u.name.clone(),
+                name: p.name.clone(),
+                cmdline: p.cmdline.clone(),
+                state: '?',
+                cpu_percent: p.cpu_percent,
+                memory_bytes: p.memory_bytes,
+                memory_percent: if sys.memory_total_bytes > 0 {
+                    p.memory_bytes as f64 / sys.memory_total_bytes as f64 * 100.0
+                } else {
+                    0.0
+                },
+                threads: 0,
+                start_time: rec.at,
+                cpu_time_secs: 0.0,
+            })
+        })
+        .collect();
+    let mut stored = rec.alerts.clone();
+    for a in &mut stored {
+        a.alert.message = clean(&a.alert.message);
+        a.alert.key.subject = clean(&a.alert.key.subject);
+    }
+    Feed {
+        snapshot: Snapshot {
+            at: rec.at,
+            interval_secs: sys.interval_secs,
+            host: host.to_string(),
+            system: SystemStats {
+                cpu: CpuStats {
+                    total: CpuBreakdown {
+                        busy: sys.cpu_percent,
+                        iowait: sys.iowait_percent,
+                        idle: (100.0 - sys.cpu_percent).max(0.0),
+                        ..CpuBreakdown::default()
+                    },
+                    cores: Vec::new(),
+                    count: sys.cores as usize,
+                },
+                memory: MemoryStats {
+                    total_bytes: sys.memory_total_bytes,
+                    used_bytes: sys.memory_used_bytes,
+                    used_percent: sys.memory_percent,
+                    swap_used_percent: sys.swap_percent,
+                    ..MemoryStats::default()
+                },
+                disks: sys
+                    .disks
+                    .iter()
+                    .map(|d| DiskUsage {
+                        path: clean(&d.path),
+                        used_percent: d.used_percent,
+                        ok: true,
+                        ..DiskUsage::default()
+                    })
+                    .collect(),
+                disk_io: vec![DiskIo {
+                    device: "all".into(),
+                    read_bytes_per_sec: sys.disk_read_bytes_per_sec,
+                    write_bytes_per_sec: sys.disk_write_bytes_per_sec,
+                    ..DiskIo::default()
+                }],
+                net: vec![NetIo {
+                    interface: "all".into(),
+                    rx_bytes_per_sec: sys.net_rx_bytes_per_sec,
+                    tx_bytes_per_sec: sys.net_tx_bytes_per_sec,
+                    ..NetIo::default()
+                }],
+                load: sys.load,
+                uptime_secs: 0.0,
+                tasks: TaskCounts {
+                    processes: sys.processes,
+                    threads: sys.threads,
+                    ..TaskCounts::default()
+                },
+                pressure: None,
+            },
+            users,
+            processes,
+        },
+        status: StatusReport::default(),
+        alerts: Vec::new(),
+        persistent: rec.persistent.clone(),
+        stored,
+    }
+}

@@ -1,0 +1,62 @@
+//! The yes/no question in the middle of the screen.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use super::{clean, pane};
+use crate::ui::signal::SIGNALS;
+use crate::ui::state::{Confirm, SignalDialog};
+use crate::ui::theme::Theme;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, confirm: &Confirm, theme: &Theme) {
+    let w = area.width.saturating_sub(4).min(70);
+    let rect = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + area.height / 3,
+        width: w,
+        height: 6.min(area.height),
+    };
+    frame.render_widget(Clear, rect);
+    let block = pane(clean(&confirm.title).into_owned(), true, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let lines = vec![
+        Line::raw(clean(&confirm.question).into_owned()),
+        Line::raw(""),
+        Line::styled("y / Enter: yes    n / Esc: no", theme.key()),
+    ];
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }), inner);
+}
+
+/// The signal menu: one line per signal, the chosen one highlighted.
+pub fn draw_signal(frame: &mut Frame<'_>, area: Rect, d: &SignalDialog, theme: &Theme) {
+    let w = area.width.saturating_sub(4).min(60);
+    let h = (SIGNALS.len() as u16 + 4).min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, rect);
+    let title = format!("Signal {} ({})", d.pid, clean(&d.name));
+    let block = pane(title, true, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let mut lines: Vec<Line<'_>> = SIGNALS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let line = Line::raw(format!(" SIG{:<5} {}", s.name, s.what));
+            if i == d.selected {
+                line.patch_style(theme.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    lines.push(Line::styled(" Enter choose   Esc cancel", theme.dim()));
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,154 @@
+//! The history charts: one sparkline chart per series over the chosen range, with alert marks
+//! on a time axis underneath.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::symbols::bar;
+use ratatui::text::Line;
+use ratatui::widgets::{Paragraph, Sparkline};
+
+use super::{clean, pane};
+use crate::format;
+use crate::ui::history::{HistoryData, RANGES, Series, Unit};
+use crate::ui::state::{AppState, HistoryView};
+use crate::ui::theme::Theme;
+
+const ASCII_BARS: bar::Set = bar::Set {
+    full: "#",
+    seven_eighths: "#",
+    three_quarters: "=",
+    five_eighths: "=",
+    half: "-",
+    three_eighths: "-",
+    one_quarter: ".",
+    one_eighth: ".",
+    empty: " ",
+};
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryView, theme: &Theme) {
+    let range = RANGES[hv.range.min(RANGES.len() - 1)].0;
+    let who = hv
+        .user
+        .as_deref()
+        .map(|u| format!(" + {}", clean(u)))
+        .unwrap_or_default();
+    let source = state
+        .history
+        .as_ref()
+        .map(|h| format!(" - {}", h.source))
+        .unwrap_or_default();
+    let block = pane(format!("History {range}{who}{source}"), true, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(data) = &state.history else {
+        frame.render_widget(Paragraph::new("Loading..."), inner);
+        return;
+    };
+    let marks_h = (data.marks.len().min(4) + 1) as u16;
+    let [charts, axis] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(marks_h)]).areas(inner);
+    let n = data.series.len().max(1) as u16;
+    let rows = Layout::vertical(vec![Constraint::Ratio(1, u32::from(n)); n as usize]).split(charts);
+    for (series, rect) in data.series.iter().zip(rows.iter()) {
+        chart(frame, *rect, series, theme);
+    }
+    marks(frame, axis, state, data, theme);
+}
+
+/// At most `width` points: the highest of each group, so peaks survive.
+fn thin(points: &[f64], width: usize) -> Vec<f64> {
+    let n = points.len();
+    if n <= width {
+        return points.to_vec();
+    }
+    (0..width)
+        .map(|col| {
+            let (from, to) = (
+                col * n / width,
+                ((col + 1) * n / width).max(col * n / width + 1),
+            );
+            points[from..to.min(n)].iter().copied().fold(0.0, f64::max)
+        })
+        .collect()
+}
+
+fn figure(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Load => format!("{v:.2}"),
+        Unit::BytesPerSec => format::rate(v),
+    }
+}
+
+fn chart(frame: &mut Frame<'_>, rect: Rect, s: &Series, theme: &Theme) {
+    if rect.height == 0 {
+        return;
+    }
+    let width = usize::from(rect.width);
+    let points = thin(&s.points, width);
+    let max = points.iter().copied().fold(0.0, f64::max);
+    let avg = if points.is_empty() {
+        0.0
+    } else {
+        points.iter().sum::<f64>() / points.len() as f64
+    };
+    let title = format!(
+        "{}  avg {}  max {}",
+        clean(&s.label),
+        figure(avg, s.unit),
+        figure(max, s.unit)
+    );
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(rect);
+    frame.render_widget(Paragraph::new(Line::styled(title, theme.heading())), head);
+    // Sparkline takes integers: hundredths keep the shape of small figures.
+    let scale = |v: f64| (v.max(0.0) * 100.0).round() as u64;
+    let ceiling = match s.unit {
+        Unit::Percent => scale(100.0),
+        _ => scale(max).max(1),
+    };
+    let data: Vec<u64> = points.iter().map(|v| scale(*v)).collect();
+    let bars = if theme.ascii {
+        ASCII_BARS
+    } else {
+        bar::NINE_LEVELS
+    };
+    let spark = Sparkline::default()
+        .data(&data)
+        .max(ceiling)
+        .bar_set(bars)
+        .style(theme.level(crate::ui::theme::Level::Ok));
+    frame.render_widget(spark, body);
+}
+
+/// A time axis with `^` where alerts opened, and the latest few alerts listed.
+fn marks(frame: &mut Frame<'_>, rect: Rect, state: &AppState, data: &HistoryData, theme: &Theme) {
+    let width = usize::from(rect.width);
+    let span = (data.until.0 - data.since.0).max(1) as f64;
+    let mut axis = vec![if theme.ascii { '-' } else { '─' }; width];
+    for m in &data.marks {
+        let x = ((m.at.0 - data.since.0) as f64 / span * width as f64).floor();
+        if x >= 0.0 && (x as usize) < width {
+            axis[x as usize] = '^';
+        }
+    }
+    let mut lines = vec![Line::styled(
+        axis.into_iter().collect::<String>(),
+        theme.dim(),
+    )];
+    for m in data
+        .marks
+        .iter()
+        .rev()
+        .take(usize::from(rect.height.saturating_sub(1)))
+    {
+        lines.push(Line::from(vec![
+            ratatui::text::Span::raw(format!("^ {} ", super::header::stamp(state, m.at.0))),
+            ratatui::text::Span::styled(
+                format!("{:<8} ", m.severity.as_str()),
+                theme.severity(m.severity),
+            ),
+            ratatui::text::Span::raw(clean(&m.message).into_owned()),
+        ]));
+    }
+    frame.render_widget(Paragraph::new(lines), rect);
+}

@@ -1,0 +1,144 @@
+//! One widget per view, each drawing from `AppState` only.
+//!
+//! Views never change state and never read anything but the state, which is what makes the
+//! TestBackend snapshots a faithful picture of the real screen. Every string that came from
+//! outside (process, command and user names, alert subjects) goes through [`clean`] before it
+//! is drawn, even though the collector already sanitised it: data read back from the database,
+//! or built by a test, must not be able to write escape sequences to an admin's terminal.
+
+mod alert;
+mod alerts;
+mod dialog;
+pub(crate) mod header;
+mod help;
+mod hints;
+mod history;
+mod processes;
+mod system;
+mod users;
+
+use std::borrow::Cow;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Paragraph};
+
+use super::state::{AppState, Pane, View};
+use super::theme::Theme;
+use crate::sanitize;
+
+/// Text from outside, safe to draw.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if sanitize::is_clean(s) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(sanitize::clean(s))
+    }
+}
+
+/// `s` cleaned and cut or padded to exactly `width` characters.
+pub fn fit(s: &str, width: usize, theme: &Theme) -> String {
+    let cut = crate::format::truncate(&clean(s), width, theme.ascii);
+    format!("{cut:<width$}")
+}
+
+/// Right-aligned in `width` characters.
+pub fn right(s: &str, width: usize) -> String {
+    format!("{s:>width$}")
+}
+
+pub fn theme(state: &AppState) -> Theme {
+    Theme {
+        color: state.options.color,
+        ascii: state.options.ascii,
+    }
+}
+
+/// A bordered pane whose border shows whether it has the focus.
+pub fn pane<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_set(theme.border_set())
+        .border_style(theme.border(focused))
+        .title(Line::styled(format!(" {title} "), theme.title()))
+}
+
+/// The first row to draw so that `selected` is on screen in `height` rows.
+pub fn scroll_offset(selected: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        selected.saturating_sub(height - 1)
+    }
+}
+
+/// Draw the whole screen.
+pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
+    let theme = theme(state);
+    let area = frame.area();
+    let header_h = header::height(state);
+    let [top, body, bottom] = Layout::vertical([
+        Constraint::Length(header_h),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    header::draw(frame, top, state, &theme);
+    hints::draw(frame, bottom, state, &theme);
+    if state.shown().is_none() {
+        let msg = Paragraph::new("Collecting the first sample...").block(pane(
+            "sysmon".into(),
+            false,
+            &theme,
+        ));
+        frame.render_widget(msg, body);
+    } else {
+        match &state.view {
+            View::Main => draw_main(frame, body, state, &theme),
+            View::Processes(pv) => processes::draw(frame, body, state, pv, &theme),
+            View::Alert(key) => alert::draw(frame, body, state, key, &theme),
+            View::History(hv) => history::draw(frame, body, state, hv, &theme),
+        }
+    }
+    if let Some(d) = &state.signal {
+        dialog::draw_signal(frame, area, d, &theme);
+    }
+    if let Some(confirm) = &state.confirm {
+        dialog::draw(frame, area, confirm, &theme);
+    }
+    if state.help {
+        help::draw(frame, area, state, &theme);
+    }
+}
+
+/// System, users and alerts. Wide terminals: system above alerts on the left, users on the
+/// right at full height. Otherwise stacked, with the system pane cut to its key figures.
+fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    if area.width >= 140 {
+        let [left, rightp] =
+            Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                .areas(area);
+        let sys_h = system::wanted_height(state, left.width).min(left.height.saturating_sub(6));
+        let [s, a] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(left);
+        system::draw(frame, s, state, theme, state.focus == Pane::System);
+        alerts::draw(frame, a, state, theme, state.focus == Pane::Alerts);
+        users::draw(frame, rightp, state, theme, state.focus == Pane::Users);
+        return;
+    }
+    let alerts_h = alerts_height(state, area.height);
+    let [upper, lower] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(alerts_h)]).areas(area);
+    alerts::draw(frame, lower, state, theme, state.focus == Pane::Alerts);
+    let sys_h = system::stacked_height(state, upper.height);
+    let [s, u] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(upper);
+    system::draw(frame, s, state, theme, state.focus == Pane::System);
+    users::draw(frame, u, state, theme, state.focus == Pane::Users);
+}
+
+/// Enough rows for the open alerts, within limits that leave room for the users.
+fn alerts_height(state: &AppState, body: u16) -> u16 {
+    let n = state.alerts().len() as u16;
+    let max = (body / 3).max(4);
+    (n.max(1) + 3).min(max)
+}

@@ -1,0 +1,97 @@
+//! The process list, htop-like: everyone's or one user's, sorted, filtered, optionally a tree.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{clean, fit, pane, right, scroll_offset};
+use crate::format;
+use crate::model::ProcessStats;
+use crate::ui::state::{AppState, ProcessView};
+use crate::ui::theme::{Level, Theme};
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessView, theme: &Theme) {
+    let rows = state.process_rows();
+    let who = pv.user.as_deref().map_or("all users".into(), clean);
+    let arrow = if pv.inverted { "asc" } else { "desc" };
+    let mut title = format!(
+        "Processes: {who} ({}) sort {} {arrow}",
+        rows.len(),
+        pv.sort.label()
+    );
+    if pv.tree {
+        title.push_str(" tree");
+    }
+    let block = pane(title, true, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    let mut lines = Vec::new();
+    if pv.editing || !pv.filter.is_empty() {
+        let cursor = if pv.editing { "_" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled("Filter: ", theme.key()),
+            Span::raw(format!("{}{cursor}", clean(&pv.filter))),
+            Span::styled("  (text, user=NAME, cmd=TEXT, pid=N)", theme.dim()),
+        ]));
+    }
+    lines.push(Line::styled(
+        fit(
+            &format!(
+                "{:>7} {:<9} S {:>6}{:>6}{:>11}{:>5}{:>8} COMMAND",
+                "PID", "USER", "CPU%", "MEM%", "RES", "THR", "TIME"
+            ),
+            width,
+            theme,
+        ),
+        theme.heading(),
+    ));
+    let height = (inner.height as usize).saturating_sub(lines.len());
+    let offset = scroll_offset(pv.selected, height);
+    let limit = state.config.users.cpu_threshold.max(1.0);
+    for (i, r) in rows.iter().enumerate().skip(offset).take(height) {
+        let mut line = row(r.process, r.depth, theme, width, limit);
+        if i == pv.selected {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push(line);
+    }
+    if rows.is_empty() {
+        lines.push(Line::styled("no process matches", theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn row<'a>(p: &ProcessStats, depth: usize, theme: &Theme, width: usize, limit: f64) -> Line<'a> {
+    let fixed = 7 + 1 + 9 + 3 + 6 + 6 + 11 + 5 + 8 + 1;
+    let branch = if depth == 0 {
+        String::new()
+    } else {
+        let mark = if theme.ascii { "`- " } else { "└─ " };
+        format!("{}{mark}", "  ".repeat(depth - 1))
+    };
+    let cmd = if p.cmdline.is_empty() {
+        &p.name
+    } else {
+        &p.cmdline
+    };
+    let cpu_style = theme.level(Level::of(p.cpu_percent, limit * 4.0));
+    Line::from(vec![
+        Span::raw(right(&p.pid.to_string(), 7)),
+        Span::raw(" "),
+        Span::raw(fit(&p.user, 9, theme)),
+        Span::raw(format!(" {} ", clean(&p.state.to_string()))),
+        Span::styled(right(&format!("{:.1}", p.cpu_percent), 6), cpu_style),
+        Span::raw(right(&format!("{:.1}", p.memory_percent), 6)),
+        Span::raw(right(&format::bytes(p.memory_bytes), 11)),
+        Span::raw(right(&p.threads.to_string(), 5)),
+        Span::raw(right(&format::duration(p.cpu_time_secs.max(0.0) as u64), 8)),
+        Span::raw(" "),
+        Span::raw(fit(
+            &format!("{branch}{}", clean(cmd)),
+            width.saturating_sub(fixed),
+            theme,
+        )),
+    ])
+}

@@ -1,0 +1,260 @@
+//! The machine: CPU (total, per core, recent history), memory, swap, disks, network and disk I/O.
+//!
+//! Lines carry a priority so that a short pane keeps the figures that matter most (CPU and
+//! memory) and drops the rest, instead of clipping whatever happens to come last.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{fit, pane};
+use crate::format;
+use crate::model::Snapshot;
+use crate::ui::state::AppState;
+use crate::ui::theme::{Level, Theme};
+
+/// Width of one per-core cell: `12 ████░░░░ 100%`.
+const CORE_CELL: usize = 18;
+
+/// Rows the pane wants when stacked above the users: its figures, within a third of the screen.
+pub fn stacked_height(state: &AppState, available: u16) -> u16 {
+    let disks = state
+        .feed
+        .as_ref()
+        .map_or(0, |f| f.snapshot.system.disks.len());
+    let want = 2 + 5 + disks.min(3) as u16;
+    want.min(available.saturating_sub(5)).max(3)
+}
+
+/// Rows for every line the pane has (borders included) when there is room for all of them.
+pub fn wanted_height(state: &AppState, width: u16) -> u16 {
+    let Some(feed) = state.shown() else { return 3 };
+    let theme = super::theme(state);
+    let n = lines(
+        &feed.snapshot,
+        state,
+        &theme,
+        usize::from(width.saturating_sub(2)),
+        usize::MAX,
+    )
+    .len();
+    u16::try_from(n + 2).unwrap_or(u16::MAX)
+}
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, focused: bool) {
+    let block = pane("System".into(), focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(feed) = state.shown() else { return };
+    let lines = lines(
+        &feed.snapshot,
+        state,
+        theme,
+        inner.width as usize,
+        inner.height as usize,
+    );
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn lines<'a>(
+    snap: &Snapshot,
+    state: &AppState,
+    theme: &Theme,
+    width: usize,
+    height: usize,
+) -> Vec<Line<'a>> {
+    let sys = &snap.system;
+    let mon = &state.config.monitoring;
+    let bar_w = (width / 3).clamp(8, 30);
+    let gauge = |label: &str, pct: f64, limit: f64, tail: String| {
+        Line::from(vec![
+            Span::raw(format!("{label:<5}")),
+            Span::styled(theme.bar(pct, bar_w), theme.level(Level::of(pct, limit))),
+            Span::styled(format!(" {pct:5.1}% "), theme.level(Level::of(pct, limit))),
+            Span::raw(tail),
+        ])
+    };
+    // (priority: lower is kept first, line)
+    let mut out: Vec<(u8, Line<'a>)> = Vec::new();
+    let spark_w = width.saturating_sub(5 + bar_w + 8);
+    out.push((
+        0,
+        gauge(
+            "CPU",
+            sys.cpu.total.busy,
+            mon.cpu_threshold,
+            // The live history would mislead next to a recorded moment.
+            if state.travel.is_some() {
+                String::new()
+            } else {
+                theme.sparkline(state.cpu_history.iter(), spark_w)
+            },
+        ),
+    ));
+    let t = &sys.cpu.total;
+    let recorded = state.travel.is_some();
+    out.push((
+        3,
+        Line::styled(
+            format!(
+                "     user {:.1}  sys {:.1}  nice {:.1}  iowait {:.1}  steal {:.1}",
+                t.user, t.system, t.nice, t.iowait, t.steal
+            ),
+            theme.dim(),
+        ),
+    ));
+    if recorded {
+        // Only busy and iowait are recorded.
+        out.pop();
+    }
+    let cores = &sys.cpu.cores;
+    let per_row = (width / CORE_CELL).max(1);
+    let grid_rows = cores.len().div_ceil(per_row);
+    // The grid when it fits in half the pane, else one glyph per core on one line.
+    if grid_rows > 0 && grid_rows * 2 <= height.saturating_sub(4) {
+        for (row, chunk) in cores.chunks(per_row).enumerate() {
+            let start = row * per_row;
+            let mut spans = Vec::new();
+            for (i, c) in chunk.iter().enumerate() {
+                spans.push(Span::raw(format!("{:>3} ", start + i)));
+                spans.push(Span::styled(
+                    theme.bar(c.busy, CORE_CELL - 10),
+                    theme.level(Level::of(c.busy, mon.cpu_threshold)),
+                ));
+                spans.push(Span::raw(format!("{:>4.0}% ", c.busy)));
+            }
+            out.push((1, Line::from(spans)));
+        }
+    } else if !cores.is_empty() {
+        let glyphs = theme.sparkline(cores.iter().map(|c| &c.busy), width.saturating_sub(6));
+        out.push((3, Line::from(vec![Span::raw("cores "), Span::raw(glyphs)])));
+    }
+    let m = &sys.memory;
+    out.push((
+        0,
+        gauge(
+            "Mem",
+            m.used_percent,
+            mon.memory_threshold,
+            format!(
+                "{} / {}",
+                format::bytes(m.used_bytes),
+                format::bytes(m.total_bytes)
+            ),
+        ),
+    ));
+    out.push((
+        2,
+        gauge(
+            "Swap",
+            m.swap_used_percent,
+            mon.memory_threshold,
+            if m.swap_total_bytes == 0 {
+                String::new()
+            } else {
+                format!(
+                    "{} / {}",
+                    format::bytes(m.swap_used_bytes),
+                    format::bytes(m.swap_total_bytes)
+                )
+            },
+        ),
+    ));
+    let rx: f64 = snap.system.net.iter().map(|n| n.rx_bytes_per_sec).sum();
+    let tx: f64 = snap.system.net.iter().map(|n| n.tx_bytes_per_sec).sum();
+    let rd: f64 = snap
+        .system
+        .disk_io
+        .iter()
+        .map(|d| d.read_bytes_per_sec)
+        .sum();
+    let wr: f64 = snap
+        .system
+        .disk_io
+        .iter()
+        .map(|d| d.write_bytes_per_sec)
+        .sum();
+    out.push((
+        1,
+        Line::raw(format!(
+            "Net  rx {} tx {}   I/O r {} w {}",
+            format::rate(rx),
+            format::rate(tx),
+            format::rate(rd),
+            format::rate(wr)
+        )),
+    ));
+    for n in &sys.net {
+        out.push((
+            5,
+            Line::styled(
+                format!(
+                    "  {} rx {} tx {}",
+                    fit(&n.interface, 10, theme),
+                    format::rate(n.rx_bytes_per_sec),
+                    format::rate(n.tx_bytes_per_sec)
+                ),
+                theme.dim(),
+            ),
+        ));
+    }
+    for d in &sys.disk_io {
+        out.push((
+            5,
+            Line::styled(
+                format!(
+                    "  {} r {} w {} busy {:.0}%",
+                    fit(&d.device, 10, theme),
+                    format::rate(d.read_bytes_per_sec),
+                    format::rate(d.write_bytes_per_sec),
+                    d.busy_percent
+                ),
+                theme.dim(),
+            ),
+        ));
+    }
+    for d in &sys.disks {
+        let path = fit(&d.path, 8.min(width / 4), theme);
+        let line = if d.ok && d.total_bytes == 0 {
+            // Recorded disks keep only the percentage.
+            gauge("Disk", d.used_percent, mon.disk_threshold, path)
+        } else if d.ok {
+            gauge(
+                "Disk",
+                d.used_percent,
+                mon.disk_threshold,
+                format!("{path} {} free", format::bytes(d.available_bytes)),
+            )
+        } else {
+            Line::raw(format!("Disk {path} unavailable"))
+        };
+        out.push((2, line));
+    }
+    out.push((
+        4,
+        Line::styled(
+            format!(
+                "Tasks {} processes, {} threads, {} running, {} blocked",
+                sys.tasks.processes, sys.tasks.threads, sys.tasks.running, sys.tasks.blocked
+            ),
+            theme.dim(),
+        ),
+    ));
+    keep_by_priority(out, height)
+}
+
+/// The `height` most important lines, in their original order.
+fn keep_by_priority(lines: Vec<(u8, Line<'_>)>, height: usize) -> Vec<Line<'_>> {
+    let mut order: Vec<usize> = (0..lines.len()).collect();
+    order.sort_by_key(|&i| (lines[i].0, i));
+    let mut keep = vec![false; lines.len()];
+    for &i in order.iter().take(height) {
+        keep[i] = true;
+    }
+    lines
+        .into_iter()
+        .zip(keep)
+        .filter_map(|((_, l), k)| k.then_some(l))
+        .collect()
+}

@@ -1,0 +1,136 @@
+//! One row per user: who is using the machine, how much, and for how long.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{fit, pane, right, scroll_offset};
+use crate::format;
+use crate::model::{Metric, UserStats};
+use crate::ui::state::AppState;
+use crate::ui::theme::{Level, Theme};
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, focused: bool) {
+    let users = state.visible_users();
+    let total = state.shown().map_or(0, |f| f.snapshot.users.len());
+    let hidden = total - users.len();
+    let title = if hidden > 0 {
+        format!("Users {} ({hidden} system hidden, u shows)", users.len())
+    } else {
+        format!("Users {}", users.len())
+    };
+    let block = pane(title, focused, theme);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let width = inner.width as usize;
+    let rows = (inner.height as usize).saturating_sub(1);
+    let mut lines = vec![Line::styled(
+        fit(
+            &format!(
+                "{:<10} {:>6} {:>5} {:>6} {:>9} {:>5} {:<14} TOP COMMAND",
+                "USER", "CPU%", "CORES", "MEM%", "MEM", "PROCS", "PERSISTENT"
+            ),
+            width,
+            theme,
+        ),
+        theme.heading(),
+    )];
+    // With room for every user and their top processes (a large terminal), show those too.
+    let with_top = users.len() * (1 + TOP_SHOWN) <= rows;
+    let offset = scroll_offset(state.user_selected, rows);
+    for (i, u) in users.iter().enumerate().skip(offset).take(rows) {
+        let mut line = row(u, state, theme, width);
+        if focused && i == state.user_selected {
+            line = line.patch_style(theme.selected());
+        }
+        lines.push(line);
+        if with_top {
+            lines.extend(top_lines(u, theme, width));
+        }
+    }
+    if users.is_empty() {
+        lines.push(Line::styled("no users to show", theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Top processes listed under each user when everything fits.
+const TOP_SHOWN: usize = 3;
+
+fn top_lines<'a>(u: &UserStats, theme: &Theme, width: usize) -> Vec<Line<'a>> {
+    let mark = if theme.ascii { "`-" } else { "└─" };
+    u.top_processes
+        .iter()
+        .take(TOP_SHOWN)
+        .map(|p| {
+            let cmd = if p.cmdline.is_empty() {
+                &p.name
+            } else {
+                &p.cmdline
+            };
+            let head = format!(
+                "  {mark} {:>7} {:>6.1}% {:>10} ",
+                p.pid,
+                p.cpu_percent,
+                format::bytes(p.memory_bytes)
+            );
+            let rest = width.saturating_sub(head.chars().count());
+            Line::styled(format!("{head}{}", fit(cmd, rest, theme)), theme.dim())
+        })
+        .collect()
+}
+
+fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line<'a> {
+    let limits = state.config.limits_for(&u.name);
+    let cpu = theme.level(Level::of(u.cpu_percent, limits.cpu_threshold));
+    let mem = theme.level(Level::of(u.memory_percent, limits.memory_threshold));
+    let flags = persistent_flags(state, &u.name);
+    let top = u
+        .top_processes
+        .first()
+        .map(|p| {
+            if p.cmdline.is_empty() {
+                p.name.to_string()
+            } else {
+                p.cmdline.to_string()
+            }
+        })
+        .unwrap_or_default();
+    let fixed = 10 + 7 + 6 + 7 + 10 + 6 + 15;
+    let mut spans = vec![
+        Span::raw(fit(&u.name, 10, theme)),
+        Span::styled(right(&format!("{:.1}", u.cpu_percent), 7), cpu),
+        Span::styled(right(&format!("{:.2}", u.cpu_cores), 6), cpu),
+        Span::styled(right(&format!("{:.1}", u.memory_percent), 7), mem),
+        Span::styled(right(&format::bytes(u.memory_bytes), 10), mem),
+        Span::raw(right(&u.processes.to_string(), 6)),
+        Span::raw(" "),
+        Span::styled(fit(&flags, 14, theme), theme.level(Level::Crit)),
+    ];
+    if width > fixed {
+        spans.push(Span::raw(" "));
+        spans.push(Span::raw(fit(&top, width - fixed - 1, theme)));
+    }
+    Line::from(spans)
+}
+
+/// `CPU 1h12m MEM 20m` for the user's ongoing persistence episodes.
+fn persistent_flags(state: &AppState, user: &str) -> String {
+    let Some(feed) = state.shown() else {
+        return String::new();
+    };
+    feed.persistent
+        .iter()
+        .filter(|e| e.user == user && e.ended_at.is_none())
+        .map(|e| {
+            let what = match e.metric {
+                Metric::Cpu => "CPU",
+                Metric::Memory => "MEM",
+                Metric::Disk => "DISK",
+            };
+            format!("{what} {}", format::duration(e.duration_secs))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

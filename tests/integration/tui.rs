@@ -1,0 +1,455 @@
+//! The real binary's terminal UI, driven through tmux: what an admin's SSH session would see.
+//!
+//! Each test gets its own tmux server (`-L`), so tests run in parallel and never touch a user's
+//! tmux. tmux is required: a missing tmux fails loudly rather than skipping, so CI cannot go
+//! green without running these.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sysmon");
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+struct Tmux {
+    socket: String,
+    _dir: tempfile::TempDir,
+    cfg: PathBuf,
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Tmux {
+    /// Start `sysmon ARGS` in a 120x40 pane with the given locale, with its own empty config. When sysmon exits, the pane
+    /// prints its exit status and the terminal's canonical/echo modes, then idles.
+    fn start(args: &str, lang: &str) -> Tmux {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = dir.path().join("config.toml");
+        let db = dir.path().join("sysmon.db");
+        std::fs::write(
+            &cfg,
+            format!("[storage]\npath = {:?}\n", db.display().to_string()),
+        )
+        .expect("write config");
+        Tmux::start_with(dir, cfg, args, lang)
+    }
+
+    fn start_with(dir: tempfile::TempDir, cfg: PathBuf, args: &str, lang: &str) -> Tmux {
+        assert!(
+            tmux_available(),
+            "tmux is not installed: the TUI end-to-end tests need it (apt-get install -y tmux)"
+        );
+        let socket = format!(
+            "sysmon-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let script = format!(
+            "env -u NO_COLOR LANG={lang} LC_ALL={lang} {} --config {} {args}; \
+             echo EXITED rc=$?; \
+             echo MODES $(stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo); \
+             sleep 60",
+            shell_quote(BIN),
+            shell_quote(&cfg.display().to_string()),
+        );
+        let t = Tmux {
+            socket,
+            _dir: dir,
+            cfg,
+        };
+        let ok = t
+            .cmd(&[
+                "new-session",
+                "-d",
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "sh",
+                "-c",
+                &script,
+            ])
+            .status()
+            .expect("run tmux");
+        assert!(ok.success(), "tmux new-session failed");
+        t
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket, "-f", "/dev/null"]).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        let ok = self.cmd(&args).status().expect("tmux send-keys");
+        assert!(ok.success());
+    }
+
+    fn send_text(&self, text: &str) {
+        let ok = self
+            .cmd(&["send-keys", "-t", "0", "-l", text])
+            .status()
+            .expect("tmux send-keys");
+        assert!(ok.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = self
+            .cmd(&["capture-pane", "-p", "-t", "0"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until the screen satisfies `cond`; panic with the screen if it never does.
+    fn wait_for(&self, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let s = self.screen();
+            if cond(&s) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_text(&self, needle: &str) -> String {
+        self.wait_for(needle, |s| s.contains(needle))
+    }
+
+    fn config(&self) -> &Path {
+        &self.cfg
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]).status();
+    }
+}
+
+/// The shell's report after sysmon exited: exit status 0, and the tty back in canonical mode
+/// with echo (raw mode undone), on the main screen (the UI's boxes are gone).
+fn assert_exited_and_restored(t: &Tmux) {
+    let s = t.wait_text("MODES");
+    assert!(s.contains("EXITED rc=0"), "exit status:\n{s}");
+    let modes = s
+        .lines()
+        .find(|l| l.starts_with("MODES"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        modes.contains(" icanon") && modes.contains(" echo"),
+        "terminal left in raw mode: {modes:?}"
+    );
+    assert!(!s.contains("Users"), "still on the alternate screen:\n{s}");
+}
+
+#[test]
+fn start_help_filter_and_quit_with_the_terminal_restored() {
+    let t = Tmux::start("--interval 0.5", "C.UTF-8");
+    let s = t.wait_text("Users");
+    assert!(s.contains("System") && s.contains("Alerts"), "{s}");
+    assert!(s.contains("q quit"), "hint bar:\n{s}");
+
+    t.send(&["?"]);
+    t.wait_text("Help - any key closes");
+    t.send(&["Escape"]);
+    t.wait_for("the help to close", |s| !s.contains("Help - any key"));
+
+    t.send(&["p"]);
+    t.wait_text("Processes: all users");
+    t.send(&["/"]);
+    t.send_text("cmd=zzz-no-such-command");
+    t.wait_text("no process matches");
+    // Esc on its own: an Esc immediately followed by a key reads as Alt+key.
+    t.send(&["Escape"]);
+    t.wait_for("the filter to clear", |s| !s.contains("Filter:"));
+    t.send(&["/"]);
+    t.send_text("cmd=interval");
+    let s = t.wait_text("Filter: cmd=interval");
+    assert!(s.contains("sysmon --config"), "sysmon lists itself:\n{s}");
+    t.send(&["Enter"]);
+    t.wait_for("the filter to be kept", |s| {
+        s.contains("Filter: cmd=interval ") || s.contains("Filter: cmd=interval  ")
+    });
+    t.send(&["Escape"]);
+    t.wait_text("Alerts");
+
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn ctrl_c_quits_cleanly() {
+    let t = Tmux::start("--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["C-c"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn a_non_utf8_locale_gets_ascii_only() {
+    let t = Tmux::start("--interval 0.5", "C");
+    let s = t.wait_text("Users");
+    assert!(s.contains("+-"), "ASCII borders:\n{s}");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn without_a_terminal_it_points_to_batch_mode() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, "").expect("write config");
+    let mut child = Command::new(BIN)
+        .args(["--config", &cfg.display().to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sysmon");
+    // A binary that ignored the missing terminal would run forever: bound the wait.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait for sysmon").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sysmon without a terminal did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("sysmon output");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--batch"), "{err}");
+}
+
+/// A headless daemon this test started; killed when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn alerts_json(cfg: &Path) -> Vec<serde_json::Value> {
+    let out = Command::new(BIN)
+        .args([
+            "--config",
+            &cfg.display().to_string(),
+            "alerts",
+            "--all",
+            "--json",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sysmon alerts");
+    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
+}
+
+fn memory_alert(cfg: &Path) -> Option<serde_json::Value> {
+    alerts_json(cfg)
+        .into_iter()
+        .find(|a| a["kind"] == "system" && a["metric"] == "memory")
+}
+
+#[test]
+fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    // Every machine uses more than 0.1% of its memory: the daemon opens an alert at once, and
+    // the only one (CPU and disk limits out of reach).
+    std::fs::write(
+        &cfg,
+        format!(
+            "[monitoring]\ninterval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n[storage]\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let _daemon = Daemon(
+        Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        if let Some(id) = memory_alert(&cfg).and_then(|a| a["id"].as_i64()) {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "the daemon opened no alert");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+    let s = t.wait_text("memory");
+    assert!(
+        !s.contains("no database"),
+        "the TUI reads the database:\n{s}"
+    );
+    // Focus the alerts pane and open alerts until the daemon's memory alert is on screen (a
+    // busy machine may also have a CPU warning above it).
+    t.send(&["Tab"]);
+    let mut found = false;
+    for _ in 0..5 {
+        t.send(&["Enter"]);
+        let s = t.wait_text("Esc back");
+        if s.contains(&format!("database, id {id}")) {
+            found = true;
+            break;
+        }
+        t.send(&["Escape"]);
+        t.wait_text("Alerts");
+        t.send(&["j"]);
+    }
+    assert!(found, "alert {id} not listed:\n{}", t.screen());
+    t.send(&["r"]);
+    t.wait_text("y / Enter: yes");
+    t.send(&["y"]);
+    t.wait_text("1 alert(s) resolved");
+
+    let row = memory_alert(t.config()).expect("the alert is still listed with --all");
+    assert_eq!(row["id"], id);
+    assert_eq!(row["state"], "resolved", "{row}");
+    assert!(
+        row["resolved_by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("operator:")),
+        "{row}"
+    );
+    t.send(&["Escape"]);
+    t.wait_for("the alert to leave the pane", |s| {
+        !s.contains("system memory")
+    });
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn readonly_refuses_to_change_alerts() {
+    let t = Tmux::start("--interval 0.5 --readonly", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["R"]);
+    t.wait_text("read-only session");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[monitoring]\ninterval_secs = 1\n[storage]\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let daemon = Daemon(
+        Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "--headless"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the daemon"),
+    );
+    // Let the daemon record a few samples, then stop it so the record ends.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = Command::new(BIN)
+            .args(["--config", &cfg.display().to_string(), "status", "--json"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("sysmon status");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if doc["samples"].as_u64().is_some_and(|n| n >= 3) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the daemon recorded nothing");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    drop(daemon);
+
+    let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["t"]);
+    let s = t.wait_text("HISTORY");
+    assert!(s.contains("ago)"), "{s}");
+    t.send(&["t"]);
+    t.wait_text("HISTORY");
+    t.send(&["L"]);
+    t.wait_for("live again", |s| {
+        !s.contains("HISTORY") && s.contains("Users")
+    });
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+#[test]
+fn k_sends_the_chosen_signal_to_the_chosen_process() {
+    let mut victim = Command::new("sleep")
+        .arg("300")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start sleep");
+    let pid = victim.id();
+    let t = Tmux::start("--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    t.send(&["p"]);
+    t.wait_text("Processes: all users");
+    t.send(&["/"]);
+    t.send_text(&format!("pid={pid}"));
+    t.wait_text("sleep 300");
+    t.send(&["Enter"]);
+    t.send(&["k"]);
+    t.wait_text(&format!("Signal {pid}"));
+    t.send(&["Enter"]);
+    t.wait_text(&format!("Send SIGTERM to process {pid}"));
+    t.send(&["y"]);
+    t.wait_text(&format!("sent SIGTERM to {pid}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = victim.try_wait().expect("wait for sleep") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = victim.kill();
+            panic!("sleep {pid} is still running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
