@@ -9,7 +9,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sysmon");
+use crate::support::{BIN, Daemon, status_field, try_json, wait};
+
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 struct Tmux {
@@ -243,29 +244,10 @@ fn without_a_terminal_it_points_to_batch_mode() {
     assert!(err.contains("--batch"), "{err}");
 }
 
-/// A headless daemon this test started; killed when dropped.
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn alerts_json(cfg: &Path) -> Vec<serde_json::Value> {
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            &cfg.display().to_string(),
-            "alerts",
-            "--all",
-            "--json",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sysmon alerts");
-    serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap_or_default()
+    try_json(cfg, &["alerts", "--all", "--json"])
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
 }
 
 fn memory_alert(cfg: &Path) -> Option<serde_json::Value> {
@@ -289,23 +271,14 @@ fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
         ),
     )
     .expect("write config");
-    let _daemon = Daemon(
-        Command::new(BIN)
-            .args(["--config", &cfg.display().to_string(), "--headless"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the daemon"),
+    let _daemon = Daemon::start(&cfg);
+    assert!(
+        wait(45, || memory_alert(&cfg).is_some()),
+        "the daemon opened no alert"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let id = loop {
-        if let Some(id) = memory_alert(&cfg).and_then(|a| a["id"].as_i64()) {
-            break id;
-        }
-        assert!(Instant::now() < deadline, "the daemon opened no alert");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let id = memory_alert(&cfg)
+        .and_then(|a| a["id"].as_i64())
+        .expect("alert id");
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
     let s = t.wait_text("memory");
@@ -374,30 +347,12 @@ fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
         ),
     )
     .expect("write config");
-    let daemon = Daemon(
-        Command::new(BIN)
-            .args(["--config", &cfg.display().to_string(), "--headless"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the daemon"),
-    );
+    let daemon = Daemon::start(&cfg);
     // Let the daemon record a few samples, then stop it so the record ends.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = Command::new(BIN)
-            .args(["--config", &cfg.display().to_string(), "status", "--json"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("sysmon status");
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if doc["samples"].as_u64().is_some_and(|n| n >= 3) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the daemon recorded nothing");
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    assert!(
+        wait(45, || status_field(&cfg, "samples").as_u64() >= Some(3)),
+        "the daemon recorded nothing"
+    );
     drop(daemon);
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
