@@ -69,11 +69,12 @@ impl Engine {
     /// need two samples.
     pub fn tick(&mut self, at: Timestamp) -> io::Result<Option<Tick>> {
         let cur = self.collector.sample(at)?;
-        let Some(prev) = self.prev.replace(cur) else {
+        let Some(prev) = self.prev.take() else {
+            self.prev = Some(cur);
             return Ok(None);
         };
-        let cur = self.prev.as_ref().unwrap_or(&prev);
-        let snapshot = derive(&prev, cur, &self.config.filtering);
+        let snapshot = derive(&prev, &cur, &self.config.filtering);
+        self.prev = Some(cur);
         let events = self.tracker.observe(&snapshot);
         Ok(Some(Tick { snapshot, events }))
     }
