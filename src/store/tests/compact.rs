@@ -211,17 +211,7 @@ fn a_late_sample_in_a_packed_window_is_read_and_merged() {
 fn rollups(store: &Store) -> Vec<Vec<Value>> {
     let mut out = Vec::new();
     for t in ["system_1m", "user_1m", "system_1h", "user_1h"] {
-        let mut stmt = store
-            .conn
-            .prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2"))
-            .expect("prepare");
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
-            .expect("query")
-            .collect::<Result<Vec<Vec<Value>>, _>>()
-            .expect("rows");
-        out.extend(rows);
+        out.extend(table_rows(store, t));
     }
     out
 }

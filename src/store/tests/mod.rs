@@ -257,6 +257,19 @@ pub(super) fn put_range(store: &mut Store, from: i64, to: i64, step: i64, f: imp
 }
 
 /// Approximate equality for figures that went through hundredths.
+/// Every row of `table`, in key order, as SQLite values: for comparing stored data exactly.
+pub(super) fn table_rows(store: &Store, table: &str) -> Vec<Vec<rusqlite::types::Value>> {
+    let mut stmt = store
+        .conn
+        .prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2"))
+        .expect("prepare");
+    let n = stmt.column_count();
+    stmt.query_map([], |r| (0..n).map(|i| r.get(i)).collect())
+        .expect("query")
+        .collect::<Result<Vec<Vec<_>>, _>>()
+        .expect("rows")
+}
+
 pub(super) fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-6
 }

@@ -21,16 +21,7 @@ fn contents(store: &Store) -> Vec<(String, Vec<Vec<Value>>)> {
     tables
         .into_iter()
         .map(|t| {
-            let mut stmt = store
-                .conn
-                .prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2"))
-                .expect("prepare");
-            let n = stmt.column_count();
-            let rows = stmt
-                .query_map([], |r| (0..n).map(|i| r.get::<_, Value>(i)).collect())
-                .expect("query")
-                .collect::<Result<Vec<Vec<Value>>, _>>()
-                .expect("rows");
+            let rows = table_rows(store, &t);
             (t, rows)
         })
         .collect()
