@@ -3,6 +3,7 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
 use super::fixture;
+use super::raster::{Image, Raster};
 use crate::ui::action::Action;
 use crate::ui::state::{AppState, Options};
 use crate::ui::views;
@@ -246,18 +247,8 @@ fn signal_menu_and_confirmation() {
     check("signal_confirm", &s);
 }
 
-/// Writes the screenshots in `screenshots/` from fixture data (never the live host):
-/// `SYSMON_SCREENSHOTS=screenshots cargo test --lib screenshots -- --ignored`
-#[test]
-#[ignore = "writes files; run on demand to refresh screenshots/"]
-fn screenshots() {
-    let Some(dir) = std::env::var_os("SYSMON_SCREENSHOTS") else {
-        panic!("set SYSMON_SCREENSHOTS to the directory to write");
-    };
-    let dir = std::path::PathBuf::from(dir);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("{}: {e}", dir.display());
-    }
+/// The screens in `screenshots/`, drawn from fixture data (never the live host).
+fn screenshot_states() -> Vec<(&'static str, AppState)> {
     let mut history = with(&[Action::Down, Action::History]);
     history.history = Some(fixture::history());
     let mut moment = fixture::state();
@@ -265,7 +256,7 @@ fn screenshots() {
         &fixture::recorded(),
         "gpu-node-07",
     ));
-    let shots: Vec<(&str, AppState)> = vec![
+    vec![
         ("main", fixture::state()),
         ("user-drill-down", with(&[Action::Enter])),
         (
@@ -275,15 +266,109 @@ fn screenshots() {
         ("history", history),
         ("time-travel", moment),
         ("help", with(&[Action::ToggleHelp])),
-    ];
-    for (name, state) in &shots {
+    ]
+}
+
+/// A file in `screenshots/`: a text rendering or an image.
+enum Shot {
+    Text(String),
+    Image(Image),
+}
+
+/// Each screenshot file and what it shows: `<name>-<W>x<H>.txt` at both sizes (they diff well
+/// in review), `<name>.png` at `PNG_SIZE`, and `main-80x24.png` for the compact layout.
+fn screenshot_files() -> Vec<(String, Shot)> {
+    let mut raster = Raster::new();
+    let mut files = Vec::new();
+    for (name, state) in &screenshot_states() {
         for (w, h) in SIZES {
-            let path = dir.join(format!("{name}-{w}x{h}.txt"));
-            if let Err(e) = std::fs::write(&path, text(&buffer(state, w, h))) {
-                panic!("{}: {e}", path.display());
-            }
+            let buf = buffer(state, w, h);
+            files.push((format!("{name}-{w}x{h}.txt"), Shot::Text(text(&buf))));
+            let png = if (w, h) == PNG_SIZE {
+                format!("{name}.png")
+            } else if *name == "main" {
+                format!("{name}-{w}x{h}.png")
+            } else {
+                continue;
+            };
+            let img = raster.render(&buf);
+            assert!(
+                img.missing.is_empty(),
+                "{png}: no glyph for {:?}",
+                img.missing
+            );
+            files.push((png, Shot::Image(img)));
         }
     }
+    files
+}
+
+/// The size the README's images are drawn at.
+const PNG_SIZE: (u16, u16) = (160, 48);
+
+fn screenshots_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("screenshots")
+}
+
+/// Writes `screenshots/` (or the directory in SYSMON_SCREENSHOTS) from fixture data:
+/// `cargo test --lib screenshots -- --ignored`
+#[test]
+#[ignore = "writes files; run on demand to refresh screenshots/"]
+fn screenshots() {
+    let dir = std::env::var_os("SYSMON_SCREENSHOTS").map_or_else(screenshots_dir, Into::into);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        panic!("{}: {e}", dir.display());
+    }
+    for (name, shot) in screenshot_files() {
+        let path = dir.join(name);
+        let bytes = match shot {
+            Shot::Text(t) => t.into_bytes(),
+            Shot::Image(img) => img.png(),
+        };
+        if let Err(e) = std::fs::write(&path, bytes) {
+            panic!("{}: {e}", path.display());
+        }
+    }
+}
+
+/// The committed screenshots show the views as they draw today: the text exactly, the images
+/// pixel for pixel (decoded, so a change in the PNG encoder's bytes alone does not matter).
+#[test]
+fn committed_screenshots_are_current() {
+    let refresh = "refresh with: cargo test --lib screenshots -- --ignored";
+    for (name, shot) in screenshot_files() {
+        let path = screenshots_dir().join(&name);
+        let committed = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => panic!("{}: {e}; {refresh}", path.display()),
+        };
+        match shot {
+            Shot::Text(t) => assert!(
+                committed == t.as_bytes(),
+                "{name} is out of date; {refresh}\n{t}"
+            ),
+            Shot::Image(img) => assert!(
+                decode(&committed) == (img.width, img.height, img.rgb()),
+                "{name} is out of date; {refresh}"
+            ),
+        }
+    }
+}
+
+/// Width, height and RGB pixels of a PNG.
+fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    dec.set_transformations(png::Transformations::EXPAND);
+    let mut reader = dec.read_info().expect("a PNG header");
+    let mut pixels = vec![
+        0;
+        reader
+            .output_buffer_size()
+            .expect("an image that fits in memory")
+    ];
+    let info = reader.next_frame(&mut pixels).expect("PNG image data");
+    pixels.truncate(info.buffer_size());
+    (info.width, info.height, pixels)
 }
 
 #[test]
