@@ -314,6 +314,46 @@ impl Store {
         }))
     }
 
+    /// The login names recorded at some time in [since, until], in name order: the users a
+    /// history chart can be drawn for. The rollups are looked up per user through their primary
+    /// key; raw samples (which also hold the minutes not rolled up yet) only for the range's last
+    /// [`RAW_MAX_SPAN_MS`], so the cost stays flat however long the range.
+    pub fn users_between(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        let raw_since = since.0.max(until.0.saturating_sub(RAW_MAX_SPAN_MS));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT u.name FROM users u WHERE \
+                 u.id IN (SELECT us.user_id FROM samples s \
+                          JOIN user_samples us ON us.sample_id = s.id \
+                          WHERE s.at BETWEEN ?1 AND ?2) \
+                 OR EXISTS (SELECT 1 FROM user_1m m WHERE m.user_id = u.id \
+                            AND m.bucket BETWEEN ?3 AND ?2) \
+                 OR EXISTS (SELECT 1 FROM user_1h h WHERE h.user_id = u.id \
+                            AND h.bucket BETWEEN ?4 AND ?2) \
+                 ORDER BY u.name",
+            )
+            .ctx("preparing the users of a range")?;
+        let names = stmt
+            .query_map(
+                params![
+                    raw_since,
+                    until.0,
+                    bucket_start(since.0, MINUTE_MS),
+                    bucket_start(since.0, HOUR_MS)
+                ],
+                |r| r.get(0),
+            )
+            .ctx("reading the users of a range")?
+            .collect::<Result<Vec<String>, _>>()
+            .ctx("reading the users of a range")?;
+        Ok(names)
+    }
+
     /// The latest recorded sample strictly before `at`.
     pub fn prev_sample_time(&self, at: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         self.one_time("SELECT MAX(at) FROM samples WHERE at < ?1", at)

@@ -76,18 +76,21 @@ pub enum Action {
     PrevSample,
     /// Time travel: the recorded sample after the one shown.
     NextSample,
-    /// Time travel: back by the jump step.
+    /// Time travel: back by the step (the selected history range); from the live screen this
+    /// enters time travel.
     JumpBack,
-    /// Time travel: forward by the jump step.
+    /// Time travel: forward by the step.
     JumpForward,
     /// Leave time travel.
     Live,
     /// The history charts (for the selected user when the users pane has the focus).
     History,
-    /// A longer history range.
+    /// A longer history range (and time-travel step).
     RangeLonger,
-    /// A shorter history range.
+    /// A shorter history range (and time-travel step).
     RangeShorter,
+    /// The history view: choose whose CPU and memory are charted.
+    PickUser,
     /// Choose a signal for the selected process.
     Signal,
     /// Time travel: type a time to go to.

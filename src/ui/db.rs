@@ -155,7 +155,8 @@ impl AlertDb {
         }
     }
 
-    /// The history charts' data: from the database when there is one.
+    /// The history charts' data and the users recorded in the range: from the database when
+    /// there is one.
     pub fn history(
         &self,
         since: Timestamp,
@@ -169,11 +170,11 @@ impl AlertDb {
             user: user.map(str::to_string),
             max_points: Some(MAX_CHART_POINTS),
         };
-        Some(
-            store
-                .history(&q)
-                .map(|h| super::history::from_store(&h, since, until, user))
-                .map_err(|e| e.to_string()),
-        )
+        let read = || -> Result<super::history::HistoryData, crate::store::StoreError> {
+            let h = store.history(&q)?;
+            let users = store.users_between(since, until)?;
+            Ok(super::history::from_store(&h, since, until, user, users))
+        };
+        Some(read().map_err(|e| e.to_string()))
     }
 }

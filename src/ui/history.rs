@@ -6,6 +6,7 @@
 //! because an hour of session memory and a month of daemon rollups mean different things.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::model::{Severity, Snapshot, Timestamp};
 use crate::sanitize::clean;
@@ -53,16 +54,30 @@ pub struct HistoryData {
     pub source: String,
     pub series: Vec<Series>,
     pub marks: Vec<Mark>,
+    /// The users recorded in the range, in name order: what the user picker offers. Raw names
+    /// (they go back into the query); the view cleans them.
+    pub users: Vec<String>,
 }
 
 /// One live tick, remembered for the history view.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionPoint {
     pub at: Timestamp,
     pub cpu: f64,
     pub memory: f64,
     pub load1: f64,
     pub net: f64,
+    /// The users the daemon would record (tracked, or not idle), so a session without a
+    /// database can chart one of them too.
+    pub users: Vec<SessionUser>,
+}
+
+/// One user's figures at one tick. The name is the snapshot's shared string, not a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionUser {
+    pub name: Arc<str>,
+    pub cpu: f32,
+    pub memory: f32,
 }
 
 impl SessionPoint {
@@ -78,6 +93,20 @@ impl SessionPoint {
                 .iter()
                 .map(|n| n.rx_bytes_per_sec + n.tx_bytes_per_sec)
                 .sum(),
+            users: s
+                .users
+                .iter()
+                .filter(|u| {
+                    u.tracked
+                        || u.cpu_percent >= crate::store::TRIVIAL_PERCENT
+                        || u.memory_percent >= crate::store::TRIVIAL_PERCENT
+                })
+                .map(|u| SessionUser {
+                    name: Arc::clone(&u.name),
+                    cpu: u.cpu_percent as f32,
+                    memory: u.memory_percent as f32,
+                })
+                .collect(),
         }
     }
 }
@@ -87,6 +116,7 @@ pub fn from_store(
     since: Timestamp,
     until: Timestamp,
     user: Option<&str>,
+    users: Vec<String>,
 ) -> HistoryData {
     let sys = &h.system;
     let mut series = vec![
@@ -143,54 +173,81 @@ pub fn from_store(
                 message: clean(&a.message),
             })
             .collect(),
+        users,
     }
 }
 
 /// The session's own samples in [since, until], thinned to `width` points (the highest value
-/// of each bucket, so short peaks stay visible).
+/// of each bucket, so short peaks stay visible), with `user`'s series when one is chosen (zero
+/// where the user was not seen).
 pub fn from_session(
     points: &VecDeque<SessionPoint>,
     since: Timestamp,
     until: Timestamp,
     width: usize,
+    user: Option<&str>,
 ) -> HistoryData {
     let picked: Vec<&SessionPoint> = points
         .iter()
         .filter(|p| p.at >= since && p.at <= until)
         .collect();
     let per = picked.len().div_ceil(width.max(1)).max(1);
-    let thin = |f: fn(&SessionPoint) -> f64| -> Vec<f64> {
+    let thin = |f: &dyn Fn(&SessionPoint) -> f64| -> Vec<f64> {
         picked
             .chunks(per)
             .map(|c| c.iter().map(|p| f(p)).fold(0.0, f64::max))
             .collect()
     };
+    let mut series = vec![
+        Series {
+            label: "CPU".into(),
+            unit: Unit::Percent,
+            points: thin(&|p| p.cpu),
+        },
+        Series {
+            label: "Memory".into(),
+            unit: Unit::Percent,
+            points: thin(&|p| p.memory),
+        },
+        Series {
+            label: "Load (1 min)".into(),
+            unit: Unit::Load,
+            points: thin(&|p| p.load1),
+        },
+        Series {
+            label: "Network rx+tx".into(),
+            unit: Unit::BytesPerSec,
+            points: thin(&|p| p.net),
+        },
+    ];
+    if let Some(name) = user {
+        fn of<'a>(p: &'a SessionPoint, name: &str) -> Option<&'a SessionUser> {
+            p.users.iter().find(|u| &*u.name == name)
+        }
+        let label = clean(name);
+        series.push(Series {
+            label: format!("{label} CPU"),
+            unit: Unit::Percent,
+            points: thin(&|p| of(p, name).map_or(0.0, |u| f64::from(u.cpu))),
+        });
+        series.push(Series {
+            label: format!("{label} memory"),
+            unit: Unit::Percent,
+            points: thin(&|p| of(p, name).map_or(0.0, |u| f64::from(u.memory))),
+        });
+    }
+    let mut users: Vec<String> = picked
+        .iter()
+        .flat_map(|p| p.users.iter().map(|u| u.name.to_string()))
+        .collect();
+    users.sort();
+    users.dedup();
     HistoryData {
         since,
         until,
         source: "no database: this session's samples only".into(),
-        series: vec![
-            Series {
-                label: "CPU".into(),
-                unit: Unit::Percent,
-                points: thin(|p| p.cpu),
-            },
-            Series {
-                label: "Memory".into(),
-                unit: Unit::Percent,
-                points: thin(|p| p.memory),
-            },
-            Series {
-                label: "Load (1 min)".into(),
-                unit: Unit::Load,
-                points: thin(|p| p.load1),
-            },
-            Series {
-                label: "Network rx+tx".into(),
-                unit: Unit::BytesPerSec,
-                points: thin(|p| p.net),
-            },
-        ],
+        series,
         marks: Vec::new(),
+        users,
     }
 }

@@ -3,7 +3,8 @@
 //! The help overlay and the hint bar are generated from [`BINDINGS`], so what the screen says a
 //! key does is what it does. Lookup depends on the [`InputMode`]: while a filter is being typed
 //! every printable key is text, and a few keys mean different things in different views
-//! (htop users expect `k` to kill in the process list; elsewhere it moves up).
+//! (htop users expect `k` to kill in the process list; elsewhere it moves up; while the recorded
+//! past is on screen `j` and `J` step back and forward through it, and Down moves).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -26,6 +27,10 @@ pub enum InputMode {
     Signal,
     /// Typing a time to travel to.
     Goto,
+    /// The main screen (or an alert's details) showing a recorded moment.
+    Travel,
+    /// Choosing the user the history charts show.
+    UserPicker,
 }
 
 /// Which views a binding applies in.
@@ -35,6 +40,8 @@ pub enum Scope {
     Main,
     Processes,
     History,
+    /// While the recorded past is on screen (the HISTORY banner).
+    Travel,
 }
 
 impl Scope {
@@ -42,9 +49,14 @@ impl Scope {
         match self {
             Scope::Everywhere => !matches!(
                 mode,
-                InputMode::Filter | InputMode::Confirm | InputMode::Signal | InputMode::Goto
+                InputMode::Filter
+                    | InputMode::Confirm
+                    | InputMode::Signal
+                    | InputMode::Goto
+                    | InputMode::UserPicker
             ),
-            Scope::Main => mode == InputMode::Main,
+            Scope::Main => matches!(mode, InputMode::Main | InputMode::Travel),
+            Scope::Travel => mode == InputMode::Travel,
             Scope::Processes => mode == InputMode::Processes,
             Scope::History => mode == InputMode::History,
         }
@@ -56,6 +68,7 @@ impl Scope {
             Scope::Main => "Main screen",
             Scope::Processes => "Process list",
             Scope::History => "History charts",
+            Scope::Travel => "In the past (HISTORY)",
         }
     }
 }
@@ -114,33 +127,40 @@ const fn bind(
     }
 }
 
-use Scope::{Everywhere, History, Main, Processes};
+use Scope::{Everywhere, History, Main, Processes, Travel};
 
+/// The first binding that covers the mode and has the key wins, so the time-travel bindings,
+/// listed first, take `j`, `J`, `[`, `]` and the arrows from the bindings below while the
+/// recorded past is on screen. A binding whose help is empty is described by the line before
+/// it in the help overlay (`PgUp PgDn`: page up / down).
 #[rustfmt::skip]
 pub const BINDINGS: &[Binding] = &[
+    bind(&[k('j'), k('<')], "j <", Action::JumpBack, Travel, "back one step (range)", Some("back")),
+    bind(&[k('J'), k('>')], "J >", Action::JumpForward, Travel, "forward one step", Some("forward")),
+    bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, Travel, "longer step", Some("step")),
+    bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, Travel, "shorter step", None),
     bind(&[k('q'), ctrl('c')], "q Ctrl-C", Action::Quit, Everywhere, "quit", Some("quit")),
     bind(&[k('?'), code(KeyCode::F(1))], "? F1", Action::ToggleHelp, Everywhere, "this help", Some("help")),
     bind(&[code(KeyCode::Esc)], "Esc", Action::Back, Everywhere, "close, go back", None),
     bind(&[code(KeyCode::Up)], "Up", Action::Up, Everywhere, "move up", None),
     bind(&[k('k')], "k", Action::Up, Main, "move up", None),
     bind(&[code(KeyCode::Down), k('j')], "Down j", Action::Down, Everywhere, "move down", None),
-    bind(&[code(KeyCode::PageUp)], "PgUp", Action::PageUp, Everywhere, "page up", None),
-    bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "page down", None),
+    bind(&[code(KeyCode::PageUp)], "PgUp PgDn", Action::PageUp, Everywhere, "page up / down", None),
+    bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "", None),
     bind(&[k('g'), code(KeyCode::Home)], "g Home", Action::Top, Everywhere, "first row", None),
     bind(&[k('G'), code(KeyCode::End)], "G End", Action::Bottom, Everywhere, "last row", None),
     bind(&[k(' ')], "Space", Action::TogglePause, Everywhere, "pause / resume", Some("pause")),
-    bind(&[k('+'), k('=')], "+", Action::Faster, Everywhere, "refresh more often", None),
-    bind(&[k('-')], "-", Action::Slower, Everywhere, "refresh less often", None),
-    bind(&[code(KeyCode::Tab)], "Tab", Action::NextPane, Main, "next pane", Some("pane")),
-    bind(&[code(KeyCode::BackTab)], "Shift-Tab", Action::PrevPane, Main, "previous pane", None),
+    bind(&[k('+'), k('=')], "+ -", Action::Faster, Everywhere, "refresh faster / slower", None),
+    bind(&[k('-')], "-", Action::Slower, Everywhere, "", None),
+    bind(&[code(KeyCode::Tab)], "Tab S-Tab", Action::NextPane, Main, "next / previous pane", Some("pane")),
+    bind(&[code(KeyCode::BackTab)], "Shift-Tab", Action::PrevPane, Main, "", None),
     bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Main, "user's processes / alert", Some("open")),
     bind(&[k('a')], "a", Action::Acknowledge, Main, "acknowledge the alert", Some("ack")),
     bind(&[k('r')], "r", Action::Resolve, Main, "resolve the alert", Some("resolve")),
     bind(&[k('R')], "R", Action::ResolveAll, Main, "resolve every alert", None),
-    bind(&[k('t')], "t", Action::PrevSample, Main, "past: previous sample", Some("past")),
-    bind(&[k('T')], "T", Action::NextSample, Main, "past: next sample", None),
-    bind(&[k('<')], "<", Action::JumpBack, Main, "past: back 15 min", None),
-    bind(&[k('>')], ">", Action::JumpForward, Main, "past: forward 15 min", None),
+    bind(&[k('t')], "t T", Action::PrevSample, Main, "past: prev / next sample", Some("past")),
+    bind(&[k('T')], "T", Action::NextSample, Main, "", None),
+    bind(&[k('J'), k('<')], "J <", Action::JumpBack, Main, "past: back one range", None),
     bind(&[k('b')], "b", Action::StartGoto, Main, "past: go to a typed time", None),
     bind(&[k('L')], "L", Action::Live, Main, "back to live", None),
     bind(&[k('H')], "H", Action::History, Main, "history charts", Some("history")),
@@ -148,15 +168,16 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('s')], "s", Action::ToggleReasons, Main, "why Light/Medium/Heavy", Some("status")),
     bind(&[k('u')], "u", Action::ToggleSystemUsers, Main, "system users on/off", None),
     bind(&[k('/')], "/", Action::StartFilter, Processes, "filter (user= cmd= pid=)", Some("filter")),
-    bind(&[k('P')], "P", Action::Sort(SortKey::Cpu), Processes, "sort by CPU", Some("sort")),
-    bind(&[k('M')], "M", Action::Sort(SortKey::Memory), Processes, "sort by memory", None),
-    bind(&[k('N')], "N", Action::Sort(SortKey::Name), Processes, "sort by name", None),
-    bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "sort by CPU time", None),
+    bind(&[k('P')], "P M N T", Action::Sort(SortKey::Cpu), Processes, "sort: CPU/mem/name/time", Some("sort")),
+    bind(&[k('M')], "M", Action::Sort(SortKey::Memory), Processes, "", None),
+    bind(&[k('N')], "N", Action::Sort(SortKey::Name), Processes, "", None),
+    bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "", None),
     bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
     bind(&[k('k')], "k", Action::Signal, Processes, "send a signal", Some("signal")),
     bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, History, "longer range", Some("range")),
     bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, History, "shorter range", None),
+    bind(&[k('u'), code(KeyCode::Enter)], "u Enter", Action::PickUser, History, "choose the user charted", Some("user")),
 ];
 
 /// The action for a key press in `mode`, if it has one.
@@ -172,7 +193,7 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             _ => None,
         };
     }
-    if mode == InputMode::Signal {
+    if matches!(mode, InputMode::Signal | InputMode::UserPicker) {
         return match key.code {
             KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
@@ -209,6 +230,9 @@ pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
         InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
         InputMode::Signal => {
             return vec![("Up/Down", "choose"), ("Enter", "send"), ("Esc", "cancel")];
+        }
+        InputMode::UserPicker => {
+            return vec![("Up/Down", "choose"), ("Enter", "chart"), ("Esc", "cancel")];
         }
         _ => {}
     }

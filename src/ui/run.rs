@@ -130,6 +130,7 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                             since,
                             until,
                             MAX_SESSION_CHART_POINTS,
+                            user.as_deref(),
                         ));
                     }
                 }

@@ -92,8 +92,8 @@ pub enum TravelTo {
     At(Timestamp),
 }
 
-/// How far `<` and `>` jump.
-pub const JUMP_SECS: f64 = 15.0 * 60.0;
+/// The history range [`AppState::range`] starts at: one hour.
+pub const DEFAULT_RANGE: usize = 1;
 
 /// A one-line result shown in place of the hint bar until the next key.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,11 +155,12 @@ pub enum View {
     History(HistoryView),
 }
 
-/// The history charts: a range from [`history::RANGES`], and optionally one user's series.
+/// The history charts over [`AppState::range`], and optionally one user's series.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryView {
-    pub range: usize,
     pub user: Option<String>,
+    /// The user picker, when open: the highlighted row of [`AppState::chart_choices`].
+    pub picker: Option<usize>,
 }
 
 /// Display choices fixed at start-up.
@@ -210,6 +211,9 @@ pub struct AppState {
     pub history: Option<HistoryData>,
     /// This session's own samples, for the history view without a database.
     pub session: VecDeque<SessionPoint>,
+    /// The selected index into [`history::RANGES`]: the history view's range, and the step `j`
+    /// and `J` move by in time travel. One choice for both, so the step is what the charts span.
+    pub range: usize,
 }
 
 impl AppState {
@@ -239,6 +243,7 @@ impl AppState {
             session: VecDeque::new(),
             signal: None,
             goto: None,
+            range: DEFAULT_RANGE,
         }
     }
 
@@ -287,9 +292,30 @@ impl AppState {
         match &self.view {
             View::Processes(p) if p.editing => InputMode::Filter,
             View::Processes(_) => InputMode::Processes,
+            View::Main | View::Alert(_) if self.travel.is_some() => InputMode::Travel,
             View::Main | View::Alert(_) => InputMode::Main,
+            View::History(hv) if hv.picker.is_some() => InputMode::UserPicker,
             View::History(_) => InputMode::History,
         }
+    }
+
+    /// The selected range's label and length in seconds.
+    pub fn range(&self) -> (&'static str, i64) {
+        history::RANGES[self.range.min(history::RANGES.len() - 1)]
+    }
+
+    /// How far `j` and `J` move in time travel: the selected history range.
+    pub fn step_secs(&self) -> f64 {
+        self.range().1 as f64
+    }
+
+    /// What the history view's user picker offers: the machine alone, then every user recorded
+    /// in the loaded range.
+    pub fn chart_choices(&self) -> Vec<Option<&str>> {
+        let users = self.history.as_ref().map(|h| h.users.as_slice());
+        std::iter::once(None)
+            .chain(users.unwrap_or_default().iter().map(|u| Some(u.as_str())))
+            .collect()
     }
 
     /// The users the users pane lists: system accounts only on request.
@@ -382,6 +408,10 @@ impl AppState {
             self.goto_action(action);
             return;
         }
+        if matches!(&self.view, View::History(hv) if hv.picker.is_some()) {
+            self.picker_action(action);
+            return;
+        }
         if self.help {
             // Any other key closes the overlay and does nothing else: a stray key while reading
             // the help must not act on a row the user cannot see.
@@ -422,14 +452,19 @@ impl AppState {
             Action::ResolveAll => self.ask(AlertOp::Resolve, true),
             Action::PrevSample => self.travel_to(TravelTo::Before),
             Action::NextSample => self.travel_forward(TravelTo::After),
-            Action::JumpBack => self.travel_to(|t| TravelTo::At(t.plus_secs(-JUMP_SECS))),
+            Action::JumpBack => {
+                let step = self.step_secs();
+                self.travel_to(|t| TravelTo::At(t.plus_secs(-step)));
+            }
             Action::JumpForward => {
-                self.travel_forward(|t| TravelTo::At(t.plus_secs(JUMP_SECS)));
+                let step = self.step_secs();
+                self.travel_forward(|t| TravelTo::At(t.plus_secs(step)));
             }
             Action::Live => self.go_live(),
             Action::History => self.open_history(),
             Action::RangeLonger => self.change_range(1),
             Action::RangeShorter => self.change_range(-1),
+            Action::PickUser => self.open_picker(),
             Action::Signal => self.open_signal(),
             Action::StartGoto => self.goto = Some(String::new()),
             Action::Quit | Action::Confirm | Action::Cancel => {}
@@ -492,16 +527,64 @@ impl AppState {
         } else {
             None
         };
-        self.view = View::History(HistoryView { range: 1, user });
+        self.view = View::History(HistoryView { user, picker: None });
         self.history = None;
         self.load_history();
     }
 
+    /// A longer or shorter range: the history view's span and the time-travel step.
     fn change_range(&mut self, by: isize) {
+        let last = history::RANGES.len() - 1;
+        self.range = self.range.saturating_add_signed(by).min(last);
+        self.load_history();
+    }
+
+    /// Open the history view's user picker on the user charted now.
+    fn open_picker(&mut self) {
+        if self.history.is_none() {
+            self.notify("the history is still loading", true);
+            return;
+        }
+        let View::History(hv) = &self.view else {
+            return;
+        };
+        let current = hv.user.as_deref();
+        let at = self
+            .chart_choices()
+            .iter()
+            .position(|c| *c == current)
+            .unwrap_or(0);
         if let View::History(hv) = &mut self.view {
-            let last = history::RANGES.len() - 1;
-            hv.range = hv.range.saturating_add_signed(by).min(last);
-            self.load_history();
+            hv.picker = Some(at);
+        }
+    }
+
+    /// Keys while the user picker is open: choose, chart the chosen one, or cancel.
+    fn picker_action(&mut self, action: Action) {
+        let last = self.chart_choices().len().saturating_sub(1);
+        let chosen = match &self.view {
+            View::History(HistoryView {
+                picker: Some(at), ..
+            }) => self.chart_choices().get(*at).map(|c| c.map(str::to_string)),
+            _ => return,
+        };
+        let View::History(hv) = &mut self.view else {
+            return;
+        };
+        let Some(at) = &mut hv.picker else { return };
+        match action {
+            Action::Up => *at = at.saturating_sub(1),
+            Action::Down => *at = (*at + 1).min(last),
+            Action::Enter => {
+                hv.picker = None;
+                if let Some(user) = chosen {
+                    hv.user = user;
+                    self.history = None;
+                    self.load_history();
+                }
+            }
+            Action::Back => hv.picker = None,
+            _ => {}
         }
     }
 
@@ -511,7 +594,7 @@ impl AppState {
             return;
         };
         let until = feed.snapshot.at;
-        let span = history::RANGES[hv.range.min(history::RANGES.len() - 1)].1;
+        let span = self.range().1;
         self.effects.push(Effect::LoadHistory {
             since: Timestamp(until.0 - span * 1000),
             until,

@@ -357,15 +357,148 @@ fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
     t.wait_text("Users");
-    t.send(&["t"]);
+    let live = |s: &str| !s.contains("HISTORY") && s.contains("Users");
+    // J from the live screen goes back one step (an hour): before the first sample, so the
+    // earliest one is shown; J again goes forward an hour, past the record: live again.
+    t.send(&["J"]);
     let s = t.wait_text("HISTORY");
-    assert!(s.contains("ago)"), "{s}");
+    assert!(s.contains("ago)") && s.contains("step 1h"), "{s}");
+    t.send(&["J"]);
+    t.wait_for("live again after J", live);
     t.send(&["t"]);
     t.wait_text("HISTORY");
+    t.send(&["t"]);
+    t.send(&["j"]);
+    t.wait_text("HISTORY");
+    t.send(&["L"]);
+    t.wait_for("live again", live);
+    // The charts read the same database.
+    t.send(&["H"]);
+    let s = t.wait_text("History 1h");
+    assert!(s.contains("database"), "{s}");
+    t.send(&["Escape"]);
+    t.wait_for("the main screen", live);
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+/// A database holding three hours, one sample a minute, each sample's 1-minute load saying how
+/// many minutes before `base` it was taken (0.60 = an hour before), and two users.
+fn three_hours_recorded(db: &Path, base: i64) {
+    use sysmon::model::{LoadAverage, Snapshot, Timestamp, UserStats};
+    use sysmon::store::{Record, Store};
+    use sysmon::track::TrackerState;
+    let mut store = Store::open(db).expect("open the database");
+    let tracker = TrackerState::default();
+    let user = |uid: u32, name: &str, cpu: f64| UserStats {
+        uid,
+        name: name.into(),
+        cpu_percent: cpu,
+        cpu_cores: cpu / 100.0,
+        memory_bytes: 1 << 30,
+        memory_percent: 5.0,
+        processes: 3,
+        threads: 3,
+        tracked: true,
+        top_processes: Vec::new(),
+        pids: Vec::new(),
+    };
+    for m in (0..=180i64).rev() {
+        let mut snap = Snapshot {
+            at: Timestamp(base - m * 60_000),
+            interval_secs: 60.0,
+            host: "e2e".into(),
+            users: vec![user(2001, "alice", 30.0), user(2002, "bob", 60.0)],
+            ..Snapshot::default()
+        };
+        snap.system.load = LoadAverage {
+            one: m as f64 / 100.0,
+            five: 0.0,
+            fifteen: 0.0,
+        };
+        store
+            .record(&Record {
+                snapshot: &snap,
+                events: &[],
+                mails: &[],
+                tracker: &tracker,
+            })
+            .expect("record a sample");
+    }
+}
+
+#[test]
+fn j_and_capital_j_step_through_the_past_by_the_range_and_the_charts_pick_a_user() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    std::fs::write(
+        &cfg,
+        format!("[storage]\npath = {:?}\n", db.display().to_string()),
+    )
+    .expect("write config");
+    let base = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    three_hours_recorded(&db, base);
+
+    let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    // Each step lands on the sample whose load names its age in minutes (hundredths).
+    let at = |minutes: &str| {
+        let banner = format!("load {minutes} 0.00 0.00");
+        t.wait_for(&banner, |s| s.contains("HISTORY") && s.contains(&banner))
+    };
+    t.send(&["J"]);
+    let s = at("0.60");
+    assert!(s.contains("step 1h"), "the banner names the step:\n{s}");
+    t.send(&["j"]);
+    at("1.20");
+    t.send(&["J"]);
+    at("0.60");
+    // A shorter range is a shorter step.
+    t.send(&["["]);
+    t.wait_text("step 15m");
+    t.send(&["j"]);
+    at("0.75");
+    t.send(&["<"]);
+    at("0.90");
+    t.send(&["Right"]);
+    t.wait_text("step 1h");
+    t.send(&["J"]);
+    at("0.30");
+    // t and T still step one recorded sample.
+    t.send(&["t"]);
+    at("0.31");
+    t.send(&["T"]);
+    at("0.30");
     t.send(&["L"]);
     t.wait_for("live again", |s| {
         !s.contains("HISTORY") && s.contains("Users")
     });
+
+    // The charts span the same range; u lists the users recorded in it.
+    t.send(&["Tab"]);
+    t.send(&["H"]);
+    t.wait_text("History 1h - no user (u picks one) - database");
+    t.send(&["u"]);
+    let s = t.wait_text("Chart a user (1h)");
+    assert!(
+        s.contains("alice") && s.contains("bob") && s.contains("none: the machine only"),
+        "{s}"
+    );
+    t.send(&["Down"]);
+    t.send(&["Down"]);
+    t.send(&["Enter"]);
+    let s = t.wait_text("History 1h - user bob");
+    assert!(s.contains("bob CPU"), "{s}");
+    // Esc in the picker keeps the user.
+    t.send(&["u"]);
+    t.wait_text("Chart a user");
+    t.send(&["Escape"]);
+    t.wait_for("the picker to close", |s| !s.contains("Chart a user"));
+    assert!(t.screen().contains("History 1h - user bob"));
     t.send(&["q"]);
     assert_exited_and_restored(&t);
 }

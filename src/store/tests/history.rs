@@ -302,3 +302,31 @@ fn an_unknown_user_or_empty_range_gives_empty_series() {
     let backwards = store.history(&q(T0 + HOUR, T0, None)).expect("history");
     assert!(backwards.system.is_empty());
 }
+
+#[test]
+fn users_between_lists_who_was_recorded_in_the_range() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    put(
+        &mut store,
+        &snap(T0).user("carol", 1003, 5.0, 1.0),
+        &[],
+        &[],
+    );
+    put(
+        &mut store,
+        &snap(T0 + MIN)
+            .user("bob", 1002, 5.0, 1.0)
+            .user("alice", 1001, 1.0, 1.0),
+        &[],
+        &[],
+    );
+    let names = |since: i64, until: i64| {
+        store
+            .users_between(Timestamp(since), Timestamp(until))
+            .expect("users")
+    };
+    assert_eq!(names(T0, T0 + HOUR), vec!["alice", "bob", "carol"]);
+    assert_eq!(names(T0 + 1, T0 + HOUR), vec!["alice", "bob"]);
+    assert!(names(T0 + 2 * MIN, T0 + HOUR).is_empty());
+}

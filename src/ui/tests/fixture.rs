@@ -491,5 +491,6 @@ pub fn history() -> crate::ui::history::HistoryData {
                 message: format!("{HOSTILE} CPU 40% > 25%"),
             },
         ],
+        users: vec!["alice".into(), "bob".into(), HOSTILE.into()],
     }
 }

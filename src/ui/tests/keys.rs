@@ -270,6 +270,7 @@ fn every_binding_maps_back_to_its_action() {
             let mode = match b.scope {
                 keymap::Scope::Processes => InputMode::Processes,
                 keymap::Scope::History => InputMode::History,
+                keymap::Scope::Travel => InputMode::Travel,
                 _ => InputMode::Main,
             };
             assert_eq!(
@@ -281,6 +282,27 @@ fn every_binding_maps_back_to_its_action() {
         }
     }
     assert_eq!(keymap::action_for(key('/'), InputMode::Main), None);
+    assert_eq!(
+        keymap::action_for(key('j'), InputMode::Travel),
+        Some(Action::JumpBack)
+    );
+    assert_eq!(
+        keymap::action_for(key('J'), InputMode::Main),
+        Some(Action::JumpBack),
+        "live, J goes back: there is no forward"
+    );
+    assert_eq!(
+        keymap::action_for(key('J'), InputMode::Travel),
+        Some(Action::JumpForward)
+    );
+    assert_eq!(
+        keymap::action_for(code(KeyCode::Down), InputMode::Travel),
+        Some(Action::Down)
+    );
+    assert_eq!(
+        keymap::action_for(key('j'), InputMode::UserPicker),
+        Some(Action::Down)
+    );
     assert_eq!(
         keymap::action_for(key('x'), InputMode::Filter),
         Some(Action::FilterChar('x'))
@@ -437,8 +459,10 @@ mod alerts {
 
 mod travel {
     use super::*;
-    use crate::ui::state::{Effect, JUMP_SECS, TravelTo};
+    use crate::ui::state::{Effect, TravelTo};
     use crate::ui::travel::feed_from;
+
+    const HOUR: f64 = 3600.0;
 
     fn travelling() -> AppState {
         let mut s = fixture::state();
@@ -475,15 +499,15 @@ mod travel {
             s.take_effects(),
             vec![Effect::Travel(TravelTo::After(rec_at))]
         );
-        press(&mut s, &[key('>')]);
+        press(&mut s, &[key('J')]);
         assert_eq!(
             s.take_effects(),
-            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(JUMP_SECS)))]
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(HOUR)))]
         );
-        press(&mut s, &[key('<')]);
+        press(&mut s, &[key('j')]);
         assert_eq!(
             s.take_effects(),
-            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-JUMP_SECS)))]
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-HOUR)))]
         );
         // A drill-down shows what the user was running then.
         press(&mut s, &[code(KeyCode::Enter)]);
@@ -492,6 +516,106 @@ mod travel {
         assert!(s.travel.is_some(), "the first Esc leaves the process list");
         press(&mut s, &[code(KeyCode::Esc)]);
         assert!(s.travel.is_none(), "the second returns to live");
+    }
+
+    #[test]
+    fn j_moves_down_when_live_and_jumps_back_in_the_past() {
+        let mut s = fixture::state();
+        assert_eq!(s.input_mode(), InputMode::Main);
+        press(&mut s, &[key('j')]);
+        assert_eq!(s.user_selected, 1, "live, j moves down");
+        assert!(s.take_effects().is_empty());
+
+        let mut s = travelling();
+        assert_eq!(s.input_mode(), InputMode::Travel);
+        let rec_at = fixture::recorded().at;
+        press(&mut s, &[key('j')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-HOUR)))]
+        );
+        assert_eq!(s.user_selected, 0, "in the past, j does not move");
+        press(&mut s, &[code(KeyCode::Down)]);
+        assert_eq!(s.user_selected, 1, "the arrows still move");
+        assert!(s.take_effects().is_empty());
+        press(&mut s, &[code(KeyCode::Up), key('k')]);
+        assert_eq!(s.user_selected, 0);
+        // The old keys stay as aliases.
+        press(&mut s, &[key('<'), key('>')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![
+                Effect::Travel(TravelTo::At(rec_at.plus_secs(-HOUR))),
+                Effect::Travel(TravelTo::At(rec_at.plus_secs(HOUR))),
+            ]
+        );
+    }
+
+    #[test]
+    fn capital_j_enters_time_travel_one_step_back_from_now() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('J')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(fixture::AT.plus_secs(-HOUR)))]
+        );
+        assert!(s.notice.is_none());
+        // `>` has nothing to go forward to while live.
+        press(&mut s, &[key('>')]);
+        assert!(s.take_effects().is_empty());
+    }
+
+    #[test]
+    fn the_step_is_the_history_range_and_brackets_change_it_in_the_past() {
+        let mut s = travelling();
+        let rec_at = fixture::recorded().at;
+        assert_eq!(s.step_secs(), HOUR, "one hour, the history view's default");
+        press(&mut s, &[key('['), key('j')]);
+        assert_eq!(s.range().0, "15m");
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(-900.0)))]
+        );
+        press(&mut s, &[code(KeyCode::Left)]);
+        assert_eq!(s.range().0, "15m", "15 minutes is the shortest");
+        press(&mut s, &[key(']'), code(KeyCode::Right), key('J')]);
+        assert_eq!(s.range().0, "6h");
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Travel(TravelTo::At(rec_at.plus_secs(6.0 * HOUR)))]
+        );
+        for _ in 0..10 {
+            press(&mut s, &[key(']')]);
+        }
+        assert_eq!(s.range().0, "30d");
+
+        // The history view uses, and changes, the same range.
+        press(&mut s, &[key('L'), key('H')]);
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.as_slice(), [Effect::LoadHistory { since, .. }] if *since == fixture::AT.plus_secs(-30.0 * 86_400.0)),
+            "{effects:?}"
+        );
+        press(&mut s, &[key('['), code(KeyCode::Esc), key('J')]);
+        assert_eq!(s.range().0, "7d");
+        let effects = s.take_effects();
+        assert!(
+            matches!(effects.last(), Some(Effect::Travel(TravelTo::At(t))) if *t == fixture::AT.plus_secs(-7.0 * 86_400.0)),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn in_the_past_the_process_list_keeps_j_for_moving() {
+        let mut s = travelling();
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert_eq!(s.input_mode(), InputMode::Processes);
+        press(&mut s, &[key('j')]);
+        assert!(s.take_effects().is_empty());
+        let View::Processes(pv) = &s.view else {
+            panic!("{:?}", s.view)
+        };
+        assert_eq!(pv.selected, 1);
     }
 
     #[test]
@@ -555,8 +679,7 @@ mod history {
         for _ in 0..10 {
             press(&mut s, &[key(']')]);
         }
-        let View::History(hv) = &s.view else { panic!() };
-        assert_eq!(hv.range, 5, "30 days is the longest");
+        assert_eq!(s.range, 5, "30 days is the longest");
         press(&mut s, &[code(KeyCode::Esc)]);
         assert_eq!(s.view, View::Main);
     }
@@ -581,12 +704,112 @@ mod history {
                 memory: 50.0,
                 load1: 0.5,
                 net: 0.0,
+                users: Vec::new(),
             })
             .collect();
-        let h = from_session(&pts, Timestamp(0), Timestamp(99_000), 10);
+        let h = from_session(&pts, Timestamp(0), Timestamp(99_000), 10, None);
         assert_eq!(h.series[0].points.len(), 10);
         assert!(h.series[0].points.contains(&99.0));
         assert!(h.source.contains("session"));
+    }
+
+    #[test]
+    fn session_history_lists_the_users_seen_and_charts_the_chosen_one() {
+        use crate::ui::history::{SessionPoint, from_session};
+        let mut s = fixture::state();
+        // Only alice and bob were busy in the earlier ticks.
+        let mut quiet = fixture::feed();
+        quiet.snapshot.at = Timestamp(fixture::AT.0 + 2000);
+        quiet.snapshot.users.retain(|u| &*u.name == "alice");
+        s.ingest(quiet);
+        let h = from_session(
+            &s.session,
+            Timestamp(fixture::AT.0 - 60_000),
+            Timestamp(fixture::AT.0 + 2000),
+            400,
+            Some("bob"),
+        );
+        assert!(h.users.contains(&"alice".to_string()));
+        assert!(h.users.contains(&"bob".to_string()));
+        assert!(!h.users.contains(&"root".to_string()), "idle and untracked");
+        let labels: Vec<&str> = h.series.iter().map(|x| x.label.as_str()).collect();
+        assert_eq!(labels[4..], ["bob CPU", "bob memory"]);
+        let bob_cpu = &h.series[4].points;
+        assert_eq!(bob_cpu.last(), Some(&0.0), "absent counts as zero");
+        assert!(bob_cpu[0] > 0.0);
+        let _: &SessionPoint = &s.session[0];
+    }
+
+    fn charts() -> AppState {
+        let mut s = fixture::state();
+        press(&mut s, &[key('j'), key('H')]);
+        s.take_effects();
+        s.history = Some(fixture::history());
+        s
+    }
+
+    #[test]
+    fn u_opens_the_user_picker_on_the_charted_user_and_enter_charts_the_choice() {
+        let mut s = charts();
+        press(&mut s, &[key('u')]);
+        assert_eq!(s.input_mode(), InputMode::UserPicker);
+        assert_eq!(
+            s.chart_choices(),
+            vec![None, Some("alice"), Some("bob"), Some(fixture::HOSTILE)]
+        );
+        let View::History(hv) = &s.view else { panic!() };
+        assert_eq!(hv.picker, Some(2), "bob is charted");
+        press(&mut s, &[key('k'), code(KeyCode::Up), code(KeyCode::Enter)]);
+        assert_eq!(s.input_mode(), InputMode::History);
+        let View::History(hv) = &s.view else { panic!() };
+        assert_eq!(hv.user, None, "the first choice is the machine alone");
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::LoadHistory {
+                since: Timestamp(fixture::AT.0 - 3_600_000),
+                until: fixture::AT,
+                user: None,
+            }]
+        );
+        // The list comes with the loaded data.
+        s.history = Some(fixture::history());
+        press(&mut s, &[code(KeyCode::Enter), key('j')]);
+        for _ in 0..5 {
+            press(&mut s, &[code(KeyCode::Down)]);
+        }
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let View::History(hv) = &s.view else { panic!() };
+        assert_eq!(hv.user.as_deref(), Some(fixture::HOSTILE), "the last row");
+        assert!(matches!(
+            s.take_effects().as_slice(),
+            [Effect::LoadHistory { user: Some(u), .. }] if u == fixture::HOSTILE
+        ));
+    }
+
+    #[test]
+    fn esc_or_q_closes_the_picker_without_changing_the_user() {
+        let mut s = charts();
+        press(&mut s, &[key('u'), code(KeyCode::Down), code(KeyCode::Esc)]);
+        let View::History(hv) = &s.view else {
+            panic!("Esc closed only the picker: {:?}", s.view)
+        };
+        assert_eq!((hv.picker, hv.user.as_deref()), (None, Some("bob")));
+        assert!(s.take_effects().is_empty());
+        press(&mut s, &[key('u'), key('q')]);
+        assert!(!s.quit, "q closes the picker");
+        assert_eq!(s.input_mode(), InputMode::History);
+    }
+
+    #[test]
+    fn the_picker_waits_for_the_history_to_load() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('H'), key('u')]);
+        assert_eq!(s.input_mode(), InputMode::History);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("loading"))
+        );
     }
 }
 

@@ -220,6 +220,11 @@ fn time_travel() {
     check("history_moment", &s);
     s.apply(Action::Enter);
     check("history_moment_user", &s);
+    // A shorter step is shown in the banner, which says what j and J do.
+    s.apply(Action::Back);
+    s.apply(Action::RangeShorter);
+    let t = text(&buffer(&s, 80, 24));
+    assert!(t.contains("  step 15m  j/J back/forward"), "{t}");
 }
 
 #[test]
@@ -227,6 +232,29 @@ fn history_charts() {
     let mut s = with(&[Action::Down, Action::History]);
     s.history = Some(fixture::history());
     check("history", &s);
+    s.options.ascii = true;
+    for (w, h) in SIZES {
+        let t = text(&buffer(&s, w, h));
+        assert!(t.is_ascii(), "non-ASCII in ASCII mode:\n{t}");
+    }
+}
+
+#[test]
+fn history_charts_for_the_machine_alone() {
+    let mut s = with(&[Action::NextPane, Action::History]);
+    let mut h = fixture::history();
+    h.series.truncate(4);
+    s.history = Some(h);
+    check("history_machine", &s);
+}
+
+#[test]
+fn history_user_picker() {
+    let mut s = with(&[Action::Down, Action::History]);
+    s.history = Some(fixture::history());
+    s.apply(Action::PickUser);
+    s.apply(Action::Down);
+    check("history_picker", &s);
     s.options.ascii = true;
     for (w, h) in SIZES {
         let t = text(&buffer(&s, w, h));
@@ -377,7 +405,11 @@ fn tiny_terminals_do_not_panic() {
     history.history = Some(fixture::history());
     let mut moment = fixture::state();
     moment.arrive(crate::ui::travel::feed_from(&fixture::recorded(), "h"));
+    let mut picker = with(&[Action::History]);
+    picker.history = Some(fixture::history());
+    picker.apply(Action::PickUser);
     let states = [
+        picker,
         fixture::state(),
         with(&[Action::ToggleHelp]),
         with(&[Action::Enter]),

@@ -57,10 +57,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
                     sys.load.one, sys.load.five, sys.load.fifteen
                 )),
             ]),
-            Line::styled(
-                " recorded state: t/T previous/next sample  </> 15 minutes  b go to  L or Esc: live",
-                theme.dim(),
-            ),
+            // The step first: it is what j and J do.
+            Line::from(vec![
+                Span::raw(" "),
+                Span::styled(format!(" step {} ", state.range().0), theme.banner()),
+                Span::styled(
+                    " j/J back/forward  [ ] step  t/T prev/next sample  b go to  L/Esc live",
+                    theme.dim(),
+                ),
+            ]),
         ];
         frame.render_widget(Paragraph::new(lines), area);
         return;

@@ -17,11 +17,16 @@ fn lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     for scope in [
         Scope::Everywhere,
         Scope::Main,
+        Scope::Travel,
         Scope::Processes,
         Scope::History,
     ] {
         out.push(Line::styled(scope.heading(), theme.heading()));
-        for b in BINDINGS.iter().filter(|b| b.scope == scope) {
+        // An empty help is covered by the line before it (`PgUp PgDn`).
+        for b in BINDINGS
+            .iter()
+            .filter(|b| b.scope == scope && !b.help.is_empty())
+        {
             out.push(Line::from(vec![
                 Span::styled(format!("  {:<LABEL_W$}", b.label), theme.key()),
                 Span::raw(b.help),
@@ -34,16 +39,17 @@ fn lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
 pub fn draw(frame: &mut Frame<'_>, area: Rect, _state: &AppState, theme: &Theme) {
     let all = lines(theme);
     let w = area.width.saturating_sub(2).min(76);
-    let one_column = all.len() as u16 + 2 <= area.height.saturating_sub(2);
+    let one_column = all.len() as u16 + 2 <= area.height.saturating_sub(1);
     let rows = if one_column {
         all.len()
     } else {
         all.len().div_ceil(2)
     };
-    let h = (rows as u16 + 2).min(area.height.saturating_sub(2));
+    // Over the header too: on 80x24 every line needs the height.
+    let h = (rows as u16 + 2).min(area.height.saturating_sub(1));
     let rect = Rect {
         x: area.x + (area.width - w) / 2,
-        y: area.y + 1,
+        y: area.y,
         width: w,
         height: h,
     };

@@ -5,11 +5,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::bar;
 use ratatui::text::Line;
-use ratatui::widgets::{Paragraph, Sparkline};
+use ratatui::widgets::{Clear, Paragraph, Sparkline};
 
 use super::{clean, pane};
 use crate::format;
-use crate::ui::history::{HistoryData, RANGES, Series, Unit};
+use crate::ui::history::{HistoryData, Series, Unit};
 use crate::ui::state::{AppState, HistoryView};
 use crate::ui::theme::Theme;
 
@@ -26,18 +26,17 @@ const ASCII_BARS: bar::Set = bar::Set {
 };
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryView, theme: &Theme) {
-    let range = RANGES[hv.range.min(RANGES.len() - 1)].0;
-    let who = hv
-        .user
-        .as_deref()
-        .map(|u| format!(" + {}", clean(u)))
-        .unwrap_or_default();
+    let range = state.range().0;
+    let who = match hv.user.as_deref() {
+        Some(u) => format!("user {}", clean(u)),
+        None => "no user (u picks one)".to_string(),
+    };
     let source = state
         .history
         .as_ref()
         .map(|h| format!(" - {}", h.source))
         .unwrap_or_default();
-    let block = pane(format!("History {range}{who}{source}"), true, theme);
+    let block = pane(format!("History {range} - {who}{source}"), true, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(data) = &state.history else {
@@ -53,6 +52,52 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
         chart(frame, *rect, series, theme);
     }
     marks(frame, axis, state, data, theme);
+    if let Some(at) = hv.picker {
+        picker(frame, area, state, at, theme);
+    }
+}
+
+/// The user picker: the machine alone, then the users recorded in the range.
+fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
+    let choices = state.chart_choices();
+    let w = area.width.saturating_sub(4).min(40);
+    let h = (choices.len() as u16 + 3).min(area.height);
+    let rect = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 2,
+        width: w,
+        height: h,
+    };
+    frame.render_widget(Clear, rect);
+    let block = pane(format!("Chart a user ({})", state.range().0), true, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    // Room for the list above the key reminder; scroll so the highlighted row is on screen.
+    let rows = usize::from(inner.height.saturating_sub(1));
+    let first = super::scroll_offset(at, rows);
+    let mut lines: Vec<Line<'_>> = choices
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, c)| {
+            let text = match c {
+                Some(u) => format!(" {}", clean(u)),
+                None => " none: the machine only".to_string(),
+            };
+            let line = Line::raw(text);
+            if i == at {
+                line.patch_style(theme.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    if choices.len() == 1 {
+        lines.push(Line::styled(" no user recorded in this range", theme.dim()));
+    }
+    lines.push(Line::styled(" Enter chart   Esc cancel", theme.dim()));
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// At most `width` points: the highest of each group, so peaks survive.
