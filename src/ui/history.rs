@@ -5,7 +5,7 @@
 //! alert marks) so the view does not care where they came from; the source is named on screen
 //! because an hour of session memory and a month of daemon rollups mean different things.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::model::{Severity, Snapshot, Timestamp};
@@ -24,6 +24,17 @@ pub const RANGES: [(&str, i64); 6] = [
 
 /// Session samples kept for the history view when there is no database (an hour at 1 s).
 pub const SESSION_POINTS: usize = 3600;
+
+/// Users remembered per session sample: the heaviest this many of those the daemon would record.
+///
+/// Why a cap and fixed point: the TUI's peak memory is held below htop's and btop's, and a
+/// per-user series grows with users times ticks. Uncapped, 50 busy users kept as name plus two
+/// `f32` (24 bytes) for [`SESSION_POINTS`] ticks is over 4 MiB, more than the rest of the TUI.
+/// As a uid and two `u16` hundredths of a percent (8 bytes, the precision the database keeps)
+/// for at most this many users, the whole session history stays under 1 MiB whatever the number
+/// of users ([`SessionHistory::bound_bytes`]). A user below the cut at a tick was lighter than
+/// this many others then, and counts as zero there, as an idle user does in the database.
+pub const SESSION_USERS: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -67,22 +78,77 @@ pub struct SessionPoint {
     pub memory: f64,
     pub load1: f64,
     pub net: f64,
-    /// The users the daemon would record (tracked, or not idle), so a session without a
-    /// database can chart one of them too.
-    pub users: Vec<SessionUser>,
+    /// The heaviest [`SESSION_USERS`] of the users the daemon would record (tracked, or not
+    /// idle), so a session without a database can chart one of them too.
+    pub users: Box<[SessionUser]>,
 }
 
-/// One user's figures at one tick. The name is the snapshot's shared string, not a copy.
-#[derive(Debug, Clone, PartialEq)]
+/// One user's figures at one tick, in hundredths of a percent of the machine; the name is in
+/// [`SessionHistory`]'s table, by uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionUser {
-    pub name: Arc<str>,
-    pub cpu: f32,
-    pub memory: f32,
+    pub uid: u32,
+    pub cpu: u16,
+    pub memory: u16,
 }
 
-impl SessionPoint {
-    pub fn of(s: &Snapshot) -> Self {
-        SessionPoint {
+/// A percent in hundredths, saturating (a user's share of the machine is at most 100%).
+fn hundredths(percent: f64) -> u16 {
+    if percent.is_finite() {
+        (percent * 100.0).round().clamp(0.0, f64::from(u16::MAX)) as u16
+    } else {
+        0
+    }
+}
+
+impl SessionUser {
+    pub fn cpu_percent(&self) -> f64 {
+        f64::from(self.cpu) / 100.0
+    }
+
+    pub fn memory_percent(&self) -> f64 {
+        f64::from(self.memory) / 100.0
+    }
+}
+
+/// This session's samples, at most [`SESSION_POINTS`], and the names of the users in them.
+#[derive(Debug, Clone, Default)]
+pub struct SessionHistory {
+    points: VecDeque<SessionPoint>,
+    names: HashMap<u32, Arc<str>>,
+    /// Ticks since the name table was last pruned.
+    since_prune: usize,
+}
+
+impl SessionHistory {
+    /// Remember one tick, forgetting the oldest beyond [`SESSION_POINTS`].
+    pub fn push(&mut self, s: &Snapshot) {
+        // The whole window at once: growing by doubling would end at 4,096 slots, and briefly
+        // hold the old buffer and the new.
+        if self.points.capacity() == 0 {
+            self.points.reserve_exact(SESSION_POINTS);
+        }
+        if self.points.len() == SESSION_POINTS {
+            self.points.pop_front();
+        }
+        let mut users: Vec<&crate::model::UserStats> = s
+            .users
+            .iter()
+            .filter(|u| {
+                u.tracked
+                    || u.cpu_percent >= crate::store::TRIVIAL_PERCENT
+                    || u.memory_percent >= crate::store::TRIVIAL_PERCENT
+            })
+            .collect();
+        let weight = |u: &crate::model::UserStats| u.cpu_percent.max(u.memory_percent);
+        users.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
+        users.truncate(SESSION_USERS);
+        for u in &users {
+            if self.names.get(&u.uid).is_none_or(|n| **n != *u.name) {
+                self.names.insert(u.uid, Arc::clone(&u.name));
+            }
+        }
+        self.points.push_back(SessionPoint {
             at: s.at,
             cpu: s.system.cpu.total.busy,
             memory: s.system.memory.used_percent,
@@ -93,21 +159,57 @@ impl SessionPoint {
                 .iter()
                 .map(|n| n.rx_bytes_per_sec + n.tx_bytes_per_sec)
                 .sum(),
-            users: s
-                .users
+            users: users
                 .iter()
-                .filter(|u| {
-                    u.tracked
-                        || u.cpu_percent >= crate::store::TRIVIAL_PERCENT
-                        || u.memory_percent >= crate::store::TRIVIAL_PERCENT
-                })
                 .map(|u| SessionUser {
-                    name: Arc::clone(&u.name),
-                    cpu: u.cpu_percent as f32,
-                    memory: u.memory_percent as f32,
+                    uid: u.uid,
+                    cpu: hundredths(u.cpu_percent),
+                    memory: hundredths(u.memory_percent),
                 })
                 .collect(),
+        });
+        // Forget the names of users no longer in any kept tick, once per window, so the table
+        // is bounded by the users of the last two windows.
+        self.since_prune += 1;
+        if self.since_prune >= SESSION_POINTS {
+            self.since_prune = 0;
+            let seen: std::collections::HashSet<u32> = self
+                .points
+                .iter()
+                .flat_map(|p| p.users.iter().map(|u| u.uid))
+                .collect();
+            self.names.retain(|uid, _| seen.contains(uid));
         }
+    }
+
+    pub fn points(&self) -> &VecDeque<SessionPoint> {
+        &self.points
+    }
+
+    pub fn name(&self, uid: u32) -> Option<&str> {
+        self.names.get(&uid).map(|n| &**n)
+    }
+
+    /// The most the kept ticks can take, table of names aside: [`SESSION_POINTS`] ticks of
+    /// [`SESSION_USERS`] users each.
+    pub const fn bound_bytes() -> usize {
+        SESSION_POINTS
+            * (std::mem::size_of::<SessionPoint>()
+                + SESSION_USERS * std::mem::size_of::<SessionUser>())
+    }
+
+    /// What the kept ticks take now (the deque's buffer and each tick's users).
+    pub fn tick_bytes(&self) -> usize {
+        self.points.capacity() * std::mem::size_of::<SessionPoint>()
+            + self
+                .points
+                .iter()
+                .map(|p| std::mem::size_of_val(&*p.users))
+                .sum::<usize>()
+    }
+
+    pub fn names_len(&self) -> usize {
+        self.names.len()
     }
 }
 
@@ -181,13 +283,14 @@ pub fn from_store(
 /// of each bucket, so short peaks stay visible), with `user`'s series when one is chosen (zero
 /// where the user was not seen).
 pub fn from_session(
-    points: &VecDeque<SessionPoint>,
+    session: &SessionHistory,
     since: Timestamp,
     until: Timestamp,
     width: usize,
     user: Option<&str>,
 ) -> HistoryData {
-    let picked: Vec<&SessionPoint> = points
+    let picked: Vec<&SessionPoint> = session
+        .points()
         .iter()
         .filter(|p| p.at >= since && p.at <= until)
         .collect();
@@ -221,24 +324,31 @@ pub fn from_session(
         },
     ];
     if let Some(name) = user {
-        fn of<'a>(p: &'a SessionPoint, name: &str) -> Option<&'a SessionUser> {
-            p.users.iter().find(|u| &*u.name == name)
-        }
+        let uids: Vec<u32> = session
+            .names
+            .iter()
+            .filter(|(_, n)| &***n == name)
+            .map(|(uid, _)| *uid)
+            .collect();
+        let of = |p: &SessionPoint| -> Option<SessionUser> {
+            p.users.iter().copied().find(|u| uids.contains(&u.uid))
+        };
         let label = clean(name);
         series.push(Series {
             label: format!("{label} CPU"),
             unit: Unit::Percent,
-            points: thin(&|p| of(p, name).map_or(0.0, |u| f64::from(u.cpu))),
+            points: thin(&|p| of(p).map_or(0.0, |u| u.cpu_percent())),
         });
         series.push(Series {
             label: format!("{label} memory"),
             unit: Unit::Percent,
-            points: thin(&|p| of(p, name).map_or(0.0, |u| f64::from(u.memory))),
+            points: thin(&|p| of(p).map_or(0.0, |u| u.memory_percent())),
         });
     }
     let mut users: Vec<String> = picked
         .iter()
-        .flat_map(|p| p.users.iter().map(|u| u.name.to_string()))
+        .flat_map(|p| p.users.iter().filter_map(|u| session.name(u.uid)))
+        .map(str::to_string)
         .collect();
     users.sort();
     users.dedup();

@@ -177,7 +177,8 @@ fn travel(session: &Session, state: &mut AppState, to: TravelTo) {
                 .as_ref()
                 .map(|f| f.snapshot.host.clone())
                 .unwrap_or_default();
-            state.arrive(super::travel::feed_from(&rec, &host));
+            let feed = super::travel::feed_from(&rec, &host, &state.config);
+            state.arrive(feed);
         }
         Ok(None) => match to {
             TravelTo::After(_) => {

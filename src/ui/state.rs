@@ -12,7 +12,7 @@ use jiff::tz::TimeZone;
 
 use super::action::{Action, SortKey};
 use super::alerts::{self, AlertOp, AlertRow, AlertTarget};
-use super::history::{self, HistoryData, SessionPoint};
+use super::history::{self, HistoryData, SessionHistory};
 use super::keymap::InputMode;
 use super::procs::{self, ProcRow};
 use crate::config::Config;
@@ -210,7 +210,7 @@ pub struct AppState {
     /// What the history view charts, once loaded.
     pub history: Option<HistoryData>,
     /// This session's own samples, for the history view without a database.
-    pub session: VecDeque<SessionPoint>,
+    pub session: SessionHistory,
     /// The selected index into [`history::RANGES`]: the history view's range, and the step `j`
     /// and `J` move by in time travel. One choice for both, so the step is what the charts span.
     pub range: usize,
@@ -240,7 +240,7 @@ impl AppState {
             alerts_source: None,
             travel: None,
             history: None,
-            session: VecDeque::new(),
+            session: SessionHistory::default(),
             signal: None,
             goto: None,
             range: DEFAULT_RANGE,
@@ -254,10 +254,7 @@ impl AppState {
         }
         self.cpu_history
             .push_back(feed.snapshot.system.cpu.total.busy);
-        if self.session.len() == history::SESSION_POINTS {
-            self.session.pop_front();
-        }
-        self.session.push_back(SessionPoint::of(&feed.snapshot));
+        self.session.push(&feed.snapshot);
         self.feed = Some(feed);
         self.clamp();
     }

@@ -9,18 +9,58 @@
 use std::sync::Arc;
 
 use super::state::Feed;
+use crate::config::Config;
 use crate::model::{
     CpuBreakdown, CpuStats, DiskIo, DiskUsage, MemoryStats, NetIo, ProcessStats, Snapshot,
     StatusReport, SystemStats, TaskCounts, TopProcess, UserStats,
 };
+use crate::model::{PersistentEpisode, Timestamp};
 use crate::sanitize::clean;
-use crate::store::RecordedState;
+use crate::store::{RecordedState, RecordedUser};
 
 fn clean_arc(s: &str) -> Arc<str> {
     Arc::from(clean(s))
 }
 
-pub fn feed_from(rec: &RecordedState, host: &str) -> Feed {
+/// The persistence episodes as they stood at `at`, the way a live tick reports them: under way
+/// (no end yet), lasting from their start to `at`.
+///
+/// The `episodes` table keeps one row per episode with its final end and length (a row written
+/// while the episode lasted is updated when it ends), so the rows under way at `at` mostly carry
+/// an end and a length from later; taken as they are, the users view (which badges ongoing
+/// episodes) showed nothing for them. The row does not say when the episode was reported, only
+/// when its condition started, so an episode counts at `at` once it had lasted the user's
+/// `persistent_minutes` by then (the configuration this TUI reads, the daemon's), as the tracker
+/// would have reported it; before that the user was over a limit but not yet persistent, and gets
+/// no badge. Only tracked users can be persistent: an episode of a user the sample recorded as
+/// untracked is left out rather than shown against the flag.
+fn episodes_at(
+    at: Timestamp,
+    episodes: &[PersistentEpisode],
+    users: &[RecordedUser],
+    config: &Config,
+) -> Vec<PersistentEpisode> {
+    episodes
+        .iter()
+        .filter(|e| e.started_at <= at && e.ended_at.is_none_or(|end| end > at))
+        .filter(|e| !users.iter().any(|u| u.name == e.user && !u.tracked))
+        .filter_map(|e| {
+            let lasted = u64::try_from((at.0 - e.started_at.0) / 1000).unwrap_or(0);
+            let needed = config
+                .limits_for(&e.user)
+                .persistent_minutes
+                .saturating_mul(60);
+            (lasted >= needed).then(|| PersistentEpisode {
+                user: clean(&e.user),
+                ended_at: None,
+                duration_secs: lasted,
+                ..e.clone()
+            })
+        })
+        .collect()
+}
+
+pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
     let sys = &rec.system;
     let cores = sys.cores.max(1) as f64;
     let users: Vec<UserStats> = rec
@@ -140,7 +180,7 @@ pub fn feed_from(rec: &RecordedState, host: &str) -> Feed {
         },
         status: StatusReport::default(),
         alerts: Vec::new(),
-        persistent: rec.persistent.clone(),
+        persistent: episodes_at(rec.at, &rec.persistent, &rec.users, config),
         stored,
     }
 }

@@ -436,7 +436,33 @@ pub fn recorded() -> crate::store::RecordedState {
             },
         ],
         alerts: stored,
-        persistent: Vec::new(),
+        // The rows under way at that moment, as the episodes table holds them now: bob's CPU
+        // episode had lasted 1h12m then and ended later; his memory one had started only 20
+        // minutes before, short of the 60 that make it persistent.
+        persistent: vec![
+            PersistentEpisode {
+                user: "bob".into(),
+                metric: Metric::Cpu,
+                threshold: 25.0,
+                started_at: Timestamp(at.0 - 72 * 60_000),
+                ended_at: Some(Timestamp(at.0 + 30 * 60_000)),
+                duration_secs: 102 * 60,
+                peak: 99.0,
+                average: 80.0,
+                samples: 3060,
+            },
+            PersistentEpisode {
+                user: "bob".into(),
+                metric: Metric::Memory,
+                threshold: 8.0,
+                started_at: Timestamp(at.0 - 20 * 60_000),
+                ended_at: Some(Timestamp(at.0 + 50 * 60_000)),
+                duration_secs: 70 * 60,
+                peak: 12.0,
+                average: 9.0,
+                samples: 2100,
+            },
+        ],
     }
 }
 

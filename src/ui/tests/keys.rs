@@ -466,7 +466,11 @@ mod travel {
 
     fn travelling() -> AppState {
         let mut s = fixture::state();
-        s.arrive(feed_from(&fixture::recorded(), "gpu-node-07"));
+        s.arrive(feed_from(
+            &fixture::recorded(),
+            "gpu-node-07",
+            &crate::config::Config::default(),
+        ));
         s
     }
 
@@ -634,8 +638,42 @@ mod travel {
     }
 
     #[test]
+    fn recorded_episodes_read_as_they_stood_at_that_moment() {
+        let config = crate::config::Config::default();
+        let f = feed_from(&fixture::recorded(), "h", &config);
+        // CPU had lasted 1h12m and ended later; memory was 20 minutes in, not persistent yet.
+        assert_eq!(f.persistent.len(), 1);
+        let e = &f.persistent[0];
+        assert_eq!(
+            (e.user.as_str(), e.metric),
+            ("bob", crate::model::Metric::Cpu)
+        );
+        assert_eq!((e.ended_at, e.duration_secs), (None, 72 * 60));
+
+        let mut rec = fixture::recorded();
+        let at = rec.at;
+        let mut hostile = rec.persistent[0].clone();
+        hostile.user = rec.users[1].name.clone();
+        let mut over = rec.persistent[0].clone();
+        over.ended_at = Some(at);
+        rec.persistent.extend([hostile, over]);
+        let f = feed_from(&rec, "h", &config);
+        assert_eq!(
+            f.persistent.len(),
+            2,
+            "an episode ended by then is left out"
+        );
+        assert!(crate::sanitize::is_clean(&f.persistent[1].user));
+        assert_eq!(&*f.snapshot.users[1].name, f.persistent[1].user, "badged");
+        // Untracked at that sample: no badge against the flag.
+        rec.users[0].tracked = false;
+        let f = feed_from(&rec, "h", &config);
+        assert!(f.persistent.iter().all(|e| e.user != "bob"));
+    }
+
+    #[test]
     fn recorded_names_are_cleaned_again() {
-        let f = feed_from(&fixture::recorded(), "h");
+        let f = feed_from(&fixture::recorded(), "h", &crate::config::Config::default());
         for u in &f.snapshot.users {
             assert!(crate::sanitize::is_clean(&u.name), "{:?}", u.name);
             for p in &u.top_processes {
@@ -696,17 +734,14 @@ mod history {
 
     #[test]
     fn session_history_thins_to_the_width_keeping_peaks() {
-        use crate::ui::history::{SessionPoint, from_session};
-        let pts: std::collections::VecDeque<SessionPoint> = (0..100)
-            .map(|i| SessionPoint {
-                at: Timestamp(i * 1000),
-                cpu: if i == 37 { 99.0 } else { 1.0 },
-                memory: 50.0,
-                load1: 0.5,
-                net: 0.0,
-                users: Vec::new(),
-            })
-            .collect();
+        use crate::ui::history::{SessionHistory, from_session};
+        let mut pts = SessionHistory::default();
+        for i in 0..100 {
+            let mut f = fixture::feed();
+            f.snapshot.at = Timestamp(i * 1000);
+            f.snapshot.system.cpu.total.busy = if i == 37 { 99.0 } else { 1.0 };
+            pts.push(&f.snapshot);
+        }
         let h = from_session(&pts, Timestamp(0), Timestamp(99_000), 10, None);
         assert_eq!(h.series[0].points.len(), 10);
         assert!(h.series[0].points.contains(&99.0));
@@ -737,7 +772,51 @@ mod history {
         let bob_cpu = &h.series[4].points;
         assert_eq!(bob_cpu.last(), Some(&0.0), "absent counts as zero");
         assert!(bob_cpu[0] > 0.0);
-        let _: &SessionPoint = &s.session[0];
+        let _: &SessionPoint = &s.session.points()[0];
+    }
+
+    #[test]
+    fn session_history_memory_is_bounded_however_many_users() {
+        use crate::ui::history::{SESSION_POINTS, SESSION_USERS, SessionHistory, from_session};
+        let mut h = SessionHistory::default();
+        let template = fixture::feed().snapshot.users[0].clone();
+        // 60 busy users, a new set of names every window, for two and a half windows.
+        let ticks = SESSION_POINTS * 5 / 2;
+        for i in 0..ticks {
+            let mut snap = fixture::feed().snapshot;
+            snap.at = Timestamp(i as i64 * 1000);
+            let set = (i / SESSION_POINTS) as u32 * 100;
+            snap.users = (0..60u32)
+                .map(|k| {
+                    let mut u = template.clone();
+                    u.uid = 2000 + set + k;
+                    u.name = std::sync::Arc::from(format!("u{}", set + k));
+                    u.cpu_percent = f64::from(k) + 0.25;
+                    u.memory_percent = 1.0;
+                    u
+                })
+                .collect();
+            h.push(&snap);
+        }
+        assert_eq!(h.points().len(), SESSION_POINTS);
+        assert!(h.points().iter().all(|p| p.users.len() == SESSION_USERS));
+        assert!(h.tick_bytes() <= SessionHistory::bound_bytes());
+        assert!(SessionHistory::bound_bytes() < 1024 * 1024, "under 1 MiB");
+        // Names of users gone from every kept tick are forgotten.
+        assert!(h.names_len() <= 2 * SESSION_USERS, "{}", h.names_len());
+        // The heaviest are the ones kept, to the hundredth of a percent.
+        let last = h.points().back().unwrap();
+        assert_eq!(last.users[0].cpu_percent(), 59.25);
+        assert_eq!(h.name(last.users[0].uid), Some("u259"));
+        let data = from_session(
+            &h,
+            Timestamp(0),
+            Timestamp(ticks as i64 * 1000),
+            100,
+            Some("u259"),
+        );
+        assert_eq!(data.series[4].points.last(), Some(&59.25));
+        assert!(!data.users.contains(&"u200".to_string()), "below the cut");
     }
 
     fn charts() -> AppState {

@@ -205,6 +205,48 @@ fn confirm_dialog() {
 }
 
 #[test]
+fn persistent_cell_is_red_only_with_a_badge_in_it() {
+    use ratatui::style::Color;
+    let mut s = fixture::state();
+    let mut rec = fixture::recorded();
+    let config = crate::config::Config::default();
+    s.arrive(crate::ui::travel::feed_from(&rec, "gpu-node-07", &config));
+    let column = |buf: &Buffer, y: u16| -> (String, bool) {
+        let header = (0..buf.area.height)
+            .find_map(|y| {
+                (0..buf.area.width.saturating_sub(10))
+                    .find(|&x| {
+                        (x..x + 10)
+                            .map(|x| buf[(x, y)].symbol())
+                            .eq("PERSISTENT".split_terminator("").skip(1))
+                    })
+                    .map(|x| (x, y))
+            })
+            .expect("the users pane");
+        let cells: Vec<_> = (header.0..header.0 + 14)
+            .map(|x| &buf[(x, header.1 + y)])
+            .collect();
+        let text = cells.iter().map(|c| c.symbol()).collect::<String>();
+        // Red either way round: the selected row is drawn reversed.
+        let red = cells
+            .iter()
+            .any(|c| c.fg == Color::Red || c.bg == Color::Red);
+        (text.trim_end().to_string(), red)
+    };
+    let buf = buffer(&s, 160, 48);
+    assert_eq!(
+        column(&buf, 1),
+        ("CPU 1h12m".to_string(), true),
+        "bob, selected"
+    );
+    // Nothing under way: a plain cell, on the selected row too.
+    rec.persistent.clear();
+    s.arrive(crate::ui::travel::feed_from(&rec, "gpu-node-07", &config));
+    let buf = buffer(&s, 160, 48);
+    assert_eq!(column(&buf, 1), (String::new(), false));
+}
+
+#[test]
 fn notice_replaces_the_hint_bar() {
     check("notice", &with(&[Action::Acknowledge]));
 }
@@ -215,6 +257,7 @@ fn time_travel() {
     s.arrive(crate::ui::travel::feed_from(
         &fixture::recorded(),
         "gpu-node-07",
+        &crate::config::Config::default(),
     ));
     s.apply(Action::ToggleSystemUsers);
     check("history_moment", &s);
@@ -283,6 +326,7 @@ fn screenshot_states() -> Vec<(&'static str, AppState)> {
     moment.arrive(crate::ui::travel::feed_from(
         &fixture::recorded(),
         "gpu-node-07",
+        &crate::config::Config::default(),
     ));
     vec![
         ("main", fixture::state()),
@@ -404,7 +448,11 @@ fn tiny_terminals_do_not_panic() {
     let mut history = with(&[Action::History]);
     history.history = Some(fixture::history());
     let mut moment = fixture::state();
-    moment.arrive(crate::ui::travel::feed_from(&fixture::recorded(), "h"));
+    moment.arrive(crate::ui::travel::feed_from(
+        &fixture::recorded(),
+        "h",
+        &crate::config::Config::default(),
+    ));
     let mut picker = with(&[Action::History]);
     picker.history = Some(fixture::history());
     picker.apply(Action::PickUser);

@@ -100,19 +100,19 @@ fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme:
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
-/// At most `width` points: the highest of each group, so peaks survive.
-fn thin(points: &[f64], width: usize) -> Vec<f64> {
+/// Exactly `width` bars from equally spaced points spanning the range, so the chart is as wide
+/// as the time axis under it: with more points than columns each column is the highest of its
+/// group, so peaks survive; with fewer, each point is stretched over its share of the columns.
+fn resample(points: &[f64], width: usize) -> Vec<f64> {
     let n = points.len();
-    if n <= width {
-        return points.to_vec();
+    if n == 0 {
+        return Vec::new();
     }
     (0..width)
         .map(|col| {
-            let (from, to) = (
-                col * n / width,
-                ((col + 1) * n / width).max(col * n / width + 1),
-            );
-            points[from..to.min(n)].iter().copied().fold(0.0, f64::max)
+            let from = col * n / width;
+            let to = ((col + 1) * n / width).max(from + 1).min(n);
+            points[from..to].iter().copied().fold(0.0, f64::max)
         })
         .collect()
 }
@@ -130,12 +130,14 @@ fn chart(frame: &mut Frame<'_>, rect: Rect, s: &Series, theme: &Theme) {
         return;
     }
     let width = usize::from(rect.width);
-    let points = thin(&s.points, width);
-    let max = points.iter().copied().fold(0.0, f64::max);
-    let avg = if points.is_empty() {
+    let points = resample(&s.points, width);
+    // The figures come from the points themselves, not the bars: a column's bar is the peak of
+    // its group, or a point drawn twice, and neither should weigh on the average.
+    let max = s.points.iter().copied().fold(0.0, f64::max);
+    let avg = if s.points.is_empty() {
         0.0
     } else {
-        points.iter().sum::<f64>() / points.len() as f64
+        s.points.iter().sum::<f64>() / s.points.len() as f64
     };
     let title = format!(
         "{}  avg {}  max {}",
@@ -196,4 +198,29 @@ fn marks(frame: &mut Frame<'_>, rect: Rect, state: &AppState, data: &HistoryData
         ]));
     }
     frame.render_widget(Paragraph::new(lines), rect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resample;
+
+    #[test]
+    fn resampling_fills_every_column() {
+        let few = [1.0, 2.0, 3.0];
+        assert_eq!(resample(&few, 7), [1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        let wave: Vec<f64> = (0..120).map(f64::from).collect();
+        let wide = resample(&wave, 158);
+        assert_eq!(wide.len(), 158);
+        assert_eq!((wide[0], wide[157]), (0.0, 119.0));
+        assert!(wide.windows(2).all(|w| w[0] <= w[1]), "order kept");
+        let narrow = resample(&wave, 78);
+        assert_eq!(narrow.len(), 78);
+        assert_eq!(narrow[77], 119.0, "the last peak survives");
+        let mut spike = vec![0.0; 1000];
+        spike[501] = 9.0;
+        assert!(resample(&spike, 10).contains(&9.0));
+        assert_eq!(resample(&[5.0], 4), [5.0; 4]);
+        assert!(resample(&[], 80).is_empty());
+        assert!(resample(&few, 0).is_empty());
+    }
 }

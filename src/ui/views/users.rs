@@ -106,7 +106,12 @@ fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line
         Span::styled(right(&format::bytes(u.memory_bytes), 10), mem),
         Span::raw(right(&u.processes.to_string(), 6)),
         Span::raw(" "),
-        Span::styled(fit(&flags, 14, theme), theme.level(Level::Crit)),
+        // Red only with something in it: an empty styled cell is a red bar on the selected row.
+        if flags.is_empty() {
+            Span::raw(" ".repeat(14))
+        } else {
+            Span::styled(fit(&flags, 14, theme), theme.level(Level::Crit))
+        },
     ];
     if width > fixed {
         spans.push(Span::raw(" "));
