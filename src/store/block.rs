@@ -10,7 +10,9 @@
 //! - the user's figures (CPU, memory, KiB, processes) as deltas;
 //! - each top process as a reference to the same process (pid and command) in the previous
 //!   sample's list, so an unchanged list costs a byte per process before compression; a process
-//!   that was not there is spelled out (pid, command id);
+//!   that was not there is spelled out (pid, command id). The lists are coded in pid order (v3),
+//!   so a set of processes whose CPU ranking shuffles codes as the same references every sample;
+//!   the decoder puts them back in the stored order (`codec::canonical_order`);
 //! - each process's CPU and KiB as the delta from the process it refers to.
 //!
 //! Each numeric column is divided by the greatest common divisor of its deltas (resident memory
@@ -19,25 +21,29 @@
 //! distribution of small deltas compress well.
 //!
 //! Every value is exact: decoding gives back the rows that were encoded, bit for bit (deltas use
-//! wrapping arithmetic, so any `i64`/`u64` survives). Damaged input gives `StoreError::Corrupt`,
+//! wrapping arithmetic, so any `i64`/`u64` survives), with each top list in canonical order. Damaged input gives `StoreError::Corrupt`,
 //! never a panic, and decompression is capped so a damaged length cannot exhaust memory.
 
 use std::collections::BTreeMap;
 
 use super::StoreError;
-use super::codec::{StoredProcess, get_varint, put_varint};
+use super::codec::{StoredProcess, canonical_order, get_varint, put_varint};
 
-/// Format version, the first byte of a block.
-const VERSION: u8 = 2;
+/// Format version, the first byte of a block. Version 2 coded each top list in stored order and
+/// is still read.
+const VERSION: u8 = 3;
+const VERSION_STORED_ORDER: u8 = 2;
 /// Deflate level. Measured on the budget workload: 9 saves under 1 % over 6 but more than
 /// doubles the time the packing `record` holds the write lock (118 ms against 49 ms).
 const LEVEL: u8 = 6;
 /// A block never decompresses to more than this: a window of 180 samples takes ~4 KiB per
 /// user, so this is thousands of users at a 1 s interval.
 const MAX_RAW_BYTES: usize = 32 << 20;
-/// Every row takes at least this many bytes (two per figure column, tracked flag, count), which
-/// bounds what a damaged row count can make the decoder allocate.
-const MIN_ROW_BYTES: usize = 12;
+/// Every row takes at least this many bytes (v2: two per figure column, tracked flag, count;
+/// v3: the flag and the count), which bounds what a damaged row count can make the decoder
+/// allocate.
+const MIN_ROW_BYTES: usize = 2;
+const MIN_ROW_BYTES_V2: usize = 12;
 /// More top processes than this in one row is damage (the store keeps five).
 const MAX_PROCESSES_PER_ROW: u64 = 255;
 
@@ -75,16 +81,33 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
     a
 }
 
-/// A column of signed deltas: its divisor, then each delta divided by it and zigzagged, split
-/// into two planes — the low bytes of all values, then the rest of each as a varint. Deflate
-/// then sees the nearly uniform low bytes apart from the small, repetitive high parts, which
-/// it codes in a bit or two, instead of varint bytes that mix both (a third smaller blocks).
+/// A column of signed deltas (v3): its divisor, then each delta divided by it and zigzagged,
+/// with the zeros taken out as run lengths (most deltas are zero: a process that idles, memory
+/// that did not move), and the rest split into two planes — the low bytes of all values, then
+/// the rest of each as a varint. Deflate then sees the nearly uniform low bytes apart from the
+/// small, repetitive high parts and run lengths, which it codes in a bit or two, instead of
+/// varint bytes that mix both, and codes no symbol at all for each zero.
 fn put_column(out: &mut Vec<u8>, deltas: &[i64]) {
     let g = deltas.iter().fold(0, |g, d| gcd(g, d.unsigned_abs()));
     // 0 (all zero) and 2^63 (only i64::MIN) cannot divide usefully.
     let g = if g == 0 || g > i64::MAX as u64 { 1 } else { g };
     put_varint(out, g);
-    let values: Vec<u64> = deltas.iter().map(|&d| zigzag(d / g as i64)).collect();
+    let values: Vec<u64> = deltas
+        .iter()
+        .map(|&d| zigzag(d / g as i64))
+        .filter(|&v| v != 0)
+        .collect();
+    put_varint(out, values.len() as u64);
+    let mut zeros = 0u64;
+    for &d in deltas {
+        if d == 0 {
+            zeros += 1;
+        } else {
+            put_varint(out, zeros);
+            zeros = 0;
+        }
+    }
+    put_varint(out, zeros);
     out.extend(values.iter().map(|v| *v as u8));
     for v in values {
         put_varint(out, v >> 8);
@@ -110,8 +133,49 @@ impl Reader<'_> {
         Ok(n as usize)
     }
 
-    fn column(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
-        let g = self.varint()? as i64;
+    /// A column as [`put_column`] writes it (v3), or without the zero runs (`v3` false).
+    fn column(&mut self, n: usize, v3: bool) -> Result<Vec<i64>, StoreError> {
+        if v3 {
+            self.column_with_runs(n)
+        } else {
+            self.column_plain(n)
+        }
+    }
+
+    fn column_with_runs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        let g = self.varint()?;
+        let nonzero = self.count()?;
+        if nonzero > n {
+            return Err(corrupt("more values than the column holds"));
+        }
+        let mut runs = Vec::with_capacity(nonzero + 1);
+        let mut total = nonzero as u64;
+        for _ in 0..=nonzero {
+            let run = self.varint()?;
+            total = total.saturating_add(run);
+            runs.push(run as usize);
+        }
+        if total != n as u64 {
+            return Err(corrupt("column runs do not add up"));
+        }
+        let mut rest = Reader(self.0);
+        let values = rest.column_plain_with(nonzero, g)?;
+        self.0 = rest.0;
+        let mut out = Vec::with_capacity(n);
+        for (run, v) in runs.iter().zip(values.iter().map(Some).chain([None])) {
+            out.extend(std::iter::repeat_n(0, *run));
+            out.extend(v);
+        }
+        Ok(out)
+    }
+
+    fn column_plain(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+        let g = self.varint()?;
+        self.column_plain_with(n, g)
+    }
+
+    fn column_plain_with(&mut self, n: usize, g: u64) -> Result<Vec<i64>, StoreError> {
+        let g = g as i64;
         if n > self.0.len() {
             return Err(corrupt("column longer than the data"));
         }
@@ -129,15 +193,29 @@ impl Reader<'_> {
     }
 }
 
+/// A user's section is cut into this many parts (time, the four figures, flags, process
+/// identities, process CPU, process memory); a v3 block stores each part of every user
+/// together, so deflate codes like with like instead of one user's mix after another's.
+const PARTS: usize = 9;
+
 /// Encodes each user's rows (in time order) into one block, for a window of samples.
 pub(super) fn encode(users: &BTreeMap<i64, Vec<UserRow>>) -> Vec<u8> {
+    let sections: Vec<(i64, Vec<Vec<u8>>)> = users
+        .iter()
+        .map(|(&id, rows)| (id, encode_rows(rows)))
+        .collect();
     let mut raw = Vec::new();
-    put_varint(&mut raw, users.len() as u64);
-    for (&id, rows) in users {
-        let section = encode_rows(rows);
-        put_varint(&mut raw, zigzag(id));
-        put_varint(&mut raw, section.len() as u64);
-        raw.extend(section);
+    put_varint(&mut raw, sections.len() as u64);
+    for (id, parts) in &sections {
+        put_varint(&mut raw, zigzag(*id));
+        for part in parts {
+            put_varint(&mut raw, part.len() as u64);
+        }
+    }
+    for k in 0..PARTS {
+        for (_, parts) in &sections {
+            raw.extend(&parts[k]);
+        }
     }
     let mut out = vec![VERSION];
     out.extend(miniz_oxide::deflate::compress_to_vec(&raw, LEVEL));
@@ -152,26 +230,88 @@ pub(super) fn decode(
     let Some((&version, packed)) = block.split_first() else {
         return Err(corrupt("empty block"));
     };
-    if version != VERSION {
+    if version != VERSION && version != VERSION_STORED_ORDER {
         return Err(corrupt(&format!("unknown block version {version}")));
     }
     let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_RAW_BYTES)
         .map_err(|e| corrupt(&format!("cannot inflate: {e}")))?;
-    let mut rd = Reader(&raw);
-    let users = rd.count()?;
+    let sections = if version == VERSION {
+        split_parts(&raw)?
+    } else {
+        split_sections(&raw)?
+    };
     let mut out = BTreeMap::new();
+    for (id, section) in sections {
+        if only.is_some_and(|o| o != id) {
+            continue;
+        }
+        let mut rows = decode_rows(&section, version == VERSION)?;
+        if version == VERSION {
+            for r in &mut rows {
+                canonical_order(&mut r.top);
+            }
+        }
+        if out.insert(id, rows).is_some() {
+            return Err(corrupt(&format!("user {id} twice in one block")));
+        }
+    }
+    Ok(out)
+}
+
+/// v3: the users' ids and part lengths, then each part of every user in turn; gives each
+/// user's section reassembled.
+fn split_parts(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut rd = Reader(raw);
+    let users = rd.count()?;
+    let mut heads = Vec::with_capacity(users);
+    let mut totals = [0usize; PARTS];
     for _ in 0..users {
         let id = unzigzag(rd.varint()?);
-        let len = rd.varint()?;
-        let len = usize::try_from(len)
+        let mut lens = [0usize; PARTS];
+        for (len, total) in lens.iter_mut().zip(&mut totals) {
+            *len = usize::try_from(rd.varint()?)
+                .ok()
+                .filter(|&l| l <= raw.len())
+                .ok_or_else(|| corrupt("part longer than the block"))?;
+            *total += *len;
+        }
+        heads.push((id, lens));
+    }
+    if totals.iter().sum::<usize>() != rd.0.len() {
+        return Err(corrupt("parts do not add up to the block"));
+    }
+    let mut starts = [0usize; PARTS];
+    for k in 1..PARTS {
+        starts[k] = starts[k - 1] + totals[k - 1];
+    }
+    let body = rd.0;
+    Ok(heads
+        .into_iter()
+        .map(|(id, lens)| {
+            let mut section = Vec::with_capacity(lens.iter().sum());
+            for k in 0..PARTS {
+                section.extend(&body[starts[k]..starts[k] + lens[k]]);
+                starts[k] += lens[k];
+            }
+            (id, section)
+        })
+        .collect())
+}
+
+/// v2: each user's id, length and section in turn.
+fn split_sections(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut rd = Reader(raw);
+    let users = rd.count()?;
+    let mut out = Vec::with_capacity(users);
+    for _ in 0..users {
+        let id = unzigzag(rd.varint()?);
+        let len = usize::try_from(rd.varint()?)
             .ok()
             .filter(|&l| l <= rd.0.len())
             .ok_or_else(|| corrupt("section longer than the block"))?;
         let (section, rest) = rd.0.split_at(len);
         rd.0 = rest;
-        if only.is_none_or(|o| o == id) && out.insert(id, decode_rows(section)?).is_some() {
-            return Err(corrupt(&format!("user {id} twice in one block")));
-        }
+        out.push((id, section.to_vec()));
     }
     if !rd.0.is_empty() {
         return Err(corrupt("trailing bytes after the last user"));
@@ -179,10 +319,11 @@ pub(super) fn decode(
     Ok(out)
 }
 
-/// One user's rows, uncompressed.
-fn encode_rows(rows: &[UserRow]) -> Vec<u8> {
+/// One user's rows, uncompressed, in [`PARTS`] parts (read back concatenated).
+fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
     let n = rows.len();
     let mut raw = Vec::with_capacity(16 + n * 24);
+    let mut cuts = Vec::with_capacity(PARTS);
     put_varint(&mut raw, n as u64);
 
     // Times: delta of delta.
@@ -194,6 +335,7 @@ fn encode_rows(rows: &[UserRow]) -> Vec<u8> {
         (prev_at, prev_step) = (r.at, step);
     }
     put_column(&mut raw, &dod);
+    cuts.push(raw.len());
     let figures: [fn(&UserRow) -> i64; 4] =
         [|r| r.cpu, |r| r.memory, |r| r.mem_kib, |r| r.processes];
     for f in figures {
@@ -207,25 +349,36 @@ fn encode_rows(rows: &[UserRow]) -> Vec<u8> {
             })
             .collect();
         put_column(&mut raw, &deltas);
+        cuts.push(raw.len());
     }
     for r in rows {
         put_varint(&mut raw, u64::from(r.tracked));
         put_varint(&mut raw, r.top.len() as u64);
     }
+    cuts.push(raw.len());
 
     // Top processes: references to the previous row's list, new identities, figure deltas.
     let mut refs = Vec::new();
     let mut fresh = Vec::new();
     let (mut cpu, mut mem) = (Vec::new(), Vec::new());
+    let by_pid: Vec<Vec<StoredProcess>> = rows
+        .iter()
+        .map(|r| {
+            let mut top = r.top.clone();
+            top.sort_by_key(|p| (p.pid, p.command, p.cpu_hundredths, p.mem_kib));
+            top
+        })
+        .collect();
     let mut prev: &[StoredProcess] = &[];
-    for r in rows {
-        for p in &r.top {
+    for top in &by_pid {
+        for (k, p) in top.iter().enumerate() {
             let base = prev
                 .iter()
                 .position(|q| q.pid == p.pid && q.command == p.command);
             let (base_cpu, base_mem) = match base {
                 Some(i) => {
-                    refs.push(i as u64 + 1);
+                    // v3: relative to the position, so an unchanged list is all ones.
+                    refs.push(zigzag(i as i64 - k as i64) + 1);
                     (prev[i].cpu_hundredths, prev[i].mem_kib)
                 }
                 None => {
@@ -238,25 +391,38 @@ fn encode_rows(rows: &[UserRow]) -> Vec<u8> {
             cpu.push(p.cpu_hundredths.wrapping_sub(base_cpu) as i64);
             mem.push(p.mem_kib.wrapping_sub(base_mem) as i64);
         }
-        prev = &r.top;
+        prev = top;
     }
     for v in refs.iter().chain(&fresh) {
         put_varint(&mut raw, *v);
     }
+    cuts.push(raw.len());
     put_column(&mut raw, &cpu);
+    cuts.push(raw.len());
     put_column(&mut raw, &mem);
-    raw
+    cuts.push(raw.len());
+    debug_assert_eq!(cuts.len(), PARTS);
+    let mut parts = Vec::with_capacity(PARTS);
+    let mut from = 0;
+    for cut in cuts {
+        parts.push(raw[from..cut].to_vec());
+        from = cut;
+    }
+    parts
 }
 
-fn decode_rows(raw: &[u8]) -> Result<Vec<UserRow>, StoreError> {
+/// `v3`: columns with zero runs, references counted from the process's own position (not from
+/// the start of the previous list).
+fn decode_rows(raw: &[u8], v3: bool) -> Result<Vec<UserRow>, StoreError> {
     let mut rd = Reader(raw);
     let n = rd.count()?;
-    if n.saturating_mul(MIN_ROW_BYTES) > rd.0.len() {
+    let min_row = if v3 { MIN_ROW_BYTES } else { MIN_ROW_BYTES_V2 };
+    if n.saturating_mul(min_row) > rd.0.len() {
         return Err(corrupt("more rows than the data holds"));
     }
 
-    let dod = rd.column(n)?;
-    let figures: Vec<Vec<i64>> = (0..4).map(|_| rd.column(n)).collect::<Result<_, _>>()?;
+    let dod = rd.column(n, v3)?;
+    let figures: Vec<Vec<i64>> = (0..4).map(|_| rd.column(n, v3)).collect::<Result<_, _>>()?;
     let mut rows = Vec::with_capacity(n);
     let (mut at, mut step) = (0i64, 0i64);
     let mut last = [0i64; 4];
@@ -299,8 +465,8 @@ fn decode_rows(raw: &[u8]) -> Result<Vec<UserRow>, StoreError> {
     for _ in refs.iter().filter(|&&r| r == 0) {
         identities.push((rd.varint()?, rd.varint()?));
     }
-    let cpu = rd.column(total)?;
-    let mem = rd.column(total)?;
+    let cpu = rd.column(total, v3)?;
+    let mem = rd.column(total, v3)?;
     if !rd.0.is_empty() {
         return Err(corrupt("trailing bytes after a user's rows"));
     }
@@ -309,7 +475,7 @@ fn decode_rows(raw: &[u8]) -> Result<Vec<UserRow>, StoreError> {
     let mut prev: Vec<StoredProcess> = Vec::new();
     for (r, &count) in rows.iter_mut().zip(&counts) {
         let mut top = Vec::with_capacity(count);
-        for _ in 0..count {
+        for k in 0..count {
             let base = match refs[next] {
                 0 => {
                     let (pid, command) = fresh.next().ok_or_else(|| corrupt("missing process"))?;
@@ -320,10 +486,16 @@ fn decode_rows(raw: &[u8]) -> Result<Vec<UserRow>, StoreError> {
                         mem_kib: 0,
                     }
                 }
-                i => *usize::try_from(i - 1)
-                    .ok()
-                    .and_then(|i| prev.get(i))
-                    .ok_or_else(|| corrupt(&format!("reference {i} past the previous list")))?,
+                r => {
+                    let i = if v3 {
+                        (k as i64).checked_add(unzigzag(r - 1))
+                    } else {
+                        i64::try_from(r - 1).ok()
+                    };
+                    *i.and_then(|i| usize::try_from(i).ok())
+                        .and_then(|i| prev.get(i))
+                        .ok_or_else(|| corrupt(&format!("reference {r} past the previous list")))?
+                }
             };
             top.push(StoredProcess {
                 cpu_hundredths: base.cpu_hundredths.wrapping_add(cpu[next] as u64),
@@ -372,6 +544,67 @@ mod tests {
         decode(block, None).ok()?.remove(&7)
     }
 
+    /// What a block gives back for `rows`: the same rows, each top list in canonical order.
+    fn canonical(mut rows: Vec<UserRow>) -> Option<Vec<UserRow>> {
+        for r in &mut rows {
+            canonical_order(&mut r.top);
+        }
+        Some(rows)
+    }
+
+    #[test]
+    fn lists_come_back_in_canonical_order() {
+        // Coded in pid order, so a shuffled ranking costs nothing; read back heaviest first.
+        let rows: Vec<UserRow> = (0..100)
+            .map(|i| {
+                let (a, b) = if i % 2 == 0 { (10, 90) } else { (90, 10) };
+                row(i * 5_000, 1, &[(1, 1, a, 5), (2, 2, b, 6)])
+            })
+            .collect();
+        let block = encode(&one(rows.clone()));
+        let back_rows = back(&block).expect("decode");
+        assert_eq!(Some(back_rows.clone()), canonical(rows));
+        assert_eq!(back_rows[0].top[0].pid, 2, "heaviest first");
+        assert_eq!(back_rows[1].top[0].pid, 1, "heaviest first");
+    }
+
+    /// A column as v2 wrote it: divisor, low bytes, high parts; no zero runs.
+    fn put_plain_column(out: &mut Vec<u8>, values: &[i64]) {
+        out.push(1);
+        out.extend(values.iter().map(|&v| zigzag(v) as u8));
+        for &v in values {
+            put_varint(out, zigzag(v) >> 8);
+        }
+    }
+
+    #[test]
+    fn version_2_blocks_still_read_with_absolute_references_in_stored_order() {
+        // Two samples of one user (id 7), two processes each, the lighter first as stored.
+        let mut section = Vec::new();
+        put_varint(&mut section, 2);
+        put_plain_column(&mut section, &[0, 5_000]);
+        for _ in 0..4 {
+            put_plain_column(&mut section, &[0, 0]);
+        }
+        section.extend([0, 2, 0, 2]); // tracked, count; per sample
+        section.extend([0, 0, 1, 2]); // new, new; then the first and second of the previous list
+        section.extend([1, 1, 2, 2]); // the new identities (pid, command)
+        put_plain_column(&mut section, &[10, 90, 0, 0]);
+        put_plain_column(&mut section, &[5, 6, 0, 0]);
+        let mut raw = vec![1, 14];
+        put_varint(&mut raw, section.len() as u64);
+        raw.extend(section);
+        let mut block = vec![VERSION_STORED_ORDER];
+        block.extend(miniz_oxide::deflate::compress_to_vec(&raw, 6));
+        let rows = back(&block).expect("a version 2 block");
+        let tops: Vec<Vec<(u64, u64)>> = rows
+            .iter()
+            .map(|r| r.top.iter().map(|p| (p.pid, p.cpu_hundredths)).collect())
+            .collect();
+        assert_eq!(tops, [[(1, 10), (2, 90)], [(1, 10), (2, 90)]]);
+        assert_eq!(rows[1].at, 5_000);
+    }
+
     #[test]
     fn round_trip_of_a_steady_user_is_small() {
         let rows: Vec<UserRow> = (0..360)
@@ -384,7 +617,7 @@ mod tests {
             })
             .collect();
         let block = encode(&one(rows.clone()));
-        assert_eq!(back(&block), Some(rows));
+        assert_eq!(back(&block), canonical(rows));
         assert!(block.len() < 150, "{} bytes for 360 samples", block.len());
     }
 
@@ -428,27 +661,33 @@ mod tests {
         assert!(decode(&[1], None).is_err(), "unknown version");
         assert!(decode(&[VERSION, 0xff, 0x00], None).is_err(), "not deflate");
         assert!(decode(&good[..good.len() / 2], None).is_err(), "truncated");
-        // Valid deflate around invalid contents: one user (id 0) whose section is `raw`.
+        // Valid deflate around invalid contents: one user (id 0) whose section is `raw` (all
+        // of it in the last part, which reassembles to the same section).
         let wrap = |raw: &[u8]| {
-            let mut inner = vec![1, 0, raw.len() as u8];
+            let mut inner = vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, raw.len() as u8];
             inner.extend_from_slice(raw);
             let mut b = vec![VERSION];
             b.extend(miniz_oxide::deflate::compress_to_vec(&inner, 1));
             decode(&b, None)
         };
-        assert!(
-            wrap(&[0, 1, 1, 1, 1, 1, 1, 1]).is_ok(),
-            "the minimal valid section"
-        );
+        // No rows: seven columns of (divisor 1, no value other than zero, a run of no zeros).
+        let mut minimal = vec![0];
+        minimal.extend([1, 0, 0].repeat(7));
+        assert!(wrap(&minimal).is_ok(), "the minimal valid section");
         assert!(wrap(&[5]).is_err(), "rows missing");
-        assert!(wrap(&[0, 1, 1, 1, 1, 1, 1, 1, 7]).is_err(), "trailing");
+        let mut trailing = minimal.clone();
+        trailing.push(7);
+        assert!(wrap(&trailing).is_err(), "trailing");
+        let mut runs_too_long = minimal.clone();
+        runs_too_long[3] = 1;
+        assert!(wrap(&runs_too_long).is_err(), "more zeros than rows");
         // One row whose single process refers to a previous list that does not exist.
-        // Five figure columns of (divisor 1, low byte 0, high part 0), tracked 0, one process,
-        // reference 1, then the process CPU and KiB columns.
+        // Five figure columns of (divisor 1, no value other than zero, a run of one zero),
+        // tracked 0, one process, reference 1, then the process CPU and KiB columns.
         let mut bad_ref = vec![1];
-        bad_ref.extend([1, 0, 0].repeat(5));
+        bad_ref.extend([1, 0, 1].repeat(5));
         bad_ref.extend([0, 1, 1]);
-        bad_ref.extend([1, 0, 0].repeat(2));
+        bad_ref.extend([1, 0, 1].repeat(2));
         let err = wrap(&bad_ref).expect_err("dangling reference");
         assert!(err.to_string().contains("reference 1 past"), "{err}");
         bad_ref[18] = 0; // a new process instead: valid once its identity is there
@@ -496,7 +735,7 @@ mod tests {
     proptest! {
         #[test]
         fn round_trip(rows in prop::collection::vec(arb_row(), 0..40)) {
-            prop_assert_eq!(back(&encode(&one(rows.clone()))), Some(rows));
+            prop_assert_eq!(back(&encode(&one(rows.clone()))), canonical(rows));
         }
 
         #[test]
@@ -513,7 +752,7 @@ mod tests {
                 top.rotate_left(swap as usize);
                 rows.push(row(start.wrapping_add(i as i64 * 5_000), dc, &top));
             }
-            prop_assert_eq!(back(&encode(&one(rows.clone()))), Some(rows));
+            prop_assert_eq!(back(&encode(&one(rows.clone()))), canonical(rows));
         }
 
         #[test]

@@ -7,6 +7,14 @@
 //! format is a version byte followed by four unsigned LEB128 varints per process — pid, command
 //! id (`commands` table), CPU in hundredths of a percent of one core, resident memory in KiB —
 //! about 9 bytes per process instead of ~30 for compact JSON.
+//!
+//! Precision: a top process's CPU and memory are kept to three significant figures (CPU never
+//! finer than 0.1 % of a core, memory never finer than 1 KiB), and a user's list is kept in one
+//! canonical order (CPU, then pid). They answer "who ran what, roughly how hard" at a past
+//! moment; the user's own figures, which the tracker and the charts use, stay exact. Every digit
+//! past the third is noise that changes at every sample, and storing that noise was most of the
+//! file (see the budget test): with 50 busy users it is the difference between ~150 and ~50 MB
+//! a week.
 
 use super::StoreError;
 
@@ -19,6 +27,45 @@ pub(super) struct StoredProcess {
     pub command: u64,
     pub cpu_hundredths: u64,
     pub mem_kib: u64,
+}
+
+impl StoredProcess {
+    /// A process at the precision it is stored (see the module comment).
+    pub(super) fn new(pid: u32, command: i64, cpu_percent: f64, memory_bytes: u64) -> Self {
+        let hundredths = (cpu_percent * 100.0).round().max(0.0) as u64;
+        StoredProcess {
+            pid: u64::from(pid),
+            command: command.max(0) as u64,
+            cpu_hundredths: significant(hundredths, 10),
+            mem_kib: significant(memory_bytes.saturating_add(512) / 1024, 1),
+        }
+    }
+}
+
+/// `v` rounded to three significant decimal figures, in multiples of at least `min_unit`.
+pub(super) fn significant(v: u64, min_unit: u64) -> u64 {
+    let mut unit = 1u64;
+    while v / unit >= 1000 {
+        unit *= 10;
+    }
+    let unit = unit.max(min_unit);
+    let down = v / unit * unit;
+    match down.checked_add(unit) {
+        Some(up) if v - down >= unit.div_ceil(2) => up,
+        _ => down,
+    }
+}
+
+/// The order a user's top processes are stored and read back in: heaviest first, then by pid
+/// (and the other fields, so that the order is total).
+pub(super) fn canonical_order(top: &mut [StoredProcess]) {
+    top.sort_by(|a, b| {
+        b.cpu_hundredths
+            .cmp(&a.cpu_hundredths)
+            .then(a.pid.cmp(&b.pid))
+            .then(a.command.cmp(&b.command))
+            .then(b.mem_kib.cmp(&a.mem_kib))
+    });
 }
 
 pub(super) fn encode(processes: &[StoredProcess]) -> Vec<u8> {
@@ -120,7 +167,57 @@ mod tests {
         assert!(decode(&too_long).is_err(), "over 64 bits");
     }
 
+    #[test]
+    fn three_significant_figures() {
+        let cases = [
+            (0, 10, 0),
+            (4, 10, 0),
+            (5, 10, 10),
+            (999, 1, 999),
+            (1_234, 1, 1_230),
+            (1_235, 1, 1_240),
+            (9_996, 1, 10_000),
+            (39_876, 10, 39_900),
+            (9_876, 10, 9_880),
+            (2_345_678, 1, 2_350_000),
+            (u64::MAX, 1, 18_400_000_000_000_000_000),
+        ];
+        for (v, min_unit, want) in cases {
+            assert_eq!(significant(v, min_unit), want, "{v} (unit {min_unit})");
+        }
+        let p = StoredProcess::new(7, 3, 398.76, 2_000_000 * 1024 + 700);
+        assert_eq!((p.cpu_hundredths, p.mem_kib), (39_900, 2_000_000));
+        let idle = StoredProcess::new(8, -1, 0.04, 100);
+        assert_eq!((idle.command, idle.cpu_hundredths, idle.mem_kib), (0, 0, 0));
+        let small = StoredProcess::new(9, 1, 12.34, 512 * 1024);
+        assert_eq!((small.cpu_hundredths, small.mem_kib), (1_230, 512));
+    }
+
+    #[test]
+    fn canonical_order_is_heaviest_first_then_pid() {
+        let p = |pid, cpu| StoredProcess {
+            pid,
+            command: 1,
+            cpu_hundredths: cpu,
+            mem_kib: 0,
+        };
+        let mut top = vec![p(9, 100), p(3, 500), p(5, 100), p(1, 0)];
+        canonical_order(&mut top);
+        let pids: Vec<u64> = top.iter().map(|p| p.pid).collect();
+        assert_eq!(pids, [3, 5, 9, 1]);
+    }
+
     proptest! {
+        #[test]
+        fn significant_is_within_half_a_percent(v in any::<u64>(), min_unit in 1u64..20) {
+            let q = significant(v, min_unit);
+            let err = q.abs_diff(v) as f64;
+            // Near u64::MAX rounding up would overflow, so it rounds down: a little over 0.5 %.
+            let tolerance = if v > u64::MAX / 100 * 99 { 0.006 } else { 0.005 };
+            prop_assert!(err <= (v as f64 * tolerance).max(min_unit as f64 / 2.0), "{v} -> {q}");
+            prop_assert_eq!(significant(q, min_unit), q, "stable");
+        }
+
         #[test]
         fn round_trip(raw in prop::collection::vec(any::<(u64, u64, u64, u64)>(), 0..6)) {
             let procs: Vec<StoredProcess> = raw

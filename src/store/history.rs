@@ -236,9 +236,10 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT id, at, interval_ms, cpu, iowait, memory, swap, mem_used_kib, \
+                "SELECT s.id, at, interval_ms, cpu, iowait, memory, swap, mem_used_kib, \
                  mem_total_kib, load1, load5, load15, net_rx, net_tx, disk_read, disk_write, \
-                 processes, threads, cores, disks FROM samples WHERE at <= ?1 \
+                 processes, threads, cores, COALESCE(d.disks, s.disks) \
+                 FROM samples s LEFT JOIN disk_sets d ON d.id = s.disk_set WHERE at <= ?1 \
                  ORDER BY at DESC LIMIT 1",
                 [at.0],
                 |r| {

@@ -116,13 +116,14 @@ impl Store {
                 for p in u.top_processes.iter().take(MAX_TOP_PROCESSES) {
                     let command =
                         command_id(&tx, &self.command_ids, &mut fresh, &p.name, &p.cmdline, at)?;
-                    top.push(StoredProcess {
-                        pid: u64::from(p.pid),
-                        command: command.max(0) as u64,
-                        cpu_hundredths: hundredths(p.cpu_percent).max(0) as u64,
-                        mem_kib: kib(p.memory_bytes).max(0) as u64,
-                    });
+                    top.push(StoredProcess::new(
+                        p.pid,
+                        command,
+                        p.cpu_percent,
+                        p.memory_bytes,
+                    ));
                 }
+                codec::canonical_order(&mut top);
                 let top = (!top.is_empty()).then(|| codec::encode(&top));
                 insert
                     .execute(params![
@@ -231,15 +232,16 @@ fn insert_sample(tx: &Transaction<'_>, snap: &Snapshot) -> Result<i64, StoreErro
         .filter(|d| d.ok)
         .map(|d| (d.path.as_str(), hundredths(d.used_percent)))
         .collect();
-    let disks = if disks.is_empty() {
+    let disk_set = if disks.is_empty() {
         None
     } else {
-        Some(serde_json::to_string(&disks).ctx("encoding the disk figures")?)
+        let json = serde_json::to_string(&disks).ctx("encoding the disk figures")?;
+        Some(disk_set_id(tx, &json)?)
     };
     tx.prepare_cached(
         "INSERT INTO samples (at, interval_ms, cpu, iowait, memory, swap, mem_used_kib, \
          mem_total_kib, load1, load5, load15, net_rx, net_tx, disk_read, disk_write, processes, \
-         threads, cores, disks) \
+         threads, cores, disk_set) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
          ?19)",
     )
@@ -263,9 +265,27 @@ fn insert_sample(tx: &Transaction<'_>, snap: &Snapshot) -> Result<i64, StoreErro
         to_i64(sys.tasks.processes),
         to_i64(sys.tasks.threads),
         to_i64(sys.cpu.count as u64),
-        disks,
+        disk_set,
     ])
     .ctx("writing the sample row")?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// The id of a set of disk figures, added if it is new (`disk_sets`, schema v3).
+fn disk_set_id(tx: &Transaction<'_>, json: &str) -> Result<i64, StoreError> {
+    let found = tx
+        .prepare_cached("SELECT id FROM disk_sets WHERE disks = ?1")
+        .ctx("preparing the disk set lookup")?
+        .query_row([json], |r| r.get(0))
+        .optional()
+        .ctx("looking up the disk figures")?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO disk_sets (disks) VALUES (?1)")
+        .ctx("preparing the disk set insert")?
+        .execute([json])
+        .ctx("writing the disk figures")?;
     Ok(tx.last_insert_rowid())
 }
 

@@ -140,6 +140,12 @@ impl Store {
             "DELETE FROM commands WHERE last_seen < ?1",
             raw_cut.saturating_sub(COMMAND_TOUCH_MS),
         )?;
+        tx.execute(
+            "DELETE FROM disk_sets WHERE id NOT IN \
+             (SELECT disk_set FROM samples WHERE disk_set IS NOT NULL)",
+            [],
+        )
+        .ctx("deleting disk figures no sample refers to")?;
 
         // Rollups.
         let minute_cut = now

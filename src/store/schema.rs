@@ -8,7 +8,8 @@
 //!
 //! Layout, and why (sizes are what a 5 s interval with 50 busy users costs, see the budget test):
 //! - `samples`: one row per sample (the system figures). `at` is unique: a sample is recorded
-//!   once, and a retried write of the same sample is recognised.
+//!   once, and a retried write of the same sample is recognised. Its disk figures are a
+//!   reference to `disk_sets` (v3), which holds each distinct set once.
 //! - `user_samples`: the recent ("hot") per-user rows: one row per recorded user per sample,
 //!   keyed by (sample, user) WITHOUT ROWID so rows are appended in key order (a sample touches
 //!   one or two pages, not one per user) and the key is the only index. Figures are integers;
@@ -43,10 +44,13 @@ type Convert = fn(&Transaction<'_>) -> Result<u64, StoreError>;
 
 /// (version, SQL, conversion after the SQL). Append only: never edit a migration that has
 /// shipped.
-const MIGRATIONS: &[(i64, &str, Option<Convert>)] =
-    &[(1, V1, None), (2, V2, Some(super::compact::compact))];
+const MIGRATIONS: &[(i64, &str, Option<Convert>)] = &[
+    (1, V1, None),
+    (2, V2, Some(super::compact::compact)),
+    (3, V3, None),
+];
 
-pub(super) const LATEST: i64 = 2;
+pub(super) const LATEST: i64 = 3;
 
 const V1: &str = "
 CREATE TABLE samples (
@@ -241,6 +245,23 @@ CREATE TABLE user_blocks (
     rows INTEGER NOT NULL,
     data BLOB NOT NULL
 );
+";
+
+/// Disk figures interned (v3): the same JSON list of (mount, hundredths of a percent) was
+/// written with every sample, a third of each `samples` row, while disks fill by a hundredth of
+/// a percent every few minutes at most. A sample refers to its set; `disks` stays for rows
+/// written before and is NULL from now on.
+const V3: &str = "
+CREATE TABLE disk_sets (
+    id INTEGER PRIMARY KEY,
+    disks TEXT NOT NULL UNIQUE
+);
+ALTER TABLE samples ADD COLUMN disk_set INTEGER;
+INSERT OR IGNORE INTO disk_sets (disks)
+    SELECT DISTINCT disks FROM samples WHERE disks IS NOT NULL;
+UPDATE samples
+    SET disk_set = (SELECT id FROM disk_sets d WHERE d.disks = samples.disks), disks = NULL
+    WHERE disks IS NOT NULL;
 ";
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (

@@ -213,3 +213,65 @@ fn readers_see_committed_samples_only_and_are_never_blocked() {
     let reads = reading.join().expect("reader thread");
     assert!(reads > 0);
 }
+
+#[test]
+fn a_version_2_file_gets_its_disk_figures_interned() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    for i in 0..10 {
+        // Two sets of figures, each in five samples.
+        let home = if i < 5 { 78.25 } else { 78.5 };
+        let s = snap(T0 + i * 5_000).disk("/", 61.5).disk("/home", home);
+        put(&mut store, &s, &[], &[]);
+    }
+    store.conn.execute_batch(UNDO_V3).expect("downgrade");
+    assert_eq!(store.stats().expect("stats").schema_version, 2);
+    drop(store);
+
+    let store = open(&path);
+    assert_eq!(store.stats().expect("stats").schema_version, 3);
+    let count = |sql: &str| -> i64 { store.conn.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    assert_eq!(count("SELECT COUNT(*) FROM disk_sets"), 2);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM samples WHERE disks IS NOT NULL"),
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM samples WHERE disk_set IS NULL"),
+        0
+    );
+    for (i, home) in [(0, 78.25), (9, 78.5)] {
+        let st = store
+            .state_at(Timestamp(T0 + i * 5_000))
+            .expect("state")
+            .expect("a sample");
+        let disks: Vec<(&str, f64)> = st
+            .system
+            .disks
+            .iter()
+            .map(|d| (d.path.as_str(), d.used_percent))
+            .collect();
+        assert_eq!(disks, [("/", 61.5), ("/home", home)]);
+    }
+}
+
+#[test]
+fn retention_drops_disk_figures_no_sample_refers_to() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    put(&mut store, &snap(T0).disk("/", 10.0), &[], &[]);
+    let later = T0 + 3 * DAY;
+    put(&mut store, &snap(later).disk("/", 20.0), &[], &[]);
+    store
+        .run_retention(Timestamp(later), 30)
+        .expect("retention");
+    let sets: Vec<String> = store
+        .conn
+        .prepare("SELECT disks FROM disk_sets")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert_eq!(sets, [r#"[["/",2000]]"#]);
+}

@@ -38,6 +38,15 @@ pub(super) fn open(path: &std::path::Path) -> Store {
     Store::open(path).expect("open store")
 }
 
+/// Turns a file back into what sysmon wrote before schema v3: the disk figures spelled out in
+/// every sample row, no `disk_sets`.
+pub(super) const UNDO_V3: &str = "
+    UPDATE samples SET disks = (SELECT disks FROM disk_sets d WHERE d.id = samples.disk_set);
+    ALTER TABLE samples DROP COLUMN disk_set;
+    DROP TABLE disk_sets;
+    DELETE FROM schema_version WHERE version = 3;
+";
+
 /// A snapshot under construction: `snap(T0).cpu(50.0).user("alice", 1001, 30.0, 5.0)`.
 #[derive(Debug, Clone)]
 pub(super) struct Snap(pub Snapshot);

@@ -66,7 +66,24 @@ fn a_sample_reads_back_with_its_users_and_top_processes() {
     assert_eq!((alice.uid, alice.tracked, alice.processes), (1001, true, 7));
     assert!(close(alice.cpu_percent, 60.5) && close(alice.memory_percent, 12.25));
     assert_eq!(alice.memory_bytes, s.0.users[0].memory_bytes);
-    assert_eq!(alice.top_processes, s.0.users[0].top_processes);
+    // Top processes at three significant figures (codec.rs), the user's own figures exact.
+    let top: Vec<(u32, &str, f64, u64)> = alice
+        .top_processes
+        .iter()
+        .map(|p| (p.pid, &*p.cmdline, p.cpu_percent, p.memory_bytes))
+        .collect();
+    assert_eq!(
+        top,
+        [
+            (
+                4242,
+                "python3 train.py --epochs 10",
+                381.0,
+                2_100_000 * 1024
+            ),
+            (4300, "sh -c make", 12.0, 4_100 * 1024),
+        ]
+    );
     assert!(!st.users[1].tracked);
     assert!(st.users[2].top_processes.is_empty());
     assert_eq!(store.last_sample_time().expect("last"), Some(Timestamp(T0)));
