@@ -34,13 +34,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, confirm: &Confirm, theme: &Theme)
 pub fn draw_signal(frame: &mut Frame<'_>, area: Rect, d: &SignalDialog, theme: &Theme) {
     let w = area.width.saturating_sub(4).min(60);
     let h = (SIGNALS.len() as u16 + 4).min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + area.height.saturating_sub(h) / 2,
-        width: w,
-        height: h,
-    };
-    frame.render_widget(Clear, rect);
+    let rect = super::popup(frame, area, w, h);
     let title = format!("Signal {} ({})", d.pid, clean(&d.name));
     let block = pane(title, true, theme);
     let inner = block.inner(rect);

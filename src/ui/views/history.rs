@@ -5,7 +5,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::symbols::bar;
 use ratatui::text::Line;
-use ratatui::widgets::{Clear, Paragraph, Sparkline};
+use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{clean, pane};
 use crate::format;
@@ -62,13 +62,7 @@ fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme:
     let choices = state.chart_choices();
     let w = area.width.saturating_sub(4).min(40);
     let h = (choices.len() as u16 + 3).min(area.height);
-    let rect = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + area.height.saturating_sub(h) / 2,
-        width: w,
-        height: h,
-    };
-    frame.render_widget(Clear, rect);
+    let rect = super::popup(frame, area, w, h);
     let block = pane(format!("Chart a user ({})", state.range().0), true, theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);

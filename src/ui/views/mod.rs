@@ -65,6 +65,18 @@ pub fn pane<'a>(title: String, focused: bool, theme: &Theme) -> Block<'a> {
 }
 
 /// The first row to draw so that `selected` is on screen in `height` rows.
+/// A `w` x `h` box centred in `area`, cleared, for a dialog drawn over the screen.
+pub fn popup(frame: &mut Frame<'_>, area: Rect, w: u16, h: u16) -> Rect {
+    let rect = Rect {
+        x: area.x + area.width.saturating_sub(w) / 2,
+        y: area.y + area.height.saturating_sub(h) / 2,
+        width: w.min(area.width),
+        height: h.min(area.height),
+    };
+    frame.render_widget(ratatui::widgets::Clear, rect);
+    rect
+}
+
 pub fn scroll_offset(selected: usize, height: usize) -> usize {
     if height == 0 {
         0
