@@ -50,6 +50,7 @@ impl From<ConfigError> for Failure {
 }
 
 pub fn main() -> ExitCode {
+    fix_mmap_threshold();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -65,6 +66,27 @@ pub fn main() -> ExitCode {
         }
     }
 }
+
+/// glibc's malloc serves a large block from its own mapping only while the block is above a
+/// threshold that it raises to the size of each such block freed. A refresh frees its process
+/// tables every tick, so after a few ticks they would be carved from the heap, whose peak stays
+/// resident; a fixed threshold keeps them in mappings that are returned when freed (at 2,000
+/// processes: 0.4 MiB less resident, for a few mmap calls per refresh).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn fix_mmap_threshold() {
+    use std::ffi::c_int;
+    unsafe extern "C" {
+        fn mallopt(param: c_int, value: c_int) -> c_int;
+    }
+    const M_MMAP_THRESHOLD: c_int = -3;
+    // SAFETY: mallopt only changes a malloc parameter; it is called before any thread starts.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn fix_mmap_threshold() {}
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let env_path = std::env::var("SYSMON_CONFIG").ok();
