@@ -236,7 +236,7 @@ pub(super) fn decode(
     let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_RAW_BYTES)
         .map_err(|e| corrupt(&format!("cannot inflate: {e}")))?;
     let sections = if version == VERSION {
-        split_parts(&raw)?
+        split_parts(&raw, only)?
     } else {
         split_sections(&raw)?
     };
@@ -259,8 +259,8 @@ pub(super) fn decode(
 }
 
 /// v3: the users' ids and part lengths, then each part of every user in turn; gives each
-/// user's section reassembled.
-fn split_parts(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+/// user's section (or only `only`'s) reassembled.
+fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
     let mut rd = Reader(raw);
     let users = rd.count()?;
     let mut heads = Vec::with_capacity(users);
@@ -285,17 +285,21 @@ fn split_parts(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         starts[k] = starts[k - 1] + totals[k - 1];
     }
     let body = rd.0;
-    Ok(heads
-        .into_iter()
-        .map(|(id, lens)| {
-            let mut section = Vec::with_capacity(lens.iter().sum());
-            for k in 0..PARTS {
+    let mut out = Vec::new();
+    for (id, lens) in heads {
+        let wanted = only.is_none_or(|o| o == id);
+        let mut section = Vec::with_capacity(if wanted { lens.iter().sum() } else { 0 });
+        for k in 0..PARTS {
+            if wanted {
                 section.extend(&body[starts[k]..starts[k] + lens[k]]);
-                starts[k] += lens[k];
             }
-            (id, section)
-        })
-        .collect())
+            starts[k] += lens[k];
+        }
+        if wanted {
+            out.push((id, section));
+        }
+    }
+    Ok(out)
 }
 
 /// v2: each user's id, length and section in turn.
