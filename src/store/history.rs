@@ -186,7 +186,7 @@ impl Store {
             Some(name) => Some(self.user_ids_named(name)?),
             None => None,
         };
-        let source = self.choose_resolution(since, until)?;
+        let source = self.choose_resolution(since, until, q.max_points)?;
         let (from, unit_ms) = match source {
             Resolution::Raw => (since, 1_000),
             Resolution::Minute => (bucket_start(since, MINUTE_MS), MINUTE_MS),
@@ -507,7 +507,15 @@ impl Store {
         Ok(ids)
     }
 
-    fn choose_resolution(&self, since: i64, until: i64) -> Result<Resolution, StoreError> {
+    /// The level a range is read from: the finest that covers it, or, with a point budget, the
+    /// coarsest that still fills the budget over the data there is (a 30-day chart of 400
+    /// points reads 720 hours instead of 43,200 minutes).
+    fn choose_resolution(
+        &self,
+        since: i64,
+        until: i64,
+        max_points: Option<usize>,
+    ) -> Result<Resolution, StoreError> {
         let span = until.saturating_sub(since);
         let oldest = |sql: &str| -> Result<Option<i64>, StoreError> {
             self.conn
@@ -523,6 +531,20 @@ impl Store {
             None => coarser.iter().all(Option::is_none),
             Some(f) => f <= since || coarser.iter().flatten().all(|c| *c >= f),
         };
+        if let Some(max) = max_points {
+            let data_from = [raw_from, minute_from, hour_from]
+                .into_iter()
+                .flatten()
+                .min();
+            let filled = until.saturating_sub(data_from.map_or(until, |f| f.max(since)));
+            let fills = |unit: i64| filled / unit >= max as i64;
+            if hour_from.is_some() && fills(HOUR_MS) {
+                return Ok(Resolution::Hour);
+            }
+            if minute_from.is_some() && fills(MINUTE_MS) && covers(minute_from, &[hour_from]) {
+                return Ok(Resolution::Minute);
+            }
+        }
         if span <= RAW_MAX_SPAN_MS && covers(raw_from, &[minute_from, hour_from]) {
             return Ok(Resolution::Raw);
         }

@@ -115,6 +115,22 @@ fn same_within_rounding(a: &crate::store::History, b: &crate::store::History) {
 }
 
 #[test]
+fn a_point_budget_reads_the_coarsest_level_that_fills_it() {
+    // Two hours of data: a 30-day chart of 400 points gets the minutes there are, not two hours.
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    four_per_minute(&mut store, 120);
+    store
+        .run_retention(Timestamp(T0 + 2 * HOUR), 30)
+        .expect("retention");
+    let mut b = q(T0 + 2 * HOUR - 30 * DAY, T0 + 2 * HOUR, None);
+    b.max_points = Some(400);
+    let h = store.history(&b).expect("history");
+    assert_eq!(h.source, Resolution::Minute);
+    assert!(h.system.len() >= 100, "{} points", h.system.len());
+}
+
+#[test]
 fn long_ranges_use_hours_and_max_points_thins() {
     let (_dir, path) = temp_db();
     let mut store = open(&path);
@@ -143,6 +159,29 @@ fn long_ranges_use_hours_and_max_points_thins() {
         .history(&q(T0 + 30 * DAY, T0 + 37 * DAY, None))
         .expect("history");
     assert_eq!(week.source, Resolution::Minute);
+    // With a point budget the hours fill it: the same week as 168 of them for 100 points, but
+    // minutes for 200 (the hours would not fill it) and for a day.
+    let budget = |since: i64, until: i64, max: usize| {
+        let mut b = q(since, until, None);
+        b.max_points = Some(max);
+        store.history(&b).expect("history")
+    };
+    let week = budget(T0 + 30 * DAY, T0 + 37 * DAY, 100);
+    assert_eq!(week.source, Resolution::Hour);
+    assert!(week.system.iter().all(|p| close(p.cpu.avg, 40.0)));
+    assert_eq!(
+        budget(T0 + 30 * DAY, T0 + 37 * DAY, 200).source,
+        Resolution::Minute
+    );
+    assert_eq!(
+        budget(T0 + 36 * DAY, T0 + 37 * DAY, 100).source,
+        Resolution::Minute
+    );
+    // A range that starts before the data: only the data's span counts.
+    assert_eq!(
+        budget(T0 + 39 * DAY - 100 * DAY, T0 + 40 * DAY, 100).source,
+        Resolution::Hour
+    );
 
     let mut thin = q(T0, T0 + 40 * DAY - 1, None);
     thin.max_points = Some(100);
