@@ -18,11 +18,21 @@ use crate::store::{History, HistoryQuery, Store, StoredAlert};
 
 fn open(config: &Config) -> Result<Store, Failure> {
     let path = config.storage.resolved_path();
-    if !path.exists() {
-        return Err(Failure::Runtime(format!(
-            "no database at {} (has `sysmon --headless` run with this configuration?)",
-            path.display()
-        )));
+    match path.try_exists() {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(Failure::Runtime(format!(
+                "no database at {} (has `sysmon --headless` run with this configuration?)",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(Failure::Runtime(format!(
+                "cannot reach the database {}: {e} (the daemon can share it with a group: see \
+                 the README, \"Sharing the database\")",
+                path.display()
+            )));
+        }
     }
     Store::open(&path).map_err(|e| Failure::Runtime(format!("{}: {e}", path.display())))
 }

@@ -78,6 +78,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot create the database {path}: {source}")]
+    CreateFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -121,7 +126,7 @@ impl StoreError {
     /// and try again later.
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::CreateDir { source, .. } => {
+            StoreError::CreateDir { source, .. } | StoreError::CreateFile { source, .. } => {
                 source.kind() == std::io::ErrorKind::StorageFull
             }
             _ => self.sqlite_code() == Some(ErrorCode::DiskFull),
@@ -139,8 +144,11 @@ impl StoreError {
     /// The file or its directory cannot be written (permissions, read-only mount).
     pub fn is_read_only(&self) -> bool {
         match self {
-            StoreError::CreateDir { source, .. } => {
-                source.kind() == std::io::ErrorKind::PermissionDenied
+            StoreError::CreateDir { source, .. } | StoreError::CreateFile { source, .. } => {
+                matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                )
             }
             _ => matches!(
                 self.sqlite_code(),
@@ -228,6 +236,7 @@ impl Store {
     /// Opens (creating it and its directory if needed) and migrates the database.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         create_parent(path)?;
+        create_file(path)?;
         let open_err = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -324,6 +333,31 @@ fn create_parent(path: &Path) -> Result<(), StoreError> {
             path: dir.to_path_buf(),
             source,
         })
+}
+
+/// Creates an empty database file (a valid empty SQLite database) readable and writable by its
+/// owner and group as the umask allows, never by others. SQLite would create it 0644: readable
+/// by every user of the machine, and the file holds every user's command lines. Its WAL and
+/// shared-memory files take the database file's mode, so under a umask of 0007 an admin group
+/// shares all three (README: sharing the database), under systemd's 0077 they stay private.
+fn create_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o660)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // Not ours to create (a read-only place, a reader without write access): opening it
+        // says what is wrong, or works when the file is there to read.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.exists() => Ok(()),
+        Err(source) => Err(StoreError::CreateFile {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {

@@ -47,9 +47,18 @@ impl AlertDb {
         if self.store.is_some() || self.failed {
             return;
         }
-        if !self.path.exists() {
-            self.note = Some("no database: this session's alerts only".into());
-            return;
+        match self.path.try_exists() {
+            Ok(true) => {}
+            Ok(false) => {
+                self.note = Some("no database: this session's alerts only".into());
+                return;
+            }
+            Err(e) => {
+                self.note = Some(format!(
+                    "database out of reach ({e}): this session's alerts only"
+                ));
+                return;
+            }
         }
         match Store::open(&self.path) {
             Ok(store) => {

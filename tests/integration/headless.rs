@@ -155,6 +155,28 @@ fn a_second_instance_is_refused_with_the_first_ones_pid() {
 }
 
 #[test]
+fn the_database_is_never_world_readable_and_an_admin_group_can_share_it() {
+    use std::os::unix::fs::PermissionsExt;
+    for (umask, want) in [("077", 0o600), ("007", 0o660), ("022", 0o640)] {
+        let s = setup(None, "");
+        let mut d = Daemon::start_with_umask(&s.cfg, umask);
+        assert!(d.wait_log("started", 30), "{}", d.log());
+        let shm = format!("{}-shm", s.db.display());
+        assert!(wait(30, || Path::new(&shm).exists()), "{}", d.log());
+        for file in [
+            s.db.display().to_string(),
+            format!("{}-wal", s.db.display()),
+            shm,
+        ] {
+            let mode = std::fs::metadata(&file).expect(&file).permissions().mode() & 0o777;
+            assert_eq!(mode, want, "{file} under umask {umask}: {mode:o}");
+        }
+        d.signal(rustix::process::Signal::TERM);
+        assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+    }
+}
+
+#[test]
 fn a_bad_reload_keeps_the_running_config_and_a_good_one_applies() {
     let s = setup(None, "");
     let mut d = Daemon::start(&s.cfg);

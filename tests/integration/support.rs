@@ -25,8 +25,25 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(cfg: &Path) -> Daemon {
-        let mut child = base(cfg)
-            .arg("--headless")
+        let mut cmd = base(cfg);
+        cmd.arg("--headless");
+        Daemon::spawn(cmd)
+    }
+
+    /// `sysmon --headless` started by a shell that sets the umask first, as systemd's `UMask=`.
+    pub fn start_with_umask(cfg: &Path, umask: &str) -> Daemon {
+        let mut cmd = clean(Command::new("sh"));
+        cmd.arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .arg("--config")
+            .arg(cfg)
+            .arg("--headless");
+        Daemon::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Daemon {
+        let mut child = cmd
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -86,13 +103,19 @@ impl Drop for Daemon {
 }
 
 pub fn base(cfg: &Path) -> Command {
-    let mut c = Command::new(BIN);
+    let mut c = clean(Command::new(BIN));
+    c.arg("--config").arg(cfg);
+    c
+}
+
+/// Without the caller's sysmon and systemd variables, and no stdin.
+fn clean(mut c: Command) -> Command {
     for (k, _) in std::env::vars() {
         if k.starts_with("SYSMON_") || k == "JOURNAL_STREAM" || k == "NOTIFY_SOCKET" {
             c.env_remove(k);
         }
     }
-    c.arg("--config").arg(cfg).stdin(Stdio::null());
+    c.stdin(Stdio::null());
     c
 }
 
