@@ -317,41 +317,58 @@ impl Store {
 
     /// The login names recorded at some time in [since, until], in name order: the users a
     /// history chart can be drawn for. The rollups are looked up per user through their primary
-    /// key; raw samples (which also hold the minutes not rolled up yet) only for the range's last
-    /// [`RAW_MAX_SPAN_MS`], so the cost stays flat however long the range.
+    /// key; raw rows (hot or packed) only for the minutes not rolled up yet, at most the range's
+    /// last [`RAW_MAX_SPAN_MS`], so the cost stays flat however long the range.
     pub fn users_between(
         &self,
         since: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<String>, StoreError> {
-        let raw_since = since.0.max(until.0.saturating_sub(RAW_MAX_SPAN_MS));
+        let rolled = super::retention::watermark(&self.conn, "rollup_1m_next")?;
+        let raw_since = since
+            .0
+            .max(until.0.saturating_sub(RAW_MAX_SPAN_MS))
+            .max(rolled.unwrap_or(i64::MIN));
+        let mut ids: Vec<i64> = super::compact::user_rows(&self.conn, None, raw_since, until.0)?
+            .into_keys()
+            .collect();
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT u.name FROM users u WHERE \
-                 u.id IN (SELECT us.user_id FROM samples s \
-                          JOIN user_samples us ON us.sample_id = s.id \
-                          WHERE s.at BETWEEN ?1 AND ?2) \
-                 OR EXISTS (SELECT 1 FROM user_1m m WHERE m.user_id = u.id \
-                            AND m.bucket BETWEEN ?3 AND ?2) \
+                "SELECT u.id FROM users u WHERE \
+                 EXISTS (SELECT 1 FROM user_1m m WHERE m.user_id = u.id \
+                         AND m.bucket BETWEEN ?1 AND ?3) \
                  OR EXISTS (SELECT 1 FROM user_1h h WHERE h.user_id = u.id \
-                            AND h.bucket BETWEEN ?4 AND ?2) \
-                 ORDER BY u.name",
+                            AND h.bucket BETWEEN ?2 AND ?3)",
             )
             .ctx("preparing the users of a range")?;
-        let names = stmt
+        let rolled_ids = stmt
             .query_map(
                 params![
-                    raw_since,
-                    until.0,
                     bucket_start(since.0, MINUTE_MS),
-                    bucket_start(since.0, HOUR_MS)
+                    bucket_start(since.0, HOUR_MS),
+                    until.0
                 ],
                 |r| r.get(0),
             )
             .ctx("reading the users of a range")?
-            .collect::<Result<Vec<String>, _>>()
+            .collect::<Result<Vec<i64>, _>>()
             .ctx("reading the users of a range")?;
+        ids.extend(rolled_ids);
+        let mut names = Vec::with_capacity(ids.len());
+        let mut name_of = self
+            .conn
+            .prepare_cached("SELECT name FROM users WHERE id = ?1")
+            .ctx("preparing a user lookup")?;
+        for id in ids {
+            let name: Option<String> = name_of
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .ctx("looking up a user")?;
+            names.extend(name);
+        }
+        names.sort();
+        names.dedup();
         Ok(names)
     }
 

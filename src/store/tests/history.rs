@@ -369,3 +369,22 @@ fn users_between_lists_who_was_recorded_in_the_range() {
     assert_eq!(names(T0 + 1, T0 + HOUR), vec!["alice", "bob"]);
     assert!(names(T0 + 2 * MIN, T0 + HOUR).is_empty());
 }
+
+#[test]
+fn users_between_finds_users_packed_but_not_rolled_up_yet() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    put(&mut store, &snap(T0).user("dave", 1004, 5.0, 1.0), &[], &[]);
+    for m in 1..=40 {
+        put(&mut store, &snap(T0 + m * MIN), &[], &[]);
+    }
+    let packed: i64 = store
+        .conn
+        .query_row("SELECT COUNT(*) FROM user_blocks", [], |r| r.get(0))
+        .expect("blocks");
+    assert!(packed > 0, "dave's window is packed");
+    let names = store
+        .users_between(Timestamp(T0), Timestamp(T0 + HOUR))
+        .expect("users");
+    assert_eq!(names, ["dave"]);
+}
