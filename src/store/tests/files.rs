@@ -265,13 +265,10 @@ fn retention_drops_disk_figures_no_sample_refers_to() {
     store
         .run_retention(Timestamp(later), 30)
         .expect("retention");
-    let sets: Vec<String> = store
-        .conn
-        .prepare("SELECT disks FROM disk_sets")
-        .expect("prepare")
-        .query_map([], |r| r.get(0))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(sets, [r#"[["/",2000]]"#]);
+    let sets = table_rows(&store, "disk_sets");
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(
+        sets[0][1],
+        rusqlite::types::Value::Text(r#"[["/",2000]]"#.into())
+    );
 }
