@@ -585,9 +585,10 @@ impl AppState {
         }
     }
 
-    /// Ask the run loop for the current history view's data, ending now.
+    /// Ask the run loop for the current history view's data, ending now, or at the recorded
+    /// moment on screen while time travelling (the lead-up to what is being looked at).
     pub fn load_history(&mut self) {
-        let (View::History(hv), Some(feed)) = (&self.view, &self.feed) else {
+        let (View::History(hv), Some(feed)) = (&self.view, self.shown()) else {
             return;
         };
         let until = feed.snapshot.at;

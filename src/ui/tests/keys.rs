@@ -492,6 +492,21 @@ mod travel {
     }
 
     #[test]
+    fn charts_opened_in_the_past_end_at_the_moment_on_screen() {
+        let mut s = travelling();
+        let rec_at = fixture::recorded().at;
+        press(&mut s, &[key('H')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::LoadHistory {
+                since: rec_at.plus_secs(-HOUR),
+                until: rec_at,
+                user: Some("bob".into()),
+            }]
+        );
+    }
+
+    #[test]
     fn while_travelling_the_screen_shows_the_recorded_moment() {
         let mut s = travelling();
         let shown = s.shown().map(|f| f.snapshot.at);

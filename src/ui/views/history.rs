@@ -36,7 +36,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
         .as_ref()
         .map(|h| format!(" - {}", h.source))
         .unwrap_or_default();
-    let block = pane(format!("History {range} - {who}{source}"), true, theme);
+    let until = match &state.travel {
+        Some(moment) => format!(" to {}", super::header::clock(state, moment.snapshot.at.0)),
+        None => String::new(),
+    };
+    let block = pane(
+        format!("History {range}{until} - {who}{source}"),
+        true,
+        theme,
+    );
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let Some(data) = &state.history else {
