@@ -22,7 +22,8 @@
 //!
 //! Every value is exact: decoding gives back the rows that were encoded, bit for bit (deltas use
 //! wrapping arithmetic, so any `i64`/`u64` survives), with each top list in canonical order. Damaged input gives `StoreError::Corrupt`,
-//! never a panic, and decompression is capped so a damaged length cannot exhaust memory.
+//! never a panic; decompression is capped, and so are the users in a block and the rows of each
+//! (decoded one user at a time), so a damaged count cannot exhaust memory.
 
 use std::collections::BTreeMap;
 
@@ -46,6 +47,11 @@ const MIN_ROW_BYTES: usize = 2;
 const MIN_ROW_BYTES_V2: usize = 12;
 /// More top processes than this in one row is damage (the store keeps five).
 const MAX_PROCESSES_PER_ROW: u64 = 255;
+/// More rows for one user than this in one block is damage: a window holds 900 samples at the
+/// shortest interval (1 s), and this leaves room for restarts and clock steps.
+const MAX_ROWS_PER_USER: usize = 8 * (super::compact::BLOCK_MS / 1000) as usize;
+/// More users than this in one block is damage (uids with processes at one moment).
+const MAX_USERS: usize = 65_536;
 
 /// One user at one sample, in storage units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,21 +233,31 @@ pub(super) fn decode(
     block: &[u8],
     only: Option<i64>,
 ) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
-    let Some((&version, packed)) = block.split_first() else {
-        return Err(corrupt("empty block"));
-    };
-    if version != VERSION && version != VERSION_STORED_ORDER {
-        return Err(corrupt(&format!("unknown block version {version}")));
-    }
-    let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_RAW_BYTES)
-        .map_err(|e| corrupt(&format!("cannot inflate: {e}")))?;
+    let mut out = BTreeMap::new();
+    decode_each(block, only, |id, rows| {
+        out.insert(id, rows);
+    })?;
+    Ok(out)
+}
+
+/// Decodes a block one user at a time, handing each user's rows (in time order) to `each`, so
+/// that a caller keeping only some of them never holds the whole block decoded.
+pub(super) fn decode_each(
+    block: &[u8],
+    only: Option<i64>,
+    mut each: impl FnMut(i64, Vec<UserRow>),
+) -> Result<(), StoreError> {
+    let (version, raw) = inflate(block)?;
     let sections = if version == VERSION {
         split_parts(&raw, only)?
     } else {
         split_sections(&raw)?
     };
-    let mut out = BTreeMap::new();
+    let mut seen = std::collections::HashSet::with_capacity(sections.len());
     for (id, section) in sections {
+        if !seen.insert(id) {
+            return Err(corrupt(&format!("user {id} twice in one block")));
+        }
         if only.is_some_and(|o| o != id) {
             continue;
         }
@@ -251,18 +267,53 @@ pub(super) fn decode(
                 canonical_order(&mut r.top);
             }
         }
-        if out.insert(id, rows).is_some() {
-            return Err(corrupt(&format!("user {id} twice in one block")));
-        }
+        each(id, rows);
     }
-    Ok(out)
+    Ok(())
 }
 
-/// v3: the users' ids and part lengths, then each part of every user in turn; gives each
-/// user's section (or only `only`'s) reassembled.
-fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-    let mut rd = Reader(raw);
+/// The users a block holds rows for, without decoding the rows.
+pub(super) fn user_ids(block: &[u8]) -> Result<Vec<i64>, StoreError> {
+    let (version, raw) = inflate(block)?;
+    let sections = if version == VERSION {
+        read_heads(&mut Reader(&raw))?.0
+    } else {
+        split_sections(&raw)?
+            .into_iter()
+            .map(|(id, _)| (id, [0; PARTS]))
+            .collect()
+    };
+    Ok(sections.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The format version and the inflated payload.
+fn inflate(block: &[u8]) -> Result<(u8, Vec<u8>), StoreError> {
+    let Some((&version, packed)) = block.split_first() else {
+        return Err(corrupt("empty block"));
+    };
+    if version != VERSION && version != VERSION_STORED_ORDER {
+        return Err(corrupt(&format!("unknown block version {version}")));
+    }
+    let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_RAW_BYTES)
+        .map_err(|e| corrupt(&format!("cannot inflate: {e}")))?;
+    Ok((version, raw))
+}
+
+/// A user count, bounded by [`MAX_USERS`] and by what is left to read.
+fn user_count(rd: &mut Reader<'_>) -> Result<usize, StoreError> {
     let users = rd.count()?;
+    if users > MAX_USERS {
+        return Err(corrupt(&format!("{users} users in one block")));
+    }
+    Ok(users)
+}
+
+type Heads = Vec<(i64, [usize; PARTS])>;
+
+/// v3 header: each user's id and part lengths; with the total length of each part.
+fn read_heads(rd: &mut Reader<'_>) -> Result<(Heads, [usize; PARTS]), StoreError> {
+    let users = user_count(rd)?;
+    let limit = rd.0.len();
     let mut heads = Vec::with_capacity(users);
     let mut totals = [0usize; PARTS];
     for _ in 0..users {
@@ -271,12 +322,20 @@ fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, Sto
         for (len, total) in lens.iter_mut().zip(&mut totals) {
             *len = usize::try_from(rd.varint()?)
                 .ok()
-                .filter(|&l| l <= raw.len())
+                .filter(|&l| l <= limit)
                 .ok_or_else(|| corrupt("part longer than the block"))?;
             *total += *len;
         }
         heads.push((id, lens));
     }
+    Ok((heads, totals))
+}
+
+/// v3: the users' ids and part lengths, then each part of every user in turn; gives each
+/// user's section (or only `only`'s) reassembled.
+fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+    let mut rd = Reader(raw);
+    let (heads, totals) = read_heads(&mut rd)?;
     if totals.iter().sum::<usize>() != rd.0.len() {
         return Err(corrupt("parts do not add up to the block"));
     }
@@ -295,9 +354,8 @@ fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, Sto
             }
             starts[k] += lens[k];
         }
-        if wanted {
-            out.push((id, section));
-        }
+        // Unwanted users keep their place (an id given twice is still found).
+        out.push((id, section));
     }
     Ok(out)
 }
@@ -305,7 +363,7 @@ fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, Sto
 /// v2: each user's id, length and section in turn.
 fn split_sections(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
     let mut rd = Reader(raw);
-    let users = rd.count()?;
+    let users = user_count(&mut rd)?;
     let mut out = Vec::with_capacity(users);
     for _ in 0..users {
         let id = unzigzag(rd.varint()?);
@@ -420,6 +478,9 @@ fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
 fn decode_rows(raw: &[u8], v3: bool) -> Result<Vec<UserRow>, StoreError> {
     let mut rd = Reader(raw);
     let n = rd.count()?;
+    if n > MAX_ROWS_PER_USER {
+        return Err(corrupt(&format!("{n} rows for one user in one block")));
+    }
     let min_row = if v3 { MIN_ROW_BYTES } else { MIN_ROW_BYTES_V2 };
     if n.saturating_mul(min_row) > rd.0.len() {
         return Err(corrupt("more rows than the data holds"));
@@ -572,6 +633,54 @@ mod tests {
         assert_eq!(back_rows[1].top[0].pid, 1, "heaviest first");
     }
 
+    /// A v3 block whose payload is `raw` exactly.
+    fn block_of(raw: &[u8]) -> Vec<u8> {
+        let mut b = vec![VERSION];
+        b.extend(miniz_oxide::deflate::compress_to_vec(raw, 1));
+        b
+    }
+
+    #[test]
+    fn damaged_counts_cannot_make_the_decoder_allocate_without_bound() {
+        // More users than a block can hold, with the bytes to look plausible.
+        let mut raw = Vec::new();
+        put_varint(&mut raw, MAX_USERS as u64 + 1);
+        raw.resize(raw.len() + (MAX_USERS + 1) * (1 + PARTS), 0);
+        let err = decode(&block_of(&raw), None).expect_err("too many users");
+        assert!(err.to_string().contains("users in one block"), "{err}");
+        assert!(user_ids(&block_of(&raw)).is_err());
+
+        // One user with more rows than a window can hold: every column one run of zeros, so
+        // the rows cost two bytes each.
+        let n = MAX_ROWS_PER_USER + 1;
+        let mut section = Vec::new();
+        put_varint(&mut section, n as u64);
+        for _ in 0..5 {
+            put_column(&mut section, &vec![0; n]);
+        }
+        section.extend([0, 0].repeat(n));
+        put_column(&mut section, &[]);
+        put_column(&mut section, &[]);
+        let mut raw = vec![1, 14];
+        raw.extend([0; PARTS - 1]);
+        put_varint(&mut raw, section.len() as u64);
+        raw.extend(&section);
+        let err = decode(&block_of(&raw), None).expect_err("too many rows");
+        assert!(err.to_string().contains("rows for one user"), "{err}");
+        // The same with one row fewer is a valid block of empty rows.
+        let rows = back(&encode(&one(vec![row(0, 0, &[]); n - 1]))).expect("decode");
+        assert_eq!(rows.len(), n - 1);
+    }
+
+    #[test]
+    fn user_ids_come_from_the_header_alone() {
+        let mut users = BTreeMap::new();
+        for id in [3i64, -1, 40] {
+            users.insert(id, vec![row(0, id, &[(1, 1, 2, 3)])]);
+        }
+        assert_eq!(user_ids(&encode(&users)).ok(), Some(vec![-1, 3, 40]));
+    }
+
     /// A column as v2 wrote it: divisor, low bytes, high parts; no zero runs.
     fn put_plain_column(out: &mut Vec<u8>, values: &[i64]) {
         out.push(1);
@@ -699,6 +808,17 @@ mod tests {
         let ok = wrap(&bad_ref).expect("a new process");
         assert_eq!(ok[&0][0].top[0].pid, 42);
         assert_eq!(ok[&0][0].top[0].command, 7);
+        // Every change to a byte of the payload decodes or errors, never panics.
+        let raw = miniz_oxide::inflate::decompress_to_vec(&good[1..]).expect("inflate");
+        for i in 0..raw.len() {
+            for v in [0, 1, 2, 0x7f, 0x80, 0xff] {
+                let mut r = raw.clone();
+                r[i] = v;
+                let mut b = vec![VERSION];
+                b.extend(miniz_oxide::deflate::compress_to_vec(&r, 1));
+                let _ = decode(&b, None);
+            }
+        }
         // Every single-byte change decodes or errors, never panics.
         for i in 0..good.len() {
             for bit in 0..8 {

@@ -181,11 +181,11 @@ pub(super) fn user_rows(
         .ctx("preparing the block query")?;
     let blocks: Vec<(Vec<u8>,)> = super::rows(&mut stmt, [window_of(from), to], "reading blocks")?;
     for (data,) in blocks {
-        for (id, rows) in block::decode(&data, user)? {
+        block::decode_each(&data, user, |id, rows| {
             out.entry(id)
                 .or_default()
                 .extend(rows.into_iter().filter(|r| r.at >= from && r.at <= to));
-        }
+        })?;
     }
     let hot = hot_rows(conn, user, from, to)?;
     for (id, rows) in hot {
@@ -201,6 +201,45 @@ pub(super) fn user_rows(
 }
 
 /// The hot rows with a time in [from, to] (or only `user`'s), by user and in time order.
+/// The users with rows in [from, to], packed or hot, without decoding any row: for a packed
+/// window, whoever has rows in it (a window holds 15 minutes).
+pub(super) fn user_ids_between(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> Result<std::collections::BTreeSet<i64>, StoreError> {
+    let mut ids = std::collections::BTreeSet::new();
+    if to < from {
+        return Ok(ids);
+    }
+    let _snapshot = if conn.is_autocommit() {
+        Some(
+            conn.unchecked_transaction()
+                .ctx("starting a read of user samples")?,
+        )
+    } else {
+        None
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT data FROM user_blocks WHERE block >= ?1 AND block <= ?2 ORDER BY block",
+        )
+        .ctx("preparing the block query")?;
+    let blocks: Vec<(Vec<u8>,)> = super::rows(&mut stmt, [window_of(from), to], "reading blocks")?;
+    for (data,) in blocks {
+        ids.extend(block::user_ids(&data)?);
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT DISTINCT u.user_id FROM samples s JOIN user_samples u ON u.sample_id = s.id \
+             WHERE s.at >= ?1 AND s.at <= ?2",
+        )
+        .ctx("preparing the hot user query")?;
+    let hot: Vec<(i64,)> = super::rows(&mut stmt, [from, to], "reading hot users")?;
+    ids.extend(hot.into_iter().map(|(id,)| id));
+    Ok(ids)
+}
+
 fn hot_rows(
     conn: &Connection,
     user: Option<i64>,

@@ -329,9 +329,14 @@ impl Store {
             .0
             .max(until.0.saturating_sub(RAW_MAX_SPAN_MS))
             .max(rolled.unwrap_or(i64::MIN));
-        let mut ids: Vec<i64> = super::compact::user_rows(&self.conn, None, raw_since, until.0)?
-            .into_keys()
-            .collect();
+        let mut ids = super::compact::user_ids_between(&self.conn, raw_since, until.0)?;
+        // Hours only where the minutes are gone: an hour bucket that starts before `since`
+        // would also list who was there before it.
+        let minutes_from: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(bucket) FROM system_1m", [], |r| r.get(0))
+            .ctx("finding the oldest minute")?;
+        let hours_until = minutes_from.map_or(until.0, |m| until.0.min(m - 1));
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -339,7 +344,7 @@ impl Store {
                  EXISTS (SELECT 1 FROM user_1m m WHERE m.user_id = u.id \
                          AND m.bucket BETWEEN ?1 AND ?3) \
                  OR EXISTS (SELECT 1 FROM user_1h h WHERE h.user_id = u.id \
-                            AND h.bucket BETWEEN ?2 AND ?3)",
+                            AND h.bucket BETWEEN ?2 AND ?4)",
             )
             .ctx("preparing the users of a range")?;
         let rolled_ids = stmt
@@ -347,7 +352,8 @@ impl Store {
                 params![
                     bucket_start(since.0, MINUTE_MS),
                     bucket_start(since.0, HOUR_MS),
-                    until.0
+                    until.0,
+                    hours_until
                 ],
                 |r| r.get(0),
             )
@@ -554,7 +560,8 @@ impl Store {
                 .flatten()
                 .min();
             let filled = until.saturating_sub(data_from.map_or(until, |f| f.max(since)));
-            let fills = |unit: i64| filled / unit >= max as i64;
+            let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+            let fills = |unit: i64| filled / unit >= max;
             if hour_from.is_some() && fills(HOUR_MS) {
                 return Ok(Resolution::Hour);
             }

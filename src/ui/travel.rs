@@ -45,7 +45,7 @@ fn episodes_at(
         .filter(|e| e.started_at <= at && e.ended_at.is_none_or(|end| end > at))
         .filter(|e| !users.iter().any(|u| u.name == e.user && !u.tracked))
         .filter_map(|e| {
-            let lasted = u64::try_from((at.0 - e.started_at.0) / 1000).unwrap_or(0);
+            let lasted = u64::try_from(at.0.saturating_sub(e.started_at.0) / 1000).unwrap_or(0);
             let needed = config
                 .limits_for(&e.user)
                 .persistent_minutes

@@ -371,6 +371,43 @@ fn users_between_lists_who_was_recorded_in_the_range() {
 }
 
 #[test]
+fn users_between_finds_users_in_the_rollups_once_their_raw_rows_are_gone() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    put(&mut store, &snap(T0).user("erin", 1005, 5.0, 1.0), &[], &[]);
+    let mut t = T0 + HOUR;
+    while t <= T0 + 3 * DAY {
+        put(&mut store, &snap(t), &[], &[]);
+        t += HOUR;
+    }
+    store
+        .run_retention(Timestamp(T0 + 3 * DAY), 30)
+        .expect("retention");
+    let raw: i64 = store
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM samples WHERE at < ?1",
+            [T0 + DAY],
+            |r| r.get(0),
+        )
+        .expect("raw");
+    assert_eq!(raw, 0, "erin's sample is past the raw window");
+    let names = |since: i64, until: i64| {
+        store
+            .users_between(Timestamp(since), Timestamp(until))
+            .expect("users")
+    };
+    assert_eq!(names(T0, T0 + MIN), ["erin"], "from the minute rollups");
+    assert!(names(T0 + 2 * MIN, T0 + HOUR).is_empty());
+    // Once the minutes are gone too, the hours still know.
+    store
+        .conn
+        .execute_batch("DELETE FROM user_1m; DELETE FROM system_1m;")
+        .expect("drop the minutes");
+    assert_eq!(names(T0, T0 + MIN), ["erin"], "from the hour rollups");
+}
+
+#[test]
 fn users_between_finds_users_packed_but_not_rolled_up_yet() {
     let (_dir, path) = temp_db();
     let mut store = open(&path);

@@ -69,7 +69,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
 fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
     let choices = state.chart_choices();
     let w = area.width.saturating_sub(4).min(40);
-    let h = (choices.len() as u16 + 3).min(area.height);
+    // The choices, a line saying there is no user when there is none, the key reminder.
+    let listed = choices.len() + usize::from(choices.len() == 1);
+    let h = u16::try_from(listed + 3)
+        .unwrap_or(u16::MAX)
+        .min(area.height);
     let rect = super::popup(frame, area, w, h);
     let block = pane(format!("Chart a user ({})", state.range().0), true, theme);
     let inner = block.inner(rect);
