@@ -163,24 +163,9 @@ pub(super) fn user_rows(
     if to < from {
         return Ok(BTreeMap::new());
     }
-    // Blocks and hot rows are read in one transaction: between two autocommit reads, another
-    // process's compaction could move rows from the second place read to the first.
-    let _snapshot = if conn.is_autocommit() {
-        Some(
-            conn.unchecked_transaction()
-                .ctx("starting a read of user samples")?,
-        )
-    } else {
-        None
-    };
+    let (_snapshot, blocks) = packed_between(conn, from, to)?;
     let mut out: BTreeMap<i64, Vec<UserRow>> = BTreeMap::new();
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT data FROM user_blocks WHERE block >= ?1 AND block <= ?2 ORDER BY block",
-        )
-        .ctx("preparing the block query")?;
-    let blocks: Vec<(Vec<u8>,)> = super::rows(&mut stmt, [window_of(from), to], "reading blocks")?;
-    for (data,) in blocks {
+    for data in blocks {
         block::decode_each(&data, user, |id, rows| {
             out.entry(id)
                 .or_default()
@@ -200,19 +185,15 @@ pub(super) fn user_rows(
     Ok(out)
 }
 
-/// The hot rows with a time in [from, to] (or only `user`'s), by user and in time order.
-/// The users with rows in [from, to], packed or hot, without decoding any row: for a packed
-/// window, whoever has rows in it (a window holds 15 minutes).
-pub(super) fn user_ids_between(
+/// The blocks that may hold rows in [from, to], and the read transaction to hold while the hot
+/// rows are read too (None when the caller is in one): between two autocommit reads, another
+/// process's compaction could move rows from the second place read to the first.
+fn packed_between(
     conn: &Connection,
     from: i64,
     to: i64,
-) -> Result<std::collections::BTreeSet<i64>, StoreError> {
-    let mut ids = std::collections::BTreeSet::new();
-    if to < from {
-        return Ok(ids);
-    }
-    let _snapshot = if conn.is_autocommit() {
+) -> Result<(Option<rusqlite::Transaction<'_>>, Vec<Vec<u8>>), StoreError> {
+    let snapshot = if conn.is_autocommit() {
         Some(
             conn.unchecked_transaction()
                 .ctx("starting a read of user samples")?,
@@ -226,7 +207,22 @@ pub(super) fn user_ids_between(
         )
         .ctx("preparing the block query")?;
     let blocks: Vec<(Vec<u8>,)> = super::rows(&mut stmt, [window_of(from), to], "reading blocks")?;
-    for (data,) in blocks {
+    Ok((snapshot, blocks.into_iter().map(|(b,)| b).collect()))
+}
+
+/// The users with rows in [from, to], packed or hot, without decoding any row: for a packed
+/// window, whoever has rows in it (a window holds 15 minutes).
+pub(super) fn user_ids_between(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> Result<std::collections::BTreeSet<i64>, StoreError> {
+    let mut ids = std::collections::BTreeSet::new();
+    if to < from {
+        return Ok(ids);
+    }
+    let (_snapshot, blocks) = packed_between(conn, from, to)?;
+    for data in blocks {
         ids.extend(block::user_ids(&data)?);
     }
     let mut stmt = conn
@@ -240,6 +236,7 @@ pub(super) fn user_ids_between(
     Ok(ids)
 }
 
+/// The hot rows with a time in [from, to] (or only `user`'s), by user and in time order.
 fn hot_rows(
     conn: &Connection,
     user: Option<i64>,
