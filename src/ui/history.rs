@@ -64,6 +64,9 @@ pub struct HistoryData {
     /// Where the points come from, for the title.
     pub source: String,
     pub series: Vec<Series>,
+    /// The time of each point (every series has one point per time), so the view can place
+    /// them on the time axis: data may cover only part of the range.
+    pub times: Vec<Timestamp>,
     pub marks: Vec<Mark>,
     /// The users recorded in the range, in name order: what the user picker offers. Raw names
     /// (they go back into the query); the view cleans them.
@@ -266,6 +269,7 @@ pub fn from_store(
         )
         .to_lowercase(),
         series,
+        times: sys.iter().map(|p| p.at).collect(),
         marks: h
             .alerts
             .iter()
@@ -357,6 +361,7 @@ pub fn from_session(
         until,
         source: "no database: this session's samples only".into(),
         series,
+        times: picked.chunks(per).map(|c| c[0].at).collect(),
         marks: Vec::new(),
         users,
     }

@@ -517,6 +517,9 @@ pub fn history() -> crate::ui::history::HistoryData {
                 message: format!("{HOSTILE} CPU 40% > 25%"),
             },
         ],
+        times: (0..120)
+            .map(|i| Timestamp(AT.0 - 3_600_000 + i * 30_000))
+            .collect(),
         users: vec!["alice".into(), "bob".into(), HOSTILE.into()],
     }
 }

@@ -9,6 +9,7 @@ use ratatui::widgets::{Paragraph, Sparkline};
 
 use super::{clean, pane};
 use crate::format;
+use crate::model::Timestamp;
 use crate::ui::history::{HistoryData, Series, Unit};
 use crate::ui::state::{AppState, HistoryView};
 use crate::ui::theme::Theme;
@@ -57,7 +58,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
     let n = data.series.len().max(1) as u16;
     let rows = Layout::vertical(vec![Constraint::Ratio(1, u32::from(n)); n as usize]).split(charts);
     for (series, rect) in data.series.iter().zip(rows.iter()) {
-        chart(frame, *rect, series, theme);
+        chart(frame, *rect, series, data, theme);
     }
     marks(frame, axis, state, data, theme);
     if let Some(at) = hv.picker {
@@ -109,18 +110,62 @@ fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme:
 /// Exactly `width` bars from equally spaced points spanning the range, so the chart is as wide
 /// as the time axis under it: with more points than columns each column is the highest of its
 /// group, so peaks survive; with fewer, each point is stretched over its share of the columns.
-fn resample(points: &[f64], width: usize) -> Vec<f64> {
+/// One value per column, each point drawn where its time falls in [since, until]: a column shows
+/// the highest of its points; a column without one carries the previous point on while the data
+/// is continuous (less than two sampling steps since that point), so a coarse series draws as
+/// a step line; columns before the data, after it, or across a gap stay empty. Without times
+/// (one per point), the points are spread evenly over the width.
+fn resample(points: &[f64], times: &[Timestamp], since: i64, until: i64, width: usize) -> Vec<f64> {
     let n = points.len();
-    if n == 0 {
+    if n == 0 || width == 0 {
         return Vec::new();
     }
-    (0..width)
-        .map(|col| {
-            let from = col * n / width;
-            let to = ((col + 1) * n / width).max(from + 1).min(n);
-            points[from..to].iter().copied().fold(0.0, f64::max)
-        })
-        .collect()
+    if times.len() != n {
+        return (0..width)
+            .map(|col| {
+                let from = col * n / width;
+                let to = ((col + 1) * n / width).max(from + 1).min(n);
+                points[from..to].iter().copied().fold(0.0, f64::max)
+            })
+            .collect();
+    }
+    let span = i128::from(until.saturating_sub(since).max(1));
+    let cols = width as i128;
+    // The sampling step: the shortest distance between two points (a gap must not widen it).
+    let spacing = times
+        .windows(2)
+        .map(|w| w[1].0.saturating_sub(w[0].0))
+        .filter(|&d| d > 0)
+        .min()
+        .unwrap_or(0);
+    let mut out: Vec<f64> = vec![0.0; width];
+    let mut latest: Vec<Option<i64>> = vec![None; width];
+    for (&v, t) in points.iter().zip(times) {
+        if t.0 < since || t.0 > until {
+            continue;
+        }
+        let col = ((i128::from(t.0 - since) * cols) / span).min(cols - 1) as usize;
+        out[col] = if latest[col].is_some() {
+            out[col].max(v)
+        } else {
+            v
+        };
+        latest[col] = Some(latest[col].map_or(t.0, |l| l.max(t.0)));
+    }
+    let mut carried: Option<(f64, i64)> = None;
+    for col in 0..width {
+        if let Some(t) = latest[col] {
+            carried = Some((out[col], t));
+            continue;
+        }
+        let start = since.saturating_add((i128::from(col as u32) * span / cols) as i64);
+        if let Some((v, t)) = carried
+            && start.saturating_sub(t) < spacing.saturating_mul(2)
+        {
+            out[col] = v;
+        }
+    }
+    out
 }
 
 fn figure(v: f64, unit: Unit) -> String {
@@ -131,12 +176,12 @@ fn figure(v: f64, unit: Unit) -> String {
     }
 }
 
-fn chart(frame: &mut Frame<'_>, rect: Rect, s: &Series, theme: &Theme) {
+fn chart(frame: &mut Frame<'_>, rect: Rect, s: &Series, data: &HistoryData, theme: &Theme) {
     if rect.height == 0 {
         return;
     }
     let width = usize::from(rect.width);
-    let points = resample(&s.points, width);
+    let points = resample(&s.points, &data.times, data.since.0, data.until.0, width);
     // The figures come from the points themselves, not the bars: a column's bar is the peak of
     // its group, or a point drawn twice, and neither should weigh on the average.
     let max = s.points.iter().copied().fold(0.0, f64::max);
@@ -208,7 +253,47 @@ fn marks(frame: &mut Frame<'_>, rect: Rect, state: &AppState, data: &HistoryData
 
 #[cfg(test)]
 mod tests {
-    use super::resample;
+    use crate::model::Timestamp;
+
+    /// Points without times: spread evenly over the width.
+    fn resample(points: &[f64], width: usize) -> Vec<f64> {
+        super::resample(points, &[], 0, 0, width)
+    }
+
+    #[test]
+    fn points_are_drawn_where_their_time_falls() {
+        let at = |min: i64| Timestamp(min * 60_000);
+        // An hour over 60 columns, data only for the last 20 minutes, one point a minute.
+        let times: Vec<Timestamp> = (40..60).map(at).collect();
+        let points: Vec<f64> = (40..60).map(|m| m as f64).collect();
+        let cols = super::resample(&points, &times, 0, 3_600_000, 60);
+        assert!(
+            cols[..40].iter().all(|&v| v == 0.0),
+            "no data yet: {cols:?}"
+        );
+        assert_eq!(cols[40], 40.0);
+        assert_eq!(cols[59], 59.0);
+        // One point every 5 minutes over 60 columns: a step line, no holes.
+        let times: Vec<Timestamp> = (0..12).map(|i| at(i * 5)).collect();
+        let points: Vec<f64> = (0..12).map(f64::from).collect();
+        let cols = super::resample(&points, &times, 0, 3_600_000, 60);
+        assert_eq!(
+            &cols[..11],
+            &[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0]
+        );
+        assert_eq!(cols[59], 11.0);
+        // A gap of twenty minutes stays a gap.
+        let times = [at(0), at(1), at(2), at(22), at(23)];
+        let cols = super::resample(&[5.0; 5], &times, 0, 3_600_000, 60);
+        assert_eq!(cols[3], 5.0, "carried over one spacing");
+        assert!(cols[6..22].iter().all(|&v| v == 0.0), "{cols:?}");
+        assert_eq!(cols[22], 5.0);
+        assert!(cols[30..].iter().all(|&v| v == 0.0), "after the data");
+        // Points outside the range are left out; two in one column show the higher.
+        let times = [at(-5), at(10), Timestamp(10 * 60_000 + 1)];
+        let cols = super::resample(&[9.0, 1.0, 3.0], &times, 0, 3_600_000, 60);
+        assert_eq!((cols[0], cols[10]), (0.0, 3.0));
+    }
 
     #[test]
     fn resampling_fills_every_column() {
