@@ -643,38 +643,14 @@ impl Store {
         to: i64,
         users: Option<&[i64]>,
     ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT at, cpu, memory, swap, load1, net_rx, net_tx, disk_read, disk_write \
-                 FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at",
-            )
-            .ctx("preparing the raw system query")?;
-        let system = stmt
-            .query_map([from, to], |r| {
-                let mut v = [0.0; 8];
-                for (i, x) in v.iter_mut().enumerate() {
-                    *x = r.get::<_, i64>(i + 1)? as f64;
-                }
-                Ok(Point::raw(r.get(0)?, v, true))
-            })
-            .ctx("reading raw samples")?
-            .collect::<Result<Vec<_>, _>>()
-            .ctx("reading raw samples")?;
+        let system = raw_system(&self.conn, from, to)?;
         let Some(ids) = users else {
             return Ok((system, Vec::new()));
         };
         let mut per_id = Vec::new();
         for &id in ids {
             let rows = super::compact::user_rows(&self.conn, Some(id), from, to)?;
-            let pts = rows
-                .into_values()
-                .flatten()
-                .map(|r| {
-                    let v = [r.cpu, r.memory, r.mem_kib, r.processes].map(|x| x as f64);
-                    Point::raw(r.at, v, true)
-                })
-                .collect();
+            let pts = rows.into_values().flatten().map(raw_user_point).collect();
             per_id.push(pts);
         }
         Ok((system.clone(), align(&system, &merge(per_id))))
@@ -726,6 +702,32 @@ impl Store {
             )
             .collect()
     }
+}
+
+/// Raw system points with a time in [from, to], in time order.
+pub(super) fn raw_system(conn: &Connection, from: i64, to: i64) -> Result<Vec<SysPt>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT at, cpu, memory, swap, load1, net_rx, net_tx, disk_read, disk_write \
+             FROM samples WHERE at >= ?1 AND at <= ?2 ORDER BY at",
+        )
+        .ctx("preparing the raw system query")?;
+    stmt.query_map([from, to], |r| {
+        let mut v = [0.0; 8];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = r.get::<_, i64>(i + 1)? as f64;
+        }
+        Ok(Point::raw(r.get(0)?, v, true))
+    })
+    .ctx("reading raw samples")?
+    .collect::<Result<Vec<_>, _>>()
+    .ctx("reading raw samples")
+}
+
+/// One recorded user row as a raw point.
+pub(super) fn raw_user_point(r: super::block::UserRow) -> UserPt {
+    let v = [r.cpu, r.memory, r.mem_kib, r.processes].map(|x| x as f64);
+    Point::raw(r.at, v, true)
 }
 
 pub(super) fn stored_system(

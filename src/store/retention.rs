@@ -20,9 +20,9 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use super::history::{SysPt, UserPt, stored_system, stored_user};
+use super::history::{SysPt, UserPt, raw_system, raw_user_point, stored_system, stored_user};
 use super::record::COMMAND_TOUCH_MS;
-use super::series::{Point, aggregate, align, clear, write_system, write_user};
+use super::series::{aggregate, align, clear, write_system, write_user};
 use super::{Context, HOUR_RETENTION_MS, RAW_RETENTION_MS, Store, StoreError, bucket_start};
 use crate::model::Timestamp;
 
@@ -365,30 +365,14 @@ type RawChunk = (Vec<SysPt>, BTreeMap<i64, Vec<UserPt>>);
 
 /// Raw system points in [from, to), and each user's.
 fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64) -> Result<RawChunk, StoreError> {
-    let mut stmt = tx
-        .prepare_cached(
-            "SELECT at, cpu, memory, swap, load1, net_rx, net_tx, disk_read, disk_write \
-             FROM samples WHERE at >= ?1 AND at < ?2 ORDER BY at",
-        )
-        .ctx("preparing the raw samples for rollup")?;
-    let system = stmt
-        .query_map([from, to], |r| {
-            let mut v = [0.0; 8];
-            for (i, x) in v.iter_mut().enumerate() {
-                *x = r.get::<_, i64>(i + 1)? as f64;
-            }
-            Ok(Point::raw(r.get(0)?, v, true))
-        })
-        .ctx("reading raw samples for rollup")?
-        .collect::<Result<Vec<_>, _>>()
-        .ctx("reading raw samples for rollup")?;
+    let last = to.saturating_sub(1);
+    let system = raw_system(tx, from, last)?;
     let mut users: BTreeMap<i64, Vec<UserPt>> = BTreeMap::new();
-    for (id, rows) in super::compact::user_rows(tx, None, from, to.saturating_sub(1))? {
-        let pts = rows.into_iter().map(|r| {
-            let v = [r.cpu, r.memory, r.mem_kib, r.processes].map(|x| x as f64);
-            Point::raw(r.at, v, true)
-        });
-        users.entry(id).or_default().extend(pts);
+    for (id, rows) in super::compact::user_rows(tx, None, from, last)? {
+        users
+            .entry(id)
+            .or_default()
+            .extend(rows.into_iter().map(raw_user_point));
     }
     Ok((system, users))
 }
