@@ -19,6 +19,28 @@ struct Tmux {
     cfg: PathBuf,
 }
 
+/// A fresh directory holding a config (`monitoring`: lines for its `[monitoring]` table, or
+/// nothing) whose database is in the same directory: (directory, config, database).
+fn config_dir(monitoring: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    let db = dir.path().join("sysmon.db");
+    let monitoring = if monitoring.is_empty() {
+        String::new()
+    } else {
+        format!("[monitoring]\n{monitoring}")
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "{monitoring}[storage]\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write config");
+    (dir, cfg, db)
+}
+
 fn tmux_available() -> bool {
     Command::new("tmux")
         .arg("-V")
@@ -36,14 +58,7 @@ impl Tmux {
     /// Start `sysmon ARGS` in a 120x40 pane with the given locale, with its own empty config. When sysmon exits, the pane
     /// prints its exit status and the terminal's canonical/echo modes, then idles.
     fn start(args: &str, lang: &str) -> Tmux {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let cfg = dir.path().join("config.toml");
-        let db = dir.path().join("sysmon.db");
-        std::fs::write(
-            &cfg,
-            format!("[storage]\npath = {:?}\n", db.display().to_string()),
-        )
-        .expect("write config");
+        let (dir, cfg, _) = config_dir("");
         Tmux::start_with(dir, cfg, args, lang)
     }
 
@@ -258,19 +273,11 @@ fn memory_alert(cfg: &Path) -> Option<serde_json::Value> {
 
 #[test]
 fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = dir.path().join("config.toml");
-    let db = dir.path().join("sysmon.db");
     // Every machine uses more than 0.1% of its memory: the daemon opens an alert at once, and
     // the only one (CPU and disk limits out of reach).
-    std::fs::write(
-        &cfg,
-        format!(
-            "[monitoring]\ninterval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n[storage]\npath = {:?}\n",
-            db.display().to_string()
-        ),
-    )
-    .expect("write config");
+    let (dir, cfg, _) = config_dir(
+        "interval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n",
+    );
     let _daemon = Daemon::start(&cfg);
     assert!(
         wait(45, || memory_alert(&cfg).is_some()),
@@ -336,17 +343,7 @@ fn readonly_refuses_to_change_alerts() {
 
 #[test]
 fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = dir.path().join("config.toml");
-    let db = dir.path().join("sysmon.db");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[monitoring]\ninterval_secs = 1\n[storage]\npath = {:?}\n",
-            db.display().to_string()
-        ),
-    )
-    .expect("write config");
+    let (dir, cfg, _) = config_dir("interval_secs = 1\n");
     let daemon = Daemon::start(&cfg);
     // Let the daemon record a few samples, then stop it so the record ends.
     assert!(
@@ -429,14 +426,7 @@ fn three_hours_recorded(db: &Path, base: i64) {
 
 #[test]
 fn j_and_capital_j_step_through_the_past_by_the_range_and_the_charts_pick_a_user() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = dir.path().join("config.toml");
-    let db = dir.path().join("sysmon.db");
-    std::fs::write(
-        &cfg,
-        format!("[storage]\npath = {:?}\n", db.display().to_string()),
-    )
-    .expect("write config");
+    let (dir, cfg, db) = config_dir("");
     let base = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")
