@@ -275,15 +275,15 @@ pub(super) fn decode_each(
 /// The users a block holds rows for, without decoding the rows.
 pub(super) fn user_ids(block: &[u8]) -> Result<Vec<i64>, StoreError> {
     let (version, raw) = inflate(block)?;
-    let sections = if version == VERSION {
-        read_heads(&mut Reader(&raw))?.0
+    Ok(if version == VERSION {
+        let (heads, _) = read_heads(&mut Reader(&raw))?;
+        heads.into_iter().map(|(id, _)| id).collect()
     } else {
         split_sections(&raw)?
             .into_iter()
-            .map(|(id, _)| (id, [0; PARTS]))
+            .map(|(id, _)| id)
             .collect()
-    };
-    Ok(sections.into_iter().map(|(id, _)| id).collect())
+    })
 }
 
 /// The format version and the inflated payload.
