@@ -53,7 +53,7 @@ pub use history::{
     Agg, AlertMark, DiskPoint, History, HistoryQuery, MINUTE_MAX_SPAN_MS, RAW_MAX_SPAN_MS,
     RecordedState, RecordedSystem, RecordedUser, Resolution, SystemPoint, UserPoint,
 };
-pub use record::{MAX_TOP_PROCESSES, PendingMail, Record, RecordOutcome};
+pub use record::{MAX_TOP_PROCESSES, PendingMail, Record, RecordOutcome, worth_recording};
 pub use retention::RetentionReport;
 
 /// Raw samples are kept this long; older data lives on in the rollups.

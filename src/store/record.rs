@@ -67,7 +67,7 @@ pub struct RecordOutcome {
 }
 
 /// Whether a user gets a row in this sample.
-pub(super) fn worth_recording(u: &UserStats) -> bool {
+pub fn worth_recording(u: &UserStats) -> bool {
     u.tracked || u.cpu_percent >= TRIVIAL_PERCENT || u.memory_percent >= TRIVIAL_PERCENT
 }
 

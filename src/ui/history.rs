@@ -137,11 +137,7 @@ impl SessionHistory {
         let mut users: Vec<&crate::model::UserStats> = s
             .users
             .iter()
-            .filter(|u| {
-                u.tracked
-                    || u.cpu_percent >= crate::store::TRIVIAL_PERCENT
-                    || u.memory_percent >= crate::store::TRIVIAL_PERCENT
-            })
+            .filter(|u| crate::store::worth_recording(u))
             .collect();
         let weight = |u: &crate::model::UserStats| u.cpu_percent.max(u.memory_percent);
         users.sort_by(|a, b| weight(b).total_cmp(&weight(a)));
