@@ -5,14 +5,18 @@
 //! kernel's own tick counts (exact whatever the scheduling jitter of the sampler), byte rates
 //! from the caller's timestamps.
 
+mod exited;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::collect::PssReading;
 use crate::collect::{CpuTimes, RawProc, RawSample};
 use crate::config::Filtering;
 use crate::model::{
-    CpuBreakdown, CpuStats, DiskIo, DiskUsage, LoadAverage, MemoryStats, NetIo, ProcessStats,
-    Snapshot, SystemStats, TaskCounts, Timestamp, TopProcess, UserStats,
+    CpuAccounting, CpuBreakdown, CpuStats, DiskIo, DiskUsage, ExitedSource, LoadAverage,
+    MemorySource, MemoryStats, NetIo, ProcessStats, Snapshot, SystemStats, TaskCounts, Timestamp,
+    TopProcess, UserStats,
 };
 
 /// How many of a user's processes are kept as their "top processes".
@@ -38,7 +42,17 @@ pub fn derive(prev: &RawSample, cur: &RawSample, filtering: &Filtering) -> Snaps
         0.0
     };
     let processes = process_stats(prev, cur, core_ticks, memory.total_bytes);
-    let users = user_stats(&processes, cpu.count, memory.total_bytes, filtering);
+    let hz = cur.ticks_per_second.max(1) as f64;
+    let exited = exited::exited_ticks(&prev.procs, &cur.procs, cur.exits.as_ref(), hz);
+    let users = user_stats(
+        &processes,
+        &exited,
+        core_ticks,
+        cpu.count,
+        memory.total_bytes,
+        filtering,
+    );
+    let accounting = accounting(&cpu, &users, cur);
     let tasks = TaskCounts {
         processes: processes.len() as u64,
         threads: processes.iter().map(|p| p.threads).sum(),
@@ -62,8 +76,37 @@ pub fn derive(prev: &RawSample, cur: &RawSample, filtering: &Filtering) -> Snaps
             pressure: cur.system.pressure,
         },
         users,
+        accounting,
         processes,
     }
+}
+
+fn accounting(cpu: &CpuStats, users: &[UserStats], cur: &RawSample) -> CpuAccounting {
+    let busy_cores = cpu.total.busy / 100.0 * cpu.count as f64;
+    let users_cores: f64 = users.iter().map(|u| u.cpu_cores).sum();
+    let unattributed_cores = (busy_cores - users_cores).max(0.0);
+    CpuAccounting {
+        exited_source: match &cur.exits {
+            Some(log) if log.complete => ExitedSource::ExitRecords,
+            _ => ExitedSource::ChildTimes,
+        },
+        exited_cores: users.iter().map(|u| u.exited_cpu_cores).sum(),
+        unattributed_cores,
+        unattributed_percent: pct(unattributed_cores, cpu.count as f64),
+    }
+}
+
+/// Memory of one process with a shared page counted once: its PSS as last measured, moved by
+/// what its RSS did since (pages gained since are taken as its own; pages lost, proportionally).
+pub fn pss_estimate(reading: PssReading, rss_now: u64) -> u64 {
+    if rss_now >= reading.rss_bytes {
+        reading.pss_bytes + (rss_now - reading.rss_bytes)
+    } else if reading.rss_bytes > 0 {
+        (reading.pss_bytes as f64 * rss_now as f64 / reading.rss_bytes as f64) as u64
+    } else {
+        0
+    }
+    .min(rss_now)
 }
 
 fn pct(part: f64, whole: f64) -> f64 {
@@ -229,7 +272,9 @@ fn process_stats(
                 0.0
             };
             let memory_bytes = p.rss_pages * cur.page_size;
-            process(p, cpu_percent, memory_bytes, mem_total, hz, boot_ms)
+            let mut stats = process(p, cpu_percent, memory_bytes, mem_total, hz, boot_ms);
+            stats.pss_bytes = p.pss.map(|r| pss_estimate(r, memory_bytes));
+            stats
         })
         .collect();
     // Pids are unique, so the order is total and an unstable sort gives the stable order
@@ -261,37 +306,52 @@ fn process(
         cpu_percent,
         memory_bytes,
         memory_percent: pct(memory_bytes as f64, mem_total as f64),
+        pss_bytes: None,
         threads: p.threads,
         start_time: Timestamp(boot_ms + (p.start_ticks as f64 / hz * 1000.0) as i64),
         cpu_time_secs: p.cpu_ticks as f64 / hz,
     }
 }
 
-/// Sum processes per user. `processes` is sorted heaviest first, so each user's first five are
-/// their top processes.
+/// Sum processes per user, and add what their ended processes used. `processes` is sorted
+/// heaviest first, so each user's first five are their top processes.
 fn user_stats(
     processes: &[ProcessStats],
+    exited: &exited::Exited,
+    core_ticks: f64,
     ncpu: usize,
     mem_total: u64,
     filtering: &Filtering,
 ) -> Vec<UserStats> {
     let mut by_uid: HashMap<u32, UserStats> = HashMap::new();
+    let new_user = |uid: u32, name: &Arc<str>| UserStats {
+        uid,
+        name: Arc::clone(name),
+        cpu_percent: 0.0,
+        cpu_cores: 0.0,
+        exited_cpu_cores: 0.0,
+        memory_bytes: 0,
+        memory_percent: 0.0,
+        rss_bytes: 0,
+        memory_source: MemorySource::Rss,
+        processes: 0,
+        threads: 0,
+        tracked: false,
+        top_processes: Vec::new(),
+        pids: Vec::new(),
+    };
+    // Processes whose memory is PSS, per uid: the source is Pss when that is all of them.
+    let mut measured: HashMap<u32, u64> = HashMap::new();
     for p in processes {
-        let u = by_uid.entry(p.uid).or_insert_with(|| UserStats {
-            uid: p.uid,
-            name: Arc::clone(&p.user),
-            cpu_percent: 0.0,
-            cpu_cores: 0.0,
-            memory_bytes: 0,
-            memory_percent: 0.0,
-            processes: 0,
-            threads: 0,
-            tracked: false,
-            top_processes: Vec::new(),
-            pids: Vec::new(),
-        });
+        let u = by_uid
+            .entry(p.uid)
+            .or_insert_with(|| new_user(p.uid, &p.user));
         u.cpu_cores += p.cpu_percent / 100.0;
-        u.memory_bytes += p.memory_bytes;
+        u.memory_bytes += p.pss_bytes.unwrap_or(p.memory_bytes);
+        u.rss_bytes += p.memory_bytes;
+        if p.pss_bytes.is_some() {
+            *measured.entry(p.uid).or_default() += 1;
+        }
         u.processes += 1;
         u.threads += p.threads;
         u.pids.push(p.pid);
@@ -305,11 +365,23 @@ fn user_stats(
             });
         }
     }
+    if core_ticks > 0.0 {
+        for (&uid, (name, ticks)) in exited {
+            let u = by_uid.entry(uid).or_insert_with(|| new_user(uid, name));
+            u.exited_cpu_cores = ticks / core_ticks;
+            u.cpu_cores += u.exited_cpu_cores;
+        }
+    }
     let mut users: Vec<UserStats> = by_uid
         .into_values()
         .map(|mut u| {
             u.cpu_percent = (u.cpu_cores / ncpu.max(1) as f64 * 100.0).min(100.0);
             u.memory_percent = pct(u.memory_bytes as f64, mem_total as f64);
+            u.memory_source = match measured.get(&u.uid).copied().unwrap_or(0) {
+                0 => MemorySource::Rss,
+                n if n == u.processes => MemorySource::Pss,
+                _ => MemorySource::Partial,
+            };
             u.tracked = filtering.tracks(u.uid, &u.name, u.cpu_percent, u.memory_percent);
             u.pids.sort_unstable();
             u
@@ -347,7 +419,9 @@ mod tests {
             cmdline: Arc::from("job --run"),
             state: 'R',
             cpu_ticks: ticks,
+            child_ticks: 0,
             rss_pages: rss,
+            pss: None,
             threads: 1,
             start_ticks: 10,
         }

@@ -1,8 +1,9 @@
 //! The `--once` and `--batch` reports: one snapshot as a table for people or JSON for scripts.
 //!
 //! The JSON document is a contract (README, "JSON output"): its top-level keys are `schema`,
-//! `host`, `at`, `time`, `interval_secs`, `system`, `users`, `processes` and `status`, and new
-//! fields may be added but none removed or renamed without bumping `schema`.
+//! `host`, `at`, `time`, `interval_secs`, `system`, `users`, `accounting`, `processes` and
+//! `status`, and new fields may be added but none removed, renamed or given a new meaning
+//! without bumping `schema` (2: a user's `memory_bytes` counts a shared page once).
 
 use std::fmt::Write as _;
 
@@ -11,7 +12,7 @@ use serde::Serialize;
 use crate::format;
 use crate::model::{Snapshot, StatusReport, Timestamp};
 
-pub const JSON_SCHEMA_VERSION: u32 = 1;
+pub const JSON_SCHEMA_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
@@ -24,6 +25,7 @@ struct JsonReport<'a> {
     interval_secs: f64,
     system: &'a crate::model::SystemStats,
     users: &'a [crate::model::UserStats],
+    accounting: &'a crate::model::CpuAccounting,
     processes: &'a [crate::model::ProcessStats],
     status: &'a StatusReport,
 }
@@ -43,6 +45,7 @@ pub fn json(snap: &Snapshot, status: &StatusReport) -> String {
         interval_secs: snap.interval_secs,
         system: &snap.system,
         users: &snap.users,
+        accounting: &snap.accounting,
         processes: &snap.processes,
         status,
     };

@@ -5,7 +5,9 @@
 //! pure `derive` step's job, which keeps this module about I/O and its failure modes only:
 //! processes that vanish mid-scan, unreadable entries and optional files never fail a sample.
 
+pub mod exits;
 pub mod fixture;
+pub mod memory;
 pub mod processes;
 pub mod procfile;
 pub mod system;
@@ -15,6 +17,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub use exits::{ExitLog, ExitedGroup};
+pub use memory::PssReading;
 pub use processes::{RawProc, ScanStats};
 pub use system::{CpuTimes, RawDiskIo, RawDiskUsage, RawMemory, RawNet, RawSystem};
 pub use users::{StaticUsers, SystemUsers, UserDirectory, UserNames};
@@ -32,6 +36,9 @@ pub struct RawSample {
     pub ticks_per_second: u64,
     pub page_size: u64,
     pub scan: ScanStats,
+    /// Exit records of the processes that ended since the previous sample, where the kernel's
+    /// exact source is open to sysmon (see `exits`); None otherwise.
+    pub exits: Option<ExitLog>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +54,9 @@ pub struct CollectorOptions {
     /// How many per-process descriptors may stay open between samples (0: reopen every time).
     pub fd_budget: usize,
     pub host: String,
+    /// Whether to listen for the kernel's exit records (needs CAP_NET_ADMIN; a failure to
+    /// register is not an error).
+    pub exit_records: bool,
 }
 
 impl CollectorOptions {
@@ -60,6 +70,7 @@ impl CollectorOptions {
             page_size: rustix::param::page_size() as u64,
             fd_budget: processes::descriptor_budget(),
             host: crate::sanitize::clean(&rustix::system::uname().nodename().to_string_lossy()),
+            exit_records: true,
         }
     }
 
@@ -73,6 +84,7 @@ impl CollectorOptions {
             page_size: 4096,
             fd_budget: 64,
             host: "fixture".to_string(),
+            exit_records: false,
         }
     }
 }
@@ -82,6 +94,8 @@ pub struct Collector {
     host: Arc<str>,
     system: system::SystemFiles,
     procs: processes::ProcessScanner,
+    pss: memory::PssProbe,
+    exits: Option<exits::ExitListener>,
     users: UserNames,
     buf: Vec<u8>,
 }
@@ -90,19 +104,27 @@ impl Collector {
     pub fn new(opts: CollectorOptions, users: Box<dyn UserDirectory>) -> io::Result<Self> {
         let system =
             system::SystemFiles::new(&opts.proc_root, opts.ticks_per_second, opts.page_size);
+        let cannot_open = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot open {}: {e}", opts.proc_root.display()),
+            )
+        };
         let procs =
             processes::ProcessScanner::new(&opts.proc_root, opts.trust_dir_owner, opts.fd_budget)
-                .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("cannot open {}: {e}", opts.proc_root.display()),
-                )
-            })?;
+                .map_err(cannot_open)?;
+        let pss = memory::PssProbe::new(&opts.proc_root).map_err(cannot_open)?;
+        let exits = opts
+            .exit_records
+            .then(|| exits::ExitListener::open().ok())
+            .flatten();
         Ok(Collector {
             host: Arc::from(opts.host.as_str()),
             opts,
             system,
             procs,
+            pss,
+            exits,
             users: UserNames::new(users),
             buf: Vec::with_capacity(16 * 1024),
         })
@@ -128,6 +150,16 @@ impl Collector {
         let system = self.system.read(&self.opts.disks, &mut self.buf)?;
         let mut procs = Vec::new();
         let scan = self.procs.scan(&mut self.users, &mut procs)?;
+        self.pss
+            .update(&mut procs, self.opts.page_size, system.memory.total, at);
+        // After the scan: every record of a process missing from it is already queued.
+        let exits = self.exits.as_ref().map(|l| {
+            let mut log = l.take(&procs);
+            for g in &mut log.groups {
+                g.user = self.users.name(g.uid);
+            }
+            log
+        });
         Ok(RawSample {
             at,
             host: self.host.clone(),
@@ -136,7 +168,14 @@ impl Collector {
             ticks_per_second: self.opts.ticks_per_second,
             page_size: self.opts.page_size,
             scan,
+            exits,
         })
+    }
+
+    /// Whether the kernel's exit records are being received (CPU of processes that ended
+    /// between samples is then exact, whoever reaped them).
+    pub fn exact_exits(&self) -> bool {
+        self.exits.is_some()
     }
 
     /// Re-read the command lines of processes being shown; they are otherwise read once.

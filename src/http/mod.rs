@@ -100,6 +100,7 @@ impl Hub {
             host: snapshot.host.clone(),
             system: snapshot.system.clone(),
             users: snapshot.users.clone(),
+            accounting: snapshot.accounting,
             processes: Vec::new(),
         };
         for u in &mut slim.users {
@@ -280,7 +281,7 @@ mod tests {
         assert!(matches!(idle.try_recv(), Err(TryRecvError::Lagged(_))));
         let latest = hub.latest().expect("latest");
         assert_eq!(latest.open_by_severity, [1, 0, 2, 0]);
-        assert!(latest.status_json.starts_with("{\"schema\":1"));
+        assert!(latest.status_json.starts_with("{\"schema\":2"));
     }
 
     #[test]

@@ -196,9 +196,14 @@ pub struct ProcessStats {
     pub state: char,
     /// Percent of one core over the interval (a process with four busy threads shows ~400).
     pub cpu_percent: f64,
+    /// Resident memory (RSS), as `ps` and htop show it.
     pub memory_bytes: u64,
     /// Resident memory as a share of physical memory.
     pub memory_percent: f64,
+    /// Proportional set size (a shared page divided among its mappers), where measured: only
+    /// for users whose shared pages would otherwise be counted many times.
+    #[serde(default)]
+    pub pss_bytes: Option<u64>,
     pub threads: u64,
     pub start_time: Timestamp,
     /// Cumulative user+system CPU time in seconds since the process started.
@@ -226,8 +231,21 @@ pub struct UserStats {
     pub cpu_percent: f64,
     /// The same figure in cores (2.5 = two and a half cores busy).
     pub cpu_cores: f64,
+    /// Of `cpu_cores`, what processes that ended between two samples used (the jobs of a build
+    /// storm, which no sample sees alive).
+    #[serde(default)]
+    pub exited_cpu_cores: f64,
+    /// Memory with a page shared by several of the user's processes counted once: the sum of
+    /// their proportional set sizes (PSS) where they were measured, RSS where not (see
+    /// `memory_source`). Thresholds, alerts and history use this figure.
     pub memory_bytes: u64,
     pub memory_percent: f64,
+    /// Resident memory summed over the processes, as htop would add it up: a shared page
+    /// counts once per process.
+    #[serde(default)]
+    pub rss_bytes: u64,
+    #[serde(default)]
+    pub memory_source: MemorySource,
     pub processes: u64,
     pub threads: u64,
     /// Whether the `[filtering]` rules count this user as a tracked, real user. Untracked users are
@@ -238,6 +256,55 @@ pub struct UserStats {
     pub pids: Vec<u32>,
 }
 
+/// How a user's `memory_bytes` was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemorySource {
+    /// Summed RSS: one process, little memory, or PSS not readable (another user's processes
+    /// without root).
+    #[default]
+    Rss,
+    /// PSS for every process.
+    Pss,
+    /// PSS for some processes, RSS for the rest (new ones not measured yet).
+    Partial,
+}
+
+impl MemorySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemorySource::Rss => "rss",
+            MemorySource::Pss => "pss",
+            MemorySource::Partial => "partial",
+        }
+    }
+}
+
+/// Where the CPU of processes that ended between samples came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitedSource {
+    /// Reapers' `cutime`/`cstime`: exact for jobs a user's own process waits for; what root
+    /// reapers received for nobody seen is left unattributed.
+    #[default]
+    ChildTimes,
+    /// The kernel's taskstats exit records (root): exact whoever reaped the process.
+    ExitRecords,
+}
+
+/// How the machine's busy CPU splits between users and what no user can be given.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CpuAccounting {
+    pub exited_source: ExitedSource,
+    /// Cores of processes that ended between samples, over all users.
+    pub exited_cores: f64,
+    /// Busy cores no user is charged with: interrupts, and ended processes of unknown owner.
+    /// Users plus this make the machine's busy CPU.
+    pub unattributed_cores: f64,
+    /// The same as a percentage of the machine.
+    pub unattributed_percent: f64,
+}
+
 /// One derived sample of the machine: what every consumer downstream of `derive` sees.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -246,8 +313,11 @@ pub struct Snapshot {
     pub interval_secs: f64,
     pub host: String,
     pub system: SystemStats,
-    /// Every user that owns a process, heaviest CPU first.
+    /// Every user that owns a process or whose processes ended in the interval, heaviest CPU
+    /// first.
     pub users: Vec<UserStats>,
+    #[serde(default)]
+    pub accounting: CpuAccounting,
     /// Every process, heaviest CPU first.
     pub processes: Vec<ProcessStats>,
 }

@@ -71,8 +71,11 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
             name: clean_arc(&u.name),
             cpu_percent: u.cpu_percent,
             cpu_cores: u.cpu_percent * cores / 100.0,
+            exited_cpu_cores: 0.0,
             memory_bytes: u.memory_bytes,
             memory_percent: u.memory_percent,
+            rss_bytes: u.memory_bytes,
+            memory_source: Default::default(),
             processes: u.processes,
             threads: 0,
             tracked: u.tracked,
@@ -110,6 +113,7 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
                 } else {
                     0.0
                 },
+                pss_bytes: None,
                 threads: 0,
                 start_time: rec.at,
                 cpu_time_secs: 0.0,
@@ -176,6 +180,7 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
                 pressure: None,
             },
             users,
+            accounting: Default::default(),
             processes,
         },
         status: StatusReport::default(),

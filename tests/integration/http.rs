@@ -231,7 +231,7 @@ fn status_and_history_are_the_command_lines_documents() {
     ] {
         assert!(doc.get(key).is_some(), "status lacks {key}");
     }
-    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["schema"], 2);
     assert!(doc["processes"].as_array().is_some_and(|p| !p.is_empty()));
 
     assert!(wait(10, || status_field(&s.cfg, "samples").as_u64() >= Some(2)));
@@ -595,7 +595,7 @@ fn websocket_streams_samples_and_a_slow_client_does_not_delay_sampling() {
     let mut ws = ws_connect(s.port);
     let first = next_json(&mut ws);
     assert_eq!(first["type"], "snapshot", "{first}");
-    assert_eq!(first["data"]["schema"], 1);
+    assert_eq!(first["data"]["schema"], 2);
     let mut samples = Vec::new();
     let start = Instant::now();
     while samples.len() < 2 && start.elapsed() < Duration::from_secs(15) {

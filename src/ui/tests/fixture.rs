@@ -53,6 +53,7 @@ fn process(
         cpu_percent,
         memory_bytes: mem_mib * MIB,
         memory_percent: (mem_mib * MIB) as f64 / (64 * GIB) as f64 * 100.0,
+        pss_bytes: None,
         threads: 1 + u64::from(pid % 7),
         start_time: Timestamp(AT.0 - i64::from(pid) * 1000),
         cpu_time_secs: f64::from(pid % 5000) * 3.0 + cpu_percent * 10.0,
@@ -133,6 +134,9 @@ fn user(uid: u32, name: &str, procs: &[ProcessStats], cores: f64) -> UserStats {
         cpu_cores: cpu / 100.0,
         memory_bytes: mem,
         memory_percent: mem as f64 / (64 * GIB) as f64 * 100.0,
+        exited_cpu_cores: 0.0,
+        rss_bytes: mem,
+        memory_source: Default::default(),
         processes: mine.len() as u64,
         threads: mine.iter().map(|p| p.threads).sum(),
         tracked: uid >= 1000,
@@ -233,6 +237,7 @@ pub fn snapshot() -> Snapshot {
             pressure: None,
         },
         users,
+        accounting: Default::default(),
         processes: procs,
     }
 }
