@@ -399,7 +399,7 @@ fn user_stats(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::{RawDiskIo, RawMemory, RawNet, RawSystem};
+    use crate::collect::{ExitLog, ExitedGroup, RawDiskIo, RawMemory, RawNet, RawSystem};
 
     fn times(busy: u64, idle: u64) -> CpuTimes {
         CpuTimes {
@@ -616,5 +616,299 @@ mod tests {
         assert_eq!(s.system.cpu.total.busy, 0.0);
         assert_eq!(s.processes[0].cpu_percent, 0.0);
         assert!(s.users.iter().all(|u| u.cpu_percent.is_finite()));
+    }
+
+    /// A process for the ended-process cases: `own` and `child` ticks, start time 10.
+    fn pc(pid: u32, ppid: u32, uid: u32, user: &str, own: u64, child: u64) -> RawProc {
+        RawProc {
+            ppid,
+            child_ticks: child,
+            ..proc(pid, uid, user, own, 1)
+        }
+    }
+
+    /// Derive across one second in which the machine was busy for `busy` ticks of 200 (two
+    /// cores: 100 ticks are one core).
+    fn across(prev: Vec<RawProc>, cur: Vec<RawProc>, busy: u64) -> Snapshot {
+        derive(
+            &sample(0, (0, 0), prev),
+            &sample(1, (busy, 200 - busy), cur),
+            &open_filter(),
+        )
+    }
+
+    fn cores(s: &Snapshot, name: &str) -> (f64, f64) {
+        s.user(name)
+            .map_or((0.0, 0.0), |u| (u.cpu_cores, u.exited_cpu_cores))
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn child_seen_then_reaped_counts_only_its_unseen_tail() {
+        // make (alice) had a compiler child that had used 30 ticks; it ended with 50 and was
+        // reaped: make's children's ticks grew by 50, of which 30 were counted already.
+        let prev = vec![
+            pc(100, 1, 1001, "alice", 5, 0),
+            pc(101, 100, 1001, "alice", 30, 0),
+        ];
+        let cur = vec![pc(100, 1, 1001, "alice", 7, 50)];
+        let s = across(prev, cur, 120);
+        let (total, exited) = cores(&s, "alice");
+        assert!(close(exited, 0.20), "{exited}");
+        assert!(
+            close(total, 0.22),
+            "2 ticks of make's own + 20 unseen: {total}"
+        );
+    }
+
+    #[test]
+    fn children_never_seen_go_to_the_waiting_parent() {
+        let prev = vec![pc(100, 1, 1001, "alice", 0, 0)];
+        let cur = vec![pc(100, 1, 1001, "alice", 1, 80)];
+        let s = across(prev, cur, 100);
+        assert!(close(cores(&s, "alice").1, 0.80));
+        assert!(close(s.accounting.unattributed_cores, 0.19));
+        assert_eq!(s.accounting.exited_source, ExitedSource::ChildTimes);
+    }
+
+    #[test]
+    fn a_parent_new_in_the_interval_passes_on_all_it_received() {
+        let cur = vec![pc(200, 1, 1001, "alice", 3, 40)];
+        let s = across(vec![], cur, 43);
+        assert!(close(cores(&s, "alice").0, 0.43));
+    }
+
+    #[test]
+    fn orphans_reaped_by_init_go_to_their_own_user_and_the_rest_is_unattributed() {
+        // bob's job was reparented to init (root) and ended: init received its whole 40 (25
+        // seen earlier), plus 30 from processes nobody saw.
+        let prev = vec![
+            pc(1, 0, 0, "root", 10, 1000),
+            pc(300, 1, 1002, "bob", 25, 0),
+        ];
+        let cur = vec![pc(1, 0, 0, "root", 10, 1070)];
+        let s = across(prev, cur, 45);
+        assert!(
+            close(cores(&s, "bob").1, 0.45),
+            "40 - 25 + all 30 shared by who was seen"
+        );
+        assert!(
+            close(cores(&s, "root").0, 0.0),
+            "init is not charged with its orphans"
+        );
+    }
+
+    #[test]
+    fn a_root_reaper_with_nobody_seen_leaves_it_unattributed() {
+        let prev = vec![pc(700, 1, 0, "root", 0, 0)];
+        let cur = vec![pc(700, 1, 0, "root", 0, 90)];
+        let s = across(prev, cur, 90);
+        assert!(s.user("root").is_some_and(|u| close(u.cpu_cores, 0.0)));
+        assert!(close(s.accounting.unattributed_cores, 0.90));
+        assert!(close(s.accounting.unattributed_percent, 45.0));
+    }
+
+    #[test]
+    fn a_users_subreaper_keeps_its_orphans() {
+        // alice's systemd --user adopts and reaps orphans nobody saw.
+        let prev = vec![pc(500, 1, 1001, "alice", 0, 0)];
+        let cur = vec![pc(500, 1, 1001, "alice", 0, 60)];
+        assert!(close(cores(&across(prev, cur, 60), "alice").1, 0.60));
+    }
+
+    #[test]
+    fn jobs_of_another_user_under_a_root_parent_go_to_the_job_user() {
+        // root runuser waited for alice's job (seen at 5 ticks, ended at 30) and bob's (seen at
+        // 15, ended at 20): 25 + 5 unseen, shared by what each had used.
+        let prev = vec![
+            pc(700, 1, 0, "root", 1, 0),
+            pc(701, 700, 1001, "alice", 5, 0),
+            pc(702, 700, 1002, "bob", 15, 0),
+        ];
+        let cur = vec![pc(700, 1, 0, "root", 1, 50)];
+        let s = across(prev, cur, 30);
+        assert!(close(cores(&s, "alice").1, 0.30 * 5.0 / 20.0));
+        assert!(close(cores(&s, "bob").1, 0.30 * 15.0 / 20.0));
+        assert!(close(cores(&s, "root").0, 0.0));
+    }
+
+    #[test]
+    fn a_parent_that_ended_too_passes_everything_to_its_own_reaper() {
+        // shell -> make -> cc; make and cc both ended, make after reaping cc. The shell received
+        // make's whole A: make's own 12 plus cc's 40; 10 + 20 of it were seen.
+        let prev = vec![
+            pc(100, 1, 1001, "alice", 2, 0),
+            pc(101, 100, 1001, "alice", 10, 0),
+            pc(102, 101, 1001, "alice", 20, 0),
+        ];
+        let cur = vec![pc(100, 1, 1001, "alice", 2, 52)];
+        let s = across(prev, cur, 22);
+        assert!(close(cores(&s, "alice").1, 0.22));
+    }
+
+    #[test]
+    fn a_reused_pid_is_not_the_process_seen_before() {
+        // pid 10 was alice's (500 own ticks, 0 children); now it is bob's, new, with 7 from
+        // children it reaped: all 7 are bob's, and alice's 500 are not taken from anyone.
+        let mut old = pc(10, 1, 1001, "alice", 500, 0);
+        old.start_ticks = 1;
+        let mut new = pc(10, 1, 1002, "bob", 3, 7);
+        new.start_ticks = 99;
+        let s = across(vec![old], vec![new], 10);
+        assert!(close(cores(&s, "bob").0, 0.10));
+        assert!(close(cores(&s, "bob").1, 0.07));
+    }
+
+    #[test]
+    fn counters_going_backwards_give_nothing() {
+        let prev = vec![pc(100, 1, 1001, "alice", 50, 90)];
+        let cur = vec![pc(100, 1, 1001, "alice", 50, 10)];
+        let s = across(prev, cur, 0);
+        assert!(close(cores(&s, "alice").0, 0.0));
+    }
+
+    #[test]
+    fn a_parent_ignoring_sigchld_receives_nothing_and_the_gap_is_unattributed() {
+        // The children were auto-reaped: no cutime anywhere. The machine was busy for 0.8
+        // cores; nobody can be charged, and the users + unattributed still add up.
+        let prev = vec![
+            pc(100, 1, 1001, "alice", 0, 0),
+            pc(101, 100, 1001, "alice", 5, 0),
+        ];
+        let cur = vec![pc(100, 1, 1001, "alice", 0, 0)];
+        let s = across(prev, cur, 80);
+        assert!(close(cores(&s, "alice").0, 0.0));
+        assert!(close(s.accounting.unattributed_cores, 0.80));
+    }
+
+    fn exits(groups: Vec<(u32, u32, &str, u64)>, complete: bool) -> Option<ExitLog> {
+        Some(ExitLog {
+            groups: groups
+                .into_iter()
+                .map(|(tgid, uid, user, cpu_us)| ExitedGroup {
+                    tgid,
+                    uid,
+                    user: Arc::from(user),
+                    cpu_us,
+                })
+                .collect(),
+            complete,
+        })
+    }
+
+    #[test]
+    fn exit_records_are_exact_whoever_reaped() {
+        // A root parent (children's ticks ignored with records) waited for alice's job seen at
+        // 5 ticks and ended at 300 ms, and for carol's job nobody saw (120 ms).
+        let prev = vec![
+            pc(700, 1, 0, "root", 0, 0),
+            pc(701, 700, 1001, "alice", 5, 0),
+        ];
+        let cur = vec![pc(700, 1, 0, "root", 0, 42)];
+        let mut p = sample(0, (0, 0), prev);
+        let mut c = sample(1, (42, 158), cur);
+        p.exits = exits(vec![], true);
+        c.exits = exits(
+            vec![(701, 1001, "alice", 300_000), (900, 1003, "carol", 120_000)],
+            true,
+        );
+        let s = derive(&p, &c, &open_filter());
+        assert_eq!(s.accounting.exited_source, ExitedSource::ExitRecords);
+        assert!(
+            close(cores(&s, "alice").1, 0.25),
+            "30 ticks less the 5 seen"
+        );
+        assert!(
+            close(cores(&s, "carol").1, 0.12),
+            "a user with no live process is listed"
+        );
+        assert_eq!(s.user("carol").map(|u| u.processes), Some(0));
+        assert!(
+            close(cores(&s, "root").0, 0.0),
+            "the reaper's cutime is not used"
+        );
+        assert!(close(s.accounting.exited_cores, 0.37));
+        assert!(close(s.accounting.unattributed_cores, 0.05));
+    }
+
+    #[test]
+    fn incomplete_exit_records_fall_back_to_children_ticks() {
+        let prev = vec![pc(100, 1, 1001, "alice", 0, 0)];
+        let cur = vec![pc(100, 1, 1001, "alice", 0, 30)];
+        let mut c = sample(1, (30, 170), cur);
+        c.exits = exits(vec![(555, 1001, "alice", 999_000)], false);
+        let s = derive(&sample(0, (0, 0), prev), &c, &open_filter());
+        assert_eq!(s.accounting.exited_source, ExitedSource::ChildTimes);
+        assert!(close(cores(&s, "alice").1, 0.30));
+    }
+
+    #[test]
+    fn user_memory_counts_a_shared_page_once() {
+        // A parent touched 300 MiB and forked three workers that read it: RSS 300 MiB each,
+        // PSS 75 MiB each. One worker grew by 8 MiB of its own since it was measured.
+        let mib = 1u64 << 20;
+        let reading = PssReading {
+            pss_bytes: 75 * mib,
+            rss_bytes: 300 * mib,
+        };
+        let mut procs: Vec<RawProc> = (0..4)
+            .map(|i| RawProc {
+                rss_pages: 300 * mib / 4096,
+                pss: Some(reading),
+                ..proc(10 + i, 1001, "alice", 0, 0)
+            })
+            .collect();
+        procs[3].rss_pages += 8 * mib / 4096;
+        let mut cur = sample(1, (0, 200), procs);
+        cur.system.memory.total = 4096 * mib;
+        let s = derive(&sample(0, (0, 0), vec![]), &cur, &open_filter());
+        let alice = s.user("alice").expect("alice");
+        assert_eq!(alice.memory_bytes, 308 * mib);
+        assert_eq!(alice.rss_bytes, 1208 * mib);
+        assert_eq!(alice.memory_source, MemorySource::Pss);
+        assert!((alice.memory_percent - 308.0 / 4096.0 * 100.0).abs() < 1e-9);
+        let grown = s.processes.iter().find(|p| p.pid == 13).expect("pid 13");
+        assert_eq!(grown.memory_bytes, 308 * mib, "the process keeps its RSS");
+        assert_eq!(grown.pss_bytes, Some(83 * mib));
+    }
+
+    #[test]
+    fn pss_estimate_follows_rss() {
+        let r = PssReading {
+            pss_bytes: 100,
+            rss_bytes: 400,
+        };
+        assert_eq!(pss_estimate(r, 400), 100);
+        assert_eq!(pss_estimate(r, 500), 200, "new pages are the process's own");
+        assert_eq!(pss_estimate(r, 200), 50, "lost pages, proportionally");
+        assert_eq!(pss_estimate(r, 0), 0);
+        let big = PssReading {
+            pss_bytes: 500,
+            rss_bytes: 0,
+        };
+        assert_eq!(pss_estimate(big, 100), 100, "never above RSS");
+    }
+
+    #[test]
+    fn partly_measured_users_say_so() {
+        let mut procs = vec![
+            proc(10, 1001, "alice", 0, 100),
+            proc(11, 1001, "alice", 0, 100),
+        ];
+        procs[0].pss = Some(PssReading {
+            pss_bytes: 4096,
+            rss_bytes: 100 * 4096,
+        });
+        let s = derive(
+            &sample(0, (0, 0), vec![]),
+            &sample(1, (0, 200), procs),
+            &open_filter(),
+        );
+        let alice = s.user("alice").expect("alice");
+        assert_eq!(alice.memory_source, MemorySource::Partial);
+        assert_eq!(alice.memory_bytes, 101 * 4096);
     }
 }

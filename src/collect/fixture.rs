@@ -26,7 +26,15 @@ pub struct FakeProcess {
     pub stime: u64,
     pub threads: u64,
     pub start_ticks: u64,
+    /// Resident pages as `statm` (exact) reports them.
     pub rss_pages: u64,
+    /// What `stat` reports instead, where it differs (the kernel's unsummed per-CPU counters).
+    pub stat_rss_pages: Option<u64>,
+    /// Children's ticks (`cutime`, `cstime`).
+    pub cutime: u64,
+    pub cstime: u64,
+    /// `Pss:` of smaps_rollup in kB; None: no smaps_rollup (as for a kernel thread).
+    pub pss_kb: Option<u64>,
 }
 
 impl FakeProcess {
@@ -43,7 +51,28 @@ impl FakeProcess {
             threads: 1,
             start_ticks: 1000 + pid as u64,
             rss_pages: 256,
+            stat_rss_pages: None,
+            cutime: 0,
+            cstime: 0,
+            pss_kb: None,
         }
+    }
+
+    /// CPU of the children this process has waited for.
+    pub fn children_cpu(mut self, cutime: u64, cstime: u64) -> Self {
+        self.cutime = cutime;
+        self.cstime = cstime;
+        self
+    }
+
+    pub fn pss_kb(mut self, kb: u64) -> Self {
+        self.pss_kb = Some(kb);
+        self
+    }
+
+    pub fn stat_rss_pages(mut self, pages: u64) -> Self {
+        self.stat_rss_pages = Some(pages);
+        self
     }
 
     pub fn cpu(mut self, utime: u64, stime: u64) -> Self {
@@ -72,7 +101,7 @@ impl FakeProcess {
         line.extend_from_slice(&self.comm);
         line.extend_from_slice(
             format!(
-                ") {} {} {} {} 0 -1 4194304 100 0 0 0 {} {} 0 0 20 0 {} 0 {} {} {} \
+                ") {} {} {} {} 0 -1 4194304 100 0 0 0 {} {} {} {} 20 0 {} 0 {} {} {} \
                  18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
                 self.state,
                 self.ppid,
@@ -80,10 +109,12 @@ impl FakeProcess {
                 self.pid,
                 self.utime,
                 self.stime,
+                self.cutime,
+                self.cstime,
                 self.threads,
                 self.start_ticks,
                 self.rss_pages * 4096 * 4,
-                self.rss_pages,
+                self.stat_rss_pages.unwrap_or(self.rss_pages),
             )
             .as_bytes(),
         );
@@ -257,6 +288,24 @@ impl FakeProc {
         fs::write(dir.join("stat"), p.stat_line())?;
         fs::write(dir.join("status"), p.status())?;
         fs::write(dir.join("cmdline"), &p.cmdline)?;
+        fs::write(
+            dir.join("statm"),
+            format!(
+                "{} {} 100 10 0 {} 0\n",
+                p.rss_pages * 4,
+                p.rss_pages,
+                p.rss_pages / 2
+            ),
+        )?;
+        if let Some(pss) = p.pss_kb {
+            fs::write(
+                dir.join("smaps_rollup"),
+                format!(
+                    "00400000-7fff0000 ---p 00000000 00:00 0    [rollup]\nRss: {} kB\nPss: {pss} kB\n",
+                    p.rss_pages * 4
+                ),
+            )?;
+        }
         Ok(())
     }
 
@@ -273,7 +322,7 @@ impl FakeProc {
     /// EISDIR, as hidepid or a permission error would fail them, whoever runs the test).
     pub fn make_unreadable(&self, pid: u32) -> io::Result<()> {
         let dir = self.root.join(pid.to_string());
-        for f in ["stat", "status", "cmdline"] {
+        for f in ["stat", "status", "cmdline", "statm"] {
             let path = dir.join(f);
             let _ = fs::remove_file(&path);
             fs::create_dir_all(&path)?;

@@ -27,13 +27,13 @@ pub struct PssReading {
     pub rss_bytes: u64,
 }
 
-/// A reading older than this is taken again.
-const MAX_AGE_MS: i64 = 30_000;
+/// A reading older than this is taken again (copy-on-write breaking moves PSS, not RSS).
+const MAX_AGE_MS: i64 = 60_000;
 /// A process whose PSS could not be read (not ours, gone) is retried after this long.
 const RETRY_MS: i64 = 60_000;
-/// Page-table pages one refresh may walk (256 MiB of resident memory, ~4 ms), plus a fixed
-/// cost per file read.
-const PAGE_BUDGET: u64 = 65_536;
+/// Resident pages one refresh may walk (512 MiB, about 8 ms here), plus a fixed cost per file
+/// read: a machine full of large processes is measured over a few refreshes, not in one.
+const PAGE_BUDGET: u64 = 131_072;
 const PAGES_PER_READ: u64 = 64;
 /// A user qualifies with at least this much RSS summed over two or more processes, or half a
 /// percent of memory if that is less (the level the store records a user at).

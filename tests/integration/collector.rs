@@ -282,3 +282,99 @@ fn missing_optional_files_still_give_a_sample() {
     assert_eq!(s.system.cpu_cores.len(), 4);
     assert_eq!(s.system.cpu_total.user, CpuTimes::default().user);
 }
+
+#[test]
+fn resident_memory_is_statms_exact_figure_not_stats_approximation() {
+    let p = FakeProcess::new(100, 1001, "job")
+        .rss_pages(1000)
+        .stat_rss_pages(920);
+    let mut rig = Rig::new(&[p]);
+    let snap = two_samples(&mut rig, |_| {});
+    assert_eq!(snap.processes[0].memory_bytes, 1000 * 4096);
+}
+
+#[test]
+fn children_cpu_reaches_the_user_whose_process_waited() {
+    // make (alice) reaped 120 ticks of jobs nobody saw; 4 cores of 100 ticks.
+    let make = FakeProcess::new(100, 1001, "make");
+    let mut rig = Rig::new(&[make.clone()]);
+    let snap = two_samples(&mut rig, |rig| {
+        rig.advance_cpu(35, 65);
+        rig.fake
+            .update_process(&make.clone().cpu(2, 0).children_cpu(100, 20))
+            .expect("update");
+    });
+    let alice = snap.user("alice").expect("alice");
+    assert!(
+        close(alice.exited_cpu_cores, 1.2),
+        "{}",
+        alice.exited_cpu_cores
+    );
+    assert!(close(alice.cpu_cores, 1.22));
+    assert!(close(snap.accounting.unattributed_cores, 1.4 - 1.22));
+}
+
+#[test]
+fn pss_is_read_only_for_users_whose_shared_pages_would_count_many_times() {
+    // alice: a parent and three forked workers, 300 MiB resident each, 80 MiB PSS each.
+    // bob: one process of 300 MiB (RSS is already right). carol: two small processes.
+    let mib_pages = 256;
+    let mut procs: Vec<FakeProcess> = (0..4)
+        .map(|i| {
+            FakeProcess::new(100 + i, 1001, "worker")
+                .rss_pages(300 * mib_pages)
+                .pss_kb(80 * 1024)
+        })
+        .collect();
+    procs.push(
+        FakeProcess::new(200, 1002, "db")
+            .rss_pages(300 * mib_pages)
+            .pss_kb(1),
+    );
+    procs.push(FakeProcess::new(300, 1003, "sh").pss_kb(1));
+    procs.push(FakeProcess::new(301, 1003, "sh").pss_kb(1));
+    let mut rig = Rig::new(&procs);
+    // A refresh walks at most 512 MiB of page tables: the first reads two workers, the next
+    // the other two.
+    let measured = |s: &RawSample| {
+        s.procs
+            .iter()
+            .filter(|p| p.uid == 1001 && p.pss.is_some())
+            .count()
+    };
+    let a = rig.sample(0);
+    assert_eq!(measured(&a), 2);
+    let b = rig.sample(1);
+    assert_eq!(measured(&b), 4);
+    let snap = derive(&a, &b, &all_users());
+    let alice = snap.user("alice").expect("alice");
+    assert_eq!(alice.memory_bytes, 320 << 20);
+    assert_eq!(alice.rss_bytes, 1200 << 20);
+    assert_eq!(alice.memory_source, sysmon::model::MemorySource::Pss);
+    let bob = snap.user("bob").expect("bob");
+    assert_eq!(
+        (bob.memory_bytes, bob.memory_source.as_str()),
+        (300 << 20, "rss")
+    );
+    let carol = snap.user("1003").expect("carol by uid");
+    assert_eq!(carol.memory_source.as_str(), "rss", "too little to matter");
+    // The per-process figure stays RSS, as htop shows it; PSS is beside it.
+    let w = snap
+        .processes
+        .iter()
+        .find(|p| p.pid == 100)
+        .expect("worker");
+    assert_eq!((w.memory_bytes, w.pss_bytes), (300 << 20, Some(80 << 20)));
+}
+
+#[test]
+fn an_unreadable_smaps_rollup_leaves_rss() {
+    let procs: Vec<FakeProcess> = (0..2)
+        .map(|i| FakeProcess::new(100 + i, 1001, "w").rss_pages(100 * 256))
+        .collect();
+    let mut rig = Rig::new(&procs);
+    let snap = two_samples(&mut rig, |_| {});
+    let alice = snap.user("alice").expect("alice");
+    assert_eq!(alice.memory_bytes, 200 << 20);
+    assert_eq!(alice.memory_source.as_str(), "rss");
+}
