@@ -164,6 +164,13 @@ pub fn snapshot() -> Snapshot {
         user(1002, HOSTILE, &procs, cores),
         user(0, "root", &procs, cores),
     ];
+    // bob's build runs short compiler jobs that no sample sees alive; alice's workers share
+    // their parent's memory, measured as PSS.
+    users[1].exited_cpu_cores = 1.2;
+    users[1].cpu_cores += 1.2;
+    users[1].cpu_percent = users[1].cpu_cores / cores * 100.0;
+    users[0].rss_bytes = users[0].memory_bytes * 27 / 10;
+    users[0].memory_source = crate::model::MemorySource::Pss;
     users.sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
     Snapshot {
         at: AT,
@@ -237,7 +244,12 @@ pub fn snapshot() -> Snapshot {
             pressure: None,
         },
         users,
-        accounting: Default::default(),
+        accounting: crate::model::CpuAccounting {
+            exited_source: crate::model::ExitedSource::ChildTimes,
+            exited_cores: 1.2,
+            unattributed_cores: 0.35,
+            unattributed_percent: 0.35 / 8.0 * 100.0,
+        },
         processes: procs,
     }
 }

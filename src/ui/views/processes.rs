@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{clean, fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::ProcessStats;
+use crate::model::{MemorySource, ProcessStats, UserStats};
 use crate::ui::state::{AppState, ProcessView};
 use crate::ui::theme::{Level, Theme};
 
@@ -28,6 +28,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let mut lines = Vec::new();
+    if let Some(line) = pv
+        .user
+        .as_deref()
+        .and_then(|name| state.shown()?.snapshot.user(name))
+        .map(|u| user_summary(u, theme, width))
+    {
+        lines.push(line);
+    }
     if pv.editing || !pv.filter.is_empty() {
         let cursor = if pv.editing { "_" } else { "" };
         lines.push(Line::from(vec![
@@ -61,6 +69,31 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
         lines.push(Line::styled("no process matches", theme.dim()));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// How the user's totals were obtained, where that differs from adding up the rows below.
+fn user_summary<'a>(u: &UserStats, theme: &Theme, width: usize) -> Line<'a> {
+    let mut text = format!("{:.2} cores", u.cpu_cores);
+    if u.exited_cpu_cores >= 0.01 {
+        text.push_str(&format!(
+            " (incl. {:.2} of processes that ended between samples)",
+            u.exited_cpu_cores
+        ));
+    }
+    text.push_str(&format!("  memory {}", format::bytes(u.memory_bytes)));
+    match u.memory_source {
+        MemorySource::Rss => text.push_str(" (RSS summed)"),
+        MemorySource::Pss | MemorySource::Partial => text.push_str(&format!(
+            " (PSS{}: a page shared by several processes counted once; RSS summed {})",
+            if u.memory_source == MemorySource::Partial {
+                " for most"
+            } else {
+                ""
+            },
+            format::bytes(u.rss_bytes)
+        )),
+    }
+    Line::styled(fit(&text, width, theme), theme.dim())
 }
 
 fn row<'a>(p: &ProcessStats, depth: usize, theme: &Theme, width: usize, limit: f64) -> Line<'a> {

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::{Metric, UserStats};
+use crate::model::{ExitedSource, MemorySource, Metric, UserStats};
 use crate::ui::state::AppState;
 use crate::ui::theme::{Level, Theme};
 
@@ -15,11 +15,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     let users = state.visible_users();
     let total = state.shown().map_or(0, |f| f.snapshot.users.len());
     let hidden = total - users.len();
-    let title = if hidden > 0 {
+    let mut title = if hidden > 0 {
         format!("Users {} ({hidden} system hidden, u shows)", users.len())
     } else {
         format!("Users {}", users.len())
     };
+    if users.iter().any(|u| u.memory_source != MemorySource::Rss) {
+        title.push_str(", MEM counts a shared page once (PSS)");
+    }
     let block = pane(title, focused, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -52,7 +55,38 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     if users.is_empty() {
         lines.push(Line::styled("no users to show", theme.dim()));
     }
+    if let Some(line) = unattributed_line(state, theme, width)
+        && lines.len() <= rows
+    {
+        lines.push(line);
+    }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// Busy CPU no user can be charged with, so that the rows add up to the machine's figure.
+fn unattributed_line<'a>(state: &AppState, theme: &Theme, width: usize) -> Option<Line<'a>> {
+    let feed = state.shown()?;
+    let a = &feed.snapshot.accounting;
+    if a.unattributed_cores < 0.01 {
+        return None;
+    }
+    let why = match a.exited_source {
+        ExitedSource::ExitRecords => "interrupts and kernel work, no user's",
+        ExitedSource::ChildTimes => {
+            "interrupts, and ended processes whose owner only root can know"
+        }
+    };
+    let text = format!(
+        "{:<10} {:>6.1} {:>5.2} {:>6} {:>9} {:>5} {:<14} {why}",
+        "unattrib.", a.unattributed_percent, a.unattributed_cores, "", "", "", ""
+    );
+    Some(Line::styled(fit(&text, width, theme), theme.dim()))
+}
+
+/// "incl. 2.10 cores of ended processes" where that is a tenth or more of the user's CPU.
+pub fn exited_note(u: &UserStats) -> Option<String> {
+    (u.exited_cpu_cores >= 0.01 && u.exited_cpu_cores * 10.0 >= u.cpu_cores)
+        .then(|| format!("incl. {:.2} cores of ended processes", u.exited_cpu_cores))
 }
 
 /// Top processes listed under each user when everything fits.
@@ -97,6 +131,11 @@ fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line
             }
         })
         .unwrap_or_default();
+    let top = match exited_note(u) {
+        Some(note) if top.is_empty() => note,
+        Some(note) => format!("{note}: {top}"),
+        None => top,
+    };
     let fixed = 10 + 7 + 6 + 7 + 10 + 6 + 15;
     let mut spans = vec![
         Span::raw(fit(&u.name, 10, theme)),
