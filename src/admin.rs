@@ -11,7 +11,7 @@ use crate::app::Failure;
 use crate::cli::{AlertAction, HistoryFormat};
 use crate::config::Config;
 use crate::format;
-use crate::headless::lock::running_daemon;
+use crate::lock::running_daemon;
 use crate::model::Timestamp;
 use crate::report::rfc3339;
 use crate::store::{History, HistoryQuery, Store, StoredAlert};
@@ -85,11 +85,12 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Who is acting, as the store records it (it adds the `operator:` prefix itself).
 pub(crate) fn operator() -> String {
     let name = uzers::get_current_username()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
-    format!("operator:{}", crate::sanitize::clean(&name))
+    crate::sanitize::clean(&name)
 }
 
 pub fn alerts(

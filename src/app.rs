@@ -71,7 +71,8 @@ pub fn main() -> ExitCode {
 /// threshold that it raises to the size of each such block freed. A refresh frees its process
 /// tables every tick, so after a few ticks they would be carved from the heap, whose peak stays
 /// resident; a fixed threshold keeps them in mappings that are returned when freed (at 2,000
-/// processes: 0.4 MiB less resident, for a few mmap calls per refresh).
+/// processes: 0.4 MiB less resident, for a few mmap calls per refresh). One arena: the exit-record
+/// reader thread allocates next to nothing and would otherwise get a heap of its own.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn fix_mmap_threshold() {
     use std::ffi::c_int;
@@ -79,9 +80,11 @@ fn fix_mmap_threshold() {
         fn mallopt(param: c_int, value: c_int) -> c_int;
     }
     const M_MMAP_THRESHOLD: c_int = -3;
+    const M_ARENA_MAX: c_int = -8;
     // SAFETY: mallopt only changes a malloc parameter; it is called before any thread starts.
     unsafe {
         mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+        mallopt(M_ARENA_MAX, 1);
     }
 }
 

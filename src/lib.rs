@@ -15,6 +15,7 @@ pub mod engine;
 pub mod format;
 pub mod headless;
 pub mod http;
+pub mod lock;
 pub mod model;
 pub mod notify;
 pub mod report;

@@ -185,8 +185,9 @@ struct Pending {
 impl Pending {
     /// Read everything queued on the socket without waiting.
     fn drain(&mut self, fd: &OwnedFd, family: u16) {
-        if self.buf.len() < 64 * 1024 {
-            self.buf.resize(64 * 1024, 0);
+        // A netlink read returns one message (a record is about 600 bytes).
+        if self.buf.len() < 8192 {
+            self.buf.resize(8192, 0);
         }
         loop {
             match recv(fd, &mut self.buf[..], RecvFlags::DONTWAIT) {

@@ -4,10 +4,11 @@
 //! sharing a parent's heap copy-on-write, or a thousand `sleep`s sharing libc, read as many
 //! times their real footprint. PSS (`smaps_rollup`) divides each shared page among its mappers,
 //! so a user's PSS sum counts it once. Reading it walks the page tables (about 5 ms for a
-//! 300 MiB process), so it is read only for users whose RSS sum is large enough for the
-//! duplication to matter and who run more than one process; each reading is cached per
-//! (pid, start time) and re-read when the process's RSS moved by more than a tenth or the reading
-//! is old, a bounded amount per refresh, largest and oldest first. Between readings `derive`
+//! 300 MiB process, 45 µs for a `sleep`), so it is read only for users whose RSS sum is large
+//! enough for the duplication to matter and who run more than one process; each reading is
+//! cached per (pid, start time) and re-read when the process's RSS moved by more than a tenth,
+//! after a minute if it ran since, and after ten minutes regardless (others come and go from
+//! the pages it shares), a bounded amount per refresh, unmeasured and largest first. Between readings `derive`
 //! adjusts the figure by the change in RSS. Other users' processes need root (ptrace read
 //! access); where that is refused the figure stays RSS and says so.
 
@@ -27,8 +28,12 @@ pub struct PssReading {
     pub rss_bytes: u64,
 }
 
-/// A reading older than this is taken again (copy-on-write breaking moves PSS, not RSS).
-const MAX_AGE_MS: i64 = 60_000;
+/// A reading older than this is taken again if the process ran since (copy-on-write breaking
+/// moves PSS, not RSS), and one older than `MAX_AGE_MS` anyway.
+const RAN_AGE_MS: i64 = 60_000;
+const MAX_AGE_MS: i64 = 600_000;
+/// Readings one refresh may take.
+const MAX_READS: usize = 1024;
 /// A process whose PSS could not be read (not ours, gone) is retried after this long.
 const RETRY_MS: i64 = 60_000;
 /// Resident pages one refresh may walk (512 MiB, about 8 ms here), plus a fixed cost per file
@@ -41,6 +46,7 @@ const USER_FLOOR_BYTES: u64 = 256 << 20;
 
 struct Cached {
     start_ticks: u64,
+    cpu_ticks: u64,
     reading: Option<PssReading>,
     at: Timestamp,
 }
@@ -132,10 +138,12 @@ impl PssProbe {
                     None => continue,
                     Some(r) => {
                         let moved = rss.abs_diff(r.rss_bytes) > r.rss_bytes / 10 + (1 << 20);
+                        let age = at.0 - c.at.0;
+                        let ran = c.cpu_ticks != p.cpu_ticks;
                         if moved {
                             u64::MAX / 4 + rss / 4096
-                        } else if at.0 - c.at.0 >= MAX_AGE_MS {
-                            (at.0 - c.at.0) as u64
+                        } else if (ran && age >= RAN_AGE_MS) || age >= MAX_AGE_MS {
+                            age as u64
                         } else {
                             continue;
                         }
@@ -147,7 +155,7 @@ impl PssProbe {
         self.wanted.sort_unstable_by(|a, b| b.1.cmp(&a.1));
         let mut pages = 0;
         let wanted = std::mem::take(&mut self.wanted);
-        for &(i, _) in &wanted {
+        for &(i, _) in wanted.iter().take(MAX_READS) {
             if pages >= PAGE_BUDGET {
                 break;
             }
@@ -158,6 +166,7 @@ impl PssProbe {
                 p.pid,
                 Cached {
                     start_ticks: p.start_ticks,
+                    cpu_ticks: p.cpu_ticks,
                     reading,
                     at,
                 },

@@ -9,10 +9,13 @@
 //! daemon dropping privileges); `cmdline` only when a process is new or has exec'd (its `comm`
 //! changed). Everything that reaches a string is sanitised here.
 //!
-//! Resident memory comes from `statm`, also through a held descriptor: since the kernel keeps
-//! RSS in per-CPU counters (6.2), `stat` reports their unsummed, approximate value (seen here up
-//! to 10 % under `ps` for small processes, and the error grows with the number of CPUs), while
-//! `statm` and `status` sum them as `ps` and htop do. `stat`'s figure is the fallback.
+//! Resident memory comes from `statm`: since the kernel keeps RSS in per-CPU counters (6.2),
+//! `stat` reports their unsummed, approximate value (seen here up to 10 % under `ps` for small
+//! processes, and the error grows with the number of CPUs), while `statm` and `status` sum them
+//! as `ps` and htop do. A `statm` read costs half a `stat` read, so it is taken only when the
+//! figure can have moved: for a new process, one that ran or whose `stat` RSS changed since, and
+//! every 16th refresh otherwise; in between the last exact figure stands. `stat`'s figure is the
+//! fallback where `statm` cannot be read.
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -24,6 +27,10 @@ pub use super::memory::PssReading;
 use super::procfile::read_at_start;
 use super::users::UserNames;
 use crate::sanitize;
+
+/// A process that neither ran nor changed its `stat` RSS has its `statm` re-read this often
+/// (in refreshes), for memory that moved without it (reclaim, another CPU's unflushed count).
+const STATM_EVERY: u64 = 16;
 
 /// Command lines longer than this are cut: enough to tell jobs apart, bounded for hostile input.
 pub const MAX_CMDLINE: usize = 4096;
@@ -149,6 +156,9 @@ pub fn format_cmdline(raw: &[u8]) -> String {
 struct Entry {
     fd: Option<OwnedFd>,
     statm: Option<OwnedFd>,
+    /// The last exact RSS, and the `stat` RSS and CPU ticks it was read at.
+    exact_rss: Option<u64>,
+    exact_at: (u64, u64),
     start_ticks: u64,
     /// The owner procfs last reported; a change means the euid must be re-read.
     owner: u32,
@@ -462,6 +472,8 @@ impl ProcessScanner {
         let e = Entry {
             fd,
             statm,
+            exact_rss: rss,
+            exact_at: (f.rss_pages, f.cpu_ticks),
             start_ticks: f.start_ticks,
             owner,
             uid,
@@ -503,18 +515,29 @@ impl ProcessScanner {
                 e.user = users.name(uid);
             }
         }
-        let statm = self.entries.get_mut(&pid)?.statm.take();
-        let (rss, opened) = self.read_rss(pid, statm.as_ref());
+        let generation = self.generation;
         let e = self.entries.get_mut(&pid)?;
-        e.statm = statm;
-        if let Some(fd) = opened
-            && self.held < self.fd_budget
-        {
-            e.statm = Some(fd);
-            self.held += 1;
+        let due = e.exact_rss.is_none()
+            || e.exact_at != (f.rss_pages, f.cpu_ticks)
+            || (generation + u64::from(pid)) % STATM_EVERY == 0;
+        if due {
+            let statm = e.statm.take();
+            let (rss, opened) = self.read_rss(pid, statm.as_ref());
+            let held = &mut self.held;
+            let e = self.entries.get_mut(&pid)?;
+            e.statm = statm;
+            if let Some(fd) = opened
+                && *held < self.fd_budget
+            {
+                e.statm = Some(fd);
+                *held += 1;
+            }
+            e.exact_rss = rss;
+            e.exact_at = (f.rss_pages, f.cpu_ticks);
         }
+        let e = self.entries.get_mut(&pid)?;
         e.seen = self.generation;
-        Some(raw_proc(pid, &f, rss, e))
+        Some(raw_proc(pid, &f, e.exact_rss, e))
     }
 
     /// Re-read the command lines of the given processes (those on screen), since a process may

@@ -15,7 +15,6 @@
 
 pub mod counters;
 mod events;
-pub mod lock;
 pub mod log;
 mod mailer;
 mod reload;
@@ -34,8 +33,8 @@ use crate::notify::render;
 use crate::store::{ActionKind, PendingMail, Record, Store};
 use crate::track::{Tracker, TrackerState};
 
+use crate::lock::{self, InstanceLock, LockError};
 use counters::Counters;
-use lock::{InstanceLock, LockError};
 use log::{Level, log};
 
 /// Records kept in memory while the database cannot be written.

@@ -278,6 +278,18 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         "Seconds since the machine booted.",
         s.uptime_secs,
     );
+    e.single(
+        "sysmon_cpu_unattributed_cores",
+        Gauge,
+        "Busy CPU cores no user is charged with (interrupts, ended processes of unknown owner).",
+        l.snapshot.accounting.unattributed_cores,
+    );
+    e.single(
+        "sysmon_cpu_exit_records",
+        Gauge,
+        "1 when ended processes' CPU comes from the kernel's exit records (exact), 0 when from their reapers' children's times.",
+        f64::from(l.snapshot.accounting.exited_source == crate::model::ExitedSource::ExitRecords),
+    );
     let disks: Vec<_> = s.disks.iter().filter(|d| d.ok).collect();
     e.family(
         "sysmon_system_disk_total_bytes",
@@ -304,7 +316,7 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         );
     }
     let users = &l.snapshot.users;
-    let per_user: [(&str, &str, UserFigure); 6] = [
+    let per_user: [(&str, &str, UserFigure); 8] = [
         (
             "sysmon_user_cpu_usage_ratio",
             "Share of the whole machine's CPU used by the user's processes (0-1).",
@@ -316,9 +328,19 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
             |u| u.cpu_cores,
         ),
         (
+            "sysmon_user_cpu_exited_cores",
+            "Of sysmon_user_cpu_cores: processes that ended between two samples.",
+            |u| u.exited_cpu_cores,
+        ),
+        (
             "sysmon_user_memory_bytes",
-            "Resident memory of the user's processes.",
+            "Memory of the user's processes, a page shared by several counted once (PSS sum where measured, else RSS).",
             |u| u.memory_bytes as f64,
+        ),
+        (
+            "sysmon_user_memory_rss_bytes",
+            "Resident memory summed over the user's processes (a shared page counts once per process).",
+            |u| u.rss_bytes as f64,
         ),
         (
             "sysmon_user_memory_ratio",

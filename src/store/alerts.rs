@@ -94,8 +94,8 @@ impl Store {
             .next())
     }
 
-    /// Acknowledges an open alert: no more repeats until its severity rises. False when the
-    /// alert does not exist or is not open (already acknowledged, or resolved).
+    /// Acknowledges an open alert, as `operator:BY`: no more repeats until its severity rises.
+    /// False when the alert does not exist or is not open (already acknowledged, or resolved).
     pub fn acknowledge(&mut self, id: i64, at: Timestamp, by: &str) -> Result<bool, StoreError> {
         self.operator_action(
             id,
@@ -103,7 +103,7 @@ impl Store {
             at,
             by,
             "UPDATE alerts SET status = 'acknowledged', acknowledged_at = ?2, \
-             acknowledged_by = ?3, updated_at = MAX(updated_at, ?2) \
+             acknowledged_by = 'operator:' || ?3, updated_at = MAX(updated_at, ?2) \
              WHERE id = ?1 AND status = 'open' RETURNING kind, subject, metric",
         )
     }

@@ -3,11 +3,14 @@
 //!
 //! The database is optional. Without one (no daemon has run with this configuration, or this
 //! user cannot open it) the TUI still works from its own tracker and says so in the alerts
-//! pane. A TUI never creates the database: that is the daemon's job, and a stray empty file in
+//! pane. While a daemon runs on it, the database is the one source of alerts and persistence:
+//! every TUI shows what `sysmon alerts` and `sysmon status` show, and a TUI's own tracker (which
+//! started when the TUI did, and knows nothing of what was resolved before) shows nothing of its
+//! own. A TUI never creates the database: that is the daemon's job, and a stray empty file in
 //! /var/lib would hide the daemon's real one from nobody but confuse everyone.
 
 use crate::config::Config;
-use crate::model::Timestamp;
+use crate::model::{PersistentEpisode, Timestamp};
 use crate::store::{RecordedState, Store, StoredAlert};
 use crate::track::Tracker;
 
@@ -69,6 +72,23 @@ impl AlertDb {
                 self.note = Some(format!(
                     "database unreadable ({e}): this session's alerts only"
                 ));
+            }
+        }
+    }
+
+    /// Whether a daemon is recording to the database this session reads, so that its alerts
+    /// and episodes are the ones to show.
+    pub fn daemon_running(&self) -> bool {
+        self.store.is_some() && crate::lock::running_daemon(&self.path).is_some()
+    }
+
+    /// Persistent-user episodes under way at `at`, from the database.
+    pub fn episodes_now(&mut self, at: Timestamp) -> Option<Vec<PersistentEpisode>> {
+        match self.store.as_ref()?.episodes(at, at) {
+            Ok(eps) => Some(eps),
+            Err(e) => {
+                self.note = Some(format!("cannot read episodes: {e}"));
+                None
             }
         }
     }

@@ -83,13 +83,26 @@ fn tick(session: &mut Session, state: &mut AppState) -> io::Result<bool> {
         return Ok(false);
     };
     let stored = session.db.open_alerts();
-    state.alerts_source = session.db.note.clone();
     let tracker = session.engine.tracker();
+    let at = t.snapshot.at;
+    let daemons = if session.db.daemon_running() {
+        session.db.episodes_now(at)
+    } else {
+        None
+    };
+    let (alerts, persistent) = match daemons {
+        Some(eps) => (
+            Vec::new(),
+            super::travel::episodes_at(at, &eps, &[], session.engine.config()),
+        ),
+        None => (tracker.open_alerts(), tracker.persistent_users()),
+    };
+    state.alerts_source = session.db.note.clone();
     state.ingest(Feed {
         snapshot: t.snapshot,
         status: tracker.status().clone(),
-        alerts: tracker.open_alerts(),
-        persistent: tracker.persistent_users(),
+        alerts,
+        persistent,
         stored,
     });
     Ok(true)

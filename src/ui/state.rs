@@ -2,9 +2,11 @@
 //!
 //! `AppState` holds the latest data from the engine (a [`Feed`]) plus everything the user chose
 //! (focus, selection, sort, filter, overlays). [`AppState::apply`] is pure: no terminal, no clock,
-//! no /proc. The run loop feeds it engine ticks and actions; the views only read it. Keeping
-//! selection as indexes that are clamped against the current data means a tick that removes rows
-//! can never leave the cursor pointing past the end.
+//! no /proc. The run loop feeds it engine ticks and actions; the views only read it. Selection is
+//! an index clamped against the current data, so a tick that removes rows can never leave the
+//! cursor past the end; and since every tick re-sorts the lists, each cursor follows what it is
+//! on (a process by pid and start time, a user by uid, an alert by key) across the change, and
+//! says so when its process has ended rather than silently landing on another (`k` acts on it).
 
 use std::collections::VecDeque;
 
@@ -21,6 +23,14 @@ use crate::model::{
     Timestamp, UserStats,
 };
 use crate::store::StoredAlert;
+
+/// What the cursors are on, by identity.
+struct Pins {
+    user: Option<u32>,
+    alert: Option<AlertKey>,
+    /// pid, start time and name of the selected process.
+    process: Option<(u32, Timestamp, String)>,
+}
 
 /// Samples kept for the CPU sparkline.
 pub const SPARK_LEN: usize = 120;
@@ -255,7 +265,60 @@ impl AppState {
         self.cpu_history
             .push_back(feed.snapshot.system.cpu.total.busy);
         self.session.push(&feed.snapshot);
+        let pins = self.pins();
         self.feed = Some(feed);
+        self.repin(pins, true);
+    }
+
+    /// What each cursor is on, to find it again once the rows change.
+    fn pins(&self) -> Pins {
+        let process = match &self.view {
+            View::Processes(pv) => self.process_rows().get(pv.selected).map(|r| {
+                (
+                    r.process.pid,
+                    r.process.start_time,
+                    crate::sanitize::clean(&r.process.name),
+                )
+            }),
+            _ => None,
+        };
+        Pins {
+            user: self.visible_users().get(self.user_selected).map(|u| u.uid),
+            alert: self
+                .alerts()
+                .get(self.alert_selected)
+                .map(|a| a.alert.key.clone()),
+            process,
+        }
+    }
+
+    /// Put each cursor back on what `pins` says it was on. A process that is gone leaves the
+    /// cursor on the row that took its place, and (for live data, `gone_ended`) a notice says so.
+    fn repin(&mut self, pins: Pins, gone_ended: bool) {
+        if let Some(uid) = pins.user
+            && let Some(i) = self.visible_users().iter().position(|u| u.uid == uid)
+        {
+            self.user_selected = i;
+        }
+        if let Some(key) = &pins.alert
+            && let Some(i) = self.alerts().iter().position(|a| &a.alert.key == key)
+        {
+            self.alert_selected = i;
+        }
+        if let Some((pid, start, name)) = pins.process {
+            let found = self
+                .process_rows()
+                .iter()
+                .position(|r| r.process.pid == pid && r.process.start_time == start);
+            match (found, &mut self.view) {
+                (Some(i), View::Processes(pv)) => pv.selected = i,
+                (None, View::Processes(_)) if gone_ended => self.notify(
+                    format!("process {pid} ({name}) has ended: the cursor is on the next one"),
+                    false,
+                ),
+                _ => {}
+            }
+        }
         self.clamp();
     }
 
@@ -266,14 +329,16 @@ impl AppState {
 
     /// Show a recorded moment.
     pub fn arrive(&mut self, feed: Feed) {
+        let pins = self.pins();
         self.travel = Some(feed);
-        self.clamp();
+        self.repin(pins, false);
     }
 
     /// Back to the live data.
     pub fn go_live(&mut self) {
+        let pins = self.pins();
         self.travel = None;
-        self.clamp();
+        self.repin(pins, false);
     }
 
     pub fn input_mode(&self) -> InputMode {
@@ -347,10 +412,11 @@ impl AppState {
 
     /// Replace the database's alerts (after an acknowledgement or resolution).
     pub fn set_stored(&mut self, stored: Vec<StoredAlert>) {
+        let pins = self.pins();
         if let Some(feed) = &mut self.feed {
             feed.stored = stored;
         }
-        self.clamp();
+        self.repin(pins, false);
     }
 
     /// Show the outcome of an effect.
@@ -749,6 +815,7 @@ impl AppState {
     }
 
     fn process_action(&mut self, action: Action) {
+        let pins = self.pins();
         let View::Processes(pv) = &mut self.view else {
             return;
         };
@@ -756,9 +823,16 @@ impl AppState {
             Action::Sort(key) => {
                 pv.sort = key;
                 pv.inverted = false;
+                self.repin(pins, false);
             }
-            Action::InvertSort => pv.inverted = !pv.inverted,
-            Action::ToggleTree => pv.tree = !pv.tree,
+            Action::InvertSort => {
+                pv.inverted = !pv.inverted;
+                self.repin(pins, false);
+            }
+            Action::ToggleTree => {
+                pv.tree = !pv.tree;
+                self.repin(pins, false);
+            }
             Action::StartFilter => pv.editing = true,
             Action::FilterChar(c) => {
                 pv.filter.push(c);

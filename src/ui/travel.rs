@@ -33,8 +33,9 @@ fn clean_arc(s: &str) -> Arc<str> {
 /// `persistent_minutes` by then (the configuration this TUI reads, the daemon's), as the tracker
 /// would have reported it; before that the user was over a limit but not yet persistent, and gets
 /// no badge. Only tracked users can be persistent: an episode of a user the sample recorded as
-/// untracked is left out rather than shown against the flag.
-fn episodes_at(
+/// untracked is left out rather than shown against the flag. The live screen uses it too while a
+/// daemon records, so every TUI counts a persistence from the daemon's start of it.
+pub(super) fn episodes_at(
     at: Timestamp,
     episodes: &[PersistentEpisode],
     users: &[RecordedUser],

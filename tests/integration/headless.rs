@@ -226,11 +226,13 @@ fn an_alert_resolved_from_another_process_stays_resolved() {
         .and_then(|a| a.iter().find(|r| r["id"] == id))
         .expect("resolved row listed with --all");
     assert_eq!(row["state"], "resolved");
-    assert!(
-        row["resolved_by"]
-            .as_str()
-            .is_some_and(|b| b.starts_with("operator")),
-        "{row}"
+    let me = uzers::get_current_username()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("this user's name");
+    assert_eq!(
+        row["resolved_by"],
+        format!("operator:{me}"),
+        "one prefix: {row}"
     );
     let (code, _, _) = cli(&s.cfg, &["alerts", "resolve", "999999"]);
     assert_eq!(code, 1, "an unknown alert id is an error");

@@ -502,7 +502,7 @@ fn ack_and_resolve_through_the_api_show_up_in_sysmon_alerts() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(a["state"], "acknowledged", "{alerts}");
-    assert_eq!(a["acknowledged_by"], "api");
+    assert_eq!(a["acknowledged_by"], "operator:api");
     assert!(
         d.wait_log(&format!("alert {id} acknowledged by api"), 10),
         "{}",

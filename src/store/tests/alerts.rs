@@ -241,7 +241,7 @@ fn operator_actions_from_another_process_are_seen_once_and_never_undone() {
         AlertState::Acknowledged,
         "a repeat keeps the ack"
     );
-    assert_eq!(mem_row.acknowledged_by.as_deref(), Some("alice"));
+    assert_eq!(mem_row.acknowledged_by.as_deref(), Some("operator:alice"));
     assert!(close(mem_row.alert.value, 92.0));
 
     // The daemon applies the resolve to its tracker, which reports it: still no change.

@@ -1024,3 +1024,110 @@ mod goto {
         assert!(!s.quit, "q is text in the prompt");
     }
 }
+
+fn selected_pid(s: &AppState) -> Option<u32> {
+    match &s.view {
+        View::Processes(pv) => s.process_rows().get(pv.selected).map(|r| r.process.pid),
+        _ => None,
+    }
+}
+
+/// The fixture's feed with one process's CPU changed, which re-sorts the CPU-sorted list.
+fn feed_with_cpu(pid: u32, cpu: f64) -> crate::ui::state::Feed {
+    let mut f = fixture::feed();
+    for p in &mut f.snapshot.processes {
+        if p.pid == pid {
+            p.cpu_percent = cpu;
+        }
+    }
+    f.snapshot
+        .processes
+        .sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
+    f
+}
+
+#[test]
+fn the_process_cursor_follows_its_process_as_the_list_re_sorts() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p')]);
+    press(&mut s, &[code(KeyCode::Down); 4]);
+    let chosen = selected_pid(&s).expect("a process under the cursor");
+    let rank = |s: &AppState| pids(s).iter().position(|p| *p == chosen);
+    let before = rank(&s);
+    // It becomes the busiest: the list re-sorts, and the cursor moves with it.
+    s.ingest(feed_with_cpu(chosen, 900.0));
+    assert_ne!(rank(&s), before, "the fixture re-sorted");
+    assert_eq!(selected_pid(&s), Some(chosen));
+    // And back down, then a sort by another column: still the same process.
+    s.ingest(feed_with_cpu(chosen, 0.0));
+    assert_eq!(selected_pid(&s), Some(chosen));
+    press(&mut s, &[key('M')]);
+    assert_eq!(selected_pid(&s), Some(chosen));
+    assert!(s.notice.is_none());
+}
+
+#[test]
+fn a_pid_reused_by_another_process_is_not_followed() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('p'), code(KeyCode::Down)]);
+    let chosen = selected_pid(&s).expect("selected");
+    let mut f = fixture::feed();
+    for p in &mut f.snapshot.processes {
+        if p.pid == chosen {
+            p.start_time = crate::model::Timestamp(p.start_time.0 + 5_000);
+        }
+    }
+    s.ingest(f);
+    let notice = s
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(notice.contains(&format!("process {chosen}")), "{notice}");
+    assert!(notice.contains("ended"), "{notice}");
+}
+
+#[test]
+fn when_the_selected_process_ends_the_cursor_says_so_and_stays_on_a_neighbour() {
+    let mut s = fixture::state();
+    press(
+        &mut s,
+        &[key('p'), code(KeyCode::Down), code(KeyCode::Down)],
+    );
+    let chosen = selected_pid(&s).expect("selected");
+    let index = match &s.view {
+        View::Processes(pv) => pv.selected,
+        _ => unreachable!(),
+    };
+    let mut f = fixture::feed();
+    f.snapshot.processes.retain(|p| p.pid != chosen);
+    let next = {
+        let mut probe = fixture::state();
+        probe.view = s.view.clone();
+        probe.ingest(f.clone());
+        probe.process_rows().get(index).map(|r| r.process.pid)
+    };
+    s.ingest(f);
+    assert_eq!(selected_pid(&s), next, "the row that took its place");
+    assert_ne!(selected_pid(&s), Some(chosen));
+    let notice = s
+        .notice
+        .as_ref()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
+    assert!(
+        notice.contains(&format!("process {chosen}")) && notice.contains("ended"),
+        "{notice}"
+    );
+}
+
+#[test]
+fn the_user_cursor_follows_its_user() {
+    let mut s = fixture::state();
+    press(&mut s, &[code(KeyCode::Down)]);
+    let chosen = s.visible_users()[s.user_selected].uid;
+    let mut f = fixture::feed();
+    f.snapshot.users.reverse();
+    s.ingest(f);
+    assert_eq!(s.visible_users()[s.user_selected].uid, chosen);
+}
