@@ -5,7 +5,13 @@
 //! say whose it was when the reaper is another user (init, a root `sudo`/`runuser`/cron) or
 //! when the parent ignores SIGCHLD. Where sysmon has CAP_NET_ADMIN (root, the daemon's unit),
 //! the kernel sends one record per exiting thread over generic netlink, carrying its real uid,
-//! thread group and CPU time in microseconds: exact for every shape.
+//! thread group and CPU time: exact for every shape.
+//!
+//! The CPU time is the record's `cpu_run_virtual_total`, the scheduler's runtime in nanoseconds,
+//! not `ac_utime + ac_stime`: those are the raw tick samples, which `getrusage` and
+//! `/proc/PID/stat` scale to that runtime before reporting. For jobs of tens of milliseconds the
+//! samples are biased (measured here: 71 % of what 124 jobs reported of themselves, against
+//! 101 % for the runtime). A kernel that leaves the runtime at zero gets the tick samples.
 //!
 //! BSD process accounting (what atop uses) was the other candidate: it is one file for the whole
 //! machine that other tools also claim, and rounds each process's CPU down to 10 ms ticks,
@@ -42,7 +48,7 @@ pub struct ExitedGroup {
     pub uid: u32,
     /// Filled in by the collector.
     pub user: Arc<str>,
-    /// utime + stime of every thread of the group whose record arrived, in microseconds.
+    /// CPU time of every thread of the group whose record arrived, in microseconds.
     pub cpu_us: u64,
 }
 
@@ -69,6 +75,7 @@ const NLA_TYPE_MASK: u16 = 0x3fff;
 
 // Offsets in `struct taskstats` (linux/taskstats.h); ac_tgid arrived in version 12.
 const TS_VERSION: usize = 0;
+const TS_RUN_VIRTUAL: usize = 72;
 const TS_UID: usize = 120;
 const TS_UTIME: usize = 152;
 const TS_STIME: usize = 160;
@@ -113,10 +120,16 @@ fn parse_stats(s: &[u8]) -> Option<ThreadExit> {
     if u16_at(s, TS_VERSION)? < TS_MIN_VERSION {
         return None;
     }
+    let runtime_ns = u64_at(s, TS_RUN_VIRTUAL)?;
+    let cpu_us = if runtime_ns > 0 {
+        runtime_ns / 1000
+    } else {
+        u64_at(s, TS_UTIME)?.saturating_add(u64_at(s, TS_STIME)?)
+    };
     Some(ThreadExit {
         tgid: u32_at(s, TS_TGID)?,
         uid: u32_at(s, TS_UID)?,
-        cpu_us: u64_at(s, TS_UTIME)?.saturating_add(u64_at(s, TS_STIME)?),
+        cpu_us,
     })
 }
 
@@ -335,8 +348,20 @@ mod tests {
     use super::*;
 
     fn stats(version: u16, tgid: u32, uid: u32, utime: u64, stime: u64) -> Vec<u8> {
+        stats_with_runtime(version, tgid, uid, utime, stime, 0)
+    }
+
+    fn stats_with_runtime(
+        version: u16,
+        tgid: u32,
+        uid: u32,
+        utime: u64,
+        stime: u64,
+        runtime_ns: u64,
+    ) -> Vec<u8> {
         let mut s = vec![0u8; 416];
         s[TS_VERSION..2].copy_from_slice(&version.to_ne_bytes());
+        s[TS_RUN_VIRTUAL..TS_RUN_VIRTUAL + 8].copy_from_slice(&runtime_ns.to_ne_bytes());
         s[TS_UID..TS_UID + 4].copy_from_slice(&uid.to_ne_bytes());
         s[TS_UTIME..TS_UTIME + 8].copy_from_slice(&utime.to_ne_bytes());
         s[TS_STIME..TS_STIME + 8].copy_from_slice(&stime.to_ne_bytes());
@@ -418,6 +443,31 @@ mod tests {
                     cpu_us: 1_000
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn the_schedulers_runtime_is_preferred_to_the_tick_samples() {
+        // 31.4 ms of runtime that the ticks sampled as 20 ms.
+        let m = message(
+            31,
+            &[attr(
+                TASKSTATS_TYPE_AGGR_PID,
+                &attr(
+                    3,
+                    &stats_with_runtime(13, 9, 1001, 16_000, 4_000, 31_400_123),
+                ),
+            )],
+        );
+        let mut out = Vec::new();
+        parse_messages(&m, 31, &mut out);
+        assert_eq!(
+            out,
+            vec![ThreadExit {
+                tgid: 9,
+                uid: 1001,
+                cpu_us: 31_400
+            }]
         );
     }
 
