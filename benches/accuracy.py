@@ -180,7 +180,7 @@ def cpu_shape(args, shape, mode, uid, obs_uid, workdir):
     with open(out_path, "w") as out:
         mon = start_sysmon(args.binary, obs_uid if mode == "unprivileged" else None, out)
         try:
-            wait_lines(out_path, 1)
+            wait_lines(out_path, 1, timeout=60)  # a loaded machine can take a while to start it
             kw = {} if shape == "root-parent" else {"user": uid}
             subprocess.run([PY, "-S", driver, shape, str(args.secs), truth, job, str(uid)], check=True, timeout=args.secs + 30, **kw)
             n = len(lines(out_path))
