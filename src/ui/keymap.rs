@@ -31,6 +31,8 @@ pub enum InputMode {
     Travel,
     /// Choosing the user the history charts show.
     UserPicker,
+    /// Reading the help: scroll keys scroll, any other key closes it.
+    Help,
 }
 
 /// Which views a binding applies in.
@@ -54,6 +56,7 @@ impl Scope {
                     | InputMode::Signal
                     | InputMode::Goto
                     | InputMode::UserPicker
+                    | InputMode::Help
             ),
             Scope::Main => matches!(mode, InputMode::Main | InputMode::Travel),
             Scope::Travel => mode == InputMode::Travel,
@@ -193,6 +196,18 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             _ => None,
         };
     }
+    if mode == InputMode::Help {
+        // Every key has an answer here: the help promises that any other key closes it.
+        return Some(match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::PageUp => Action::PageUp,
+            KeyCode::PageDown | KeyCode::Char(' ') => Action::PageDown,
+            KeyCode::Home | KeyCode::Char('g') => Action::Top,
+            KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+            _ => Action::Back,
+        });
+    }
     if matches!(mode, InputMode::Signal | InputMode::UserPicker) {
         return match key.code {
             KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
@@ -222,6 +237,24 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
         .map(|b| b.action)
 }
 
+/// The scopes the help lists, in its order.
+pub const HELP_SCOPES: [Scope; 5] = [
+    Scope::Everywhere,
+    Scope::Main,
+    Scope::Travel,
+    Scope::Processes,
+    Scope::History,
+];
+
+/// How many lines the help has: a heading per scope and a line per described binding.
+pub fn help_len() -> usize {
+    let described = BINDINGS
+        .iter()
+        .filter(|b| HELP_SCOPES.contains(&b.scope) && !b.help.is_empty())
+        .count();
+    HELP_SCOPES.len() + described
+}
+
 /// The bindings that apply in `mode`, for the hint bar.
 pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
     match mode {
@@ -233,6 +266,9 @@ pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
         }
         InputMode::UserPicker => {
             return vec![("Up/Down", "choose"), ("Enter", "chart"), ("Esc", "cancel")];
+        }
+        InputMode::Help => {
+            return vec![("Up/Down PgUp/PgDn", "scroll"), ("any other key", "close")];
         }
         _ => {}
     }

@@ -3,7 +3,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::fixture;
 use crate::ui::action::{Action, SortKey};
 use crate::ui::keymap::{self, BINDINGS, InputMode};
-use crate::ui::state::{AppState, Pane, View};
+use crate::ui::state::{AppState, Confirm, Overlay, Pane, SignalDialog, View};
 use crate::ui::theme::{self, Theme};
 
 fn key(c: char) -> KeyEvent {
@@ -20,6 +20,24 @@ fn press(s: &mut AppState, keys: &[KeyEvent]) {
         if let Some(a) = keymap::action_for(*k, s.input_mode()) {
             s.apply(a);
         }
+    }
+}
+
+fn help_open(s: &AppState) -> bool {
+    matches!(s.overlay, Some(Overlay::Help { .. }))
+}
+
+fn confirm(s: &AppState) -> Option<&Confirm> {
+    match &s.overlay {
+        Some(Overlay::Confirm(c)) => Some(c),
+        _ => None,
+    }
+}
+
+fn signal(s: &AppState) -> Option<&SignalDialog> {
+    match &s.overlay {
+        Some(Overlay::Signal(d)) => Some(d),
+        _ => None,
     }
 }
 
@@ -205,17 +223,35 @@ fn filter_typed_with_prefixes() {
 fn help_opens_and_any_key_closes_it_without_acting() {
     let mut s = fixture::state();
     press(&mut s, &[key('?')]);
-    assert!(s.help);
-    press(&mut s, &[key('j')]);
-    assert!(!s.help);
+    assert!(help_open(&s));
+    press(&mut s, &[key('x')]);
+    assert!(!help_open(&s), "a key bound to nothing closes the help too");
+    press(&mut s, &[key('?'), key('p')]);
+    assert!(!help_open(&s));
     assert_eq!(
-        s.user_selected, 0,
-        "the key that closed the help did not move"
+        s.view,
+        View::Main,
+        "the key that closed the help did not act"
     );
     press(&mut s, &[code(KeyCode::F(1))]);
-    assert!(s.help);
+    assert!(help_open(&s));
     press(&mut s, &[code(KeyCode::Esc)]);
-    assert!(!s.help);
+    assert!(!help_open(&s));
+}
+
+#[test]
+fn help_scrolls_with_the_arrows_and_stops_at_its_end() {
+    let mut s = fixture::state();
+    press(&mut s, &[key('?'), key('j'), code(KeyCode::Down)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 2 }));
+    press(&mut s, &[code(KeyCode::Up)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 1 }));
+    press(&mut s, &[key('G')]);
+    let last = keymap::help_len() - 1;
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: last }));
+    press(&mut s, &[code(KeyCode::PageDown)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: last }));
+    assert_eq!(s.user_selected, 0, "scrolling the help moved no cursor");
 }
 
 #[test]
@@ -356,14 +392,10 @@ mod alerts {
         let mut s = fixture::state();
         press(&mut s, &[code(KeyCode::Tab), key('j'), key('r')]);
         assert_eq!(s.input_mode(), InputMode::Confirm);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(q.contains("/home"), "{q}");
         press(&mut s, &[key('n')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(s.take_effects().is_empty());
 
         press(&mut s, &[key('r'), code(KeyCode::Esc)]);
@@ -386,7 +418,7 @@ mod alerts {
     fn acknowledge_an_already_acknowledged_alert_says_so() {
         let mut s = fixture::state();
         press(&mut s, &[code(KeyCode::Tab), key('G'), key('a')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -400,11 +432,7 @@ mod alerts {
     fn resolve_all_targets_every_open_alert() {
         let mut s = fixture::state();
         press(&mut s, &[key('R')]);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(q.contains("all 3"), "{q}");
         press(&mut s, &[code(KeyCode::Enter)]);
         let effects = s.take_effects();
@@ -418,7 +446,7 @@ mod alerts {
     fn alerts_need_a_selection_and_a_writable_session() {
         let mut s = fixture::state();
         press(&mut s, &[key('a')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -428,14 +456,14 @@ mod alerts {
         let mut s = fixture::state();
         s.options.readonly = true;
         press(&mut s, &[code(KeyCode::Tab), key('r')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
                 .is_some_and(|n| n.text.contains("read-only"))
         );
         press(&mut s, &[key('R')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
     }
 
     #[test]
@@ -641,7 +669,7 @@ mod travel {
     fn l_returns_to_live_and_alerts_cannot_be_changed_in_the_past() {
         let mut s = travelling();
         press(&mut s, &[code(KeyCode::Tab), key('r')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -851,8 +879,7 @@ mod history {
             s.chart_choices(),
             vec![None, Some("alice"), Some("bob"), Some(fixture::HOSTILE)]
         );
-        let View::History(hv) = &s.view else { panic!() };
-        assert_eq!(hv.picker, Some(2), "bob is charted");
+        assert_eq!(s.overlay, Some(Overlay::Picker(2)), "bob is charted");
         press(&mut s, &[key('k'), code(KeyCode::Up), code(KeyCode::Enter)]);
         assert_eq!(s.input_mode(), InputMode::History);
         let View::History(hv) = &s.view else { panic!() };
@@ -887,7 +914,7 @@ mod history {
         let View::History(hv) = &s.view else {
             panic!("Esc closed only the picker: {:?}", s.view)
         };
-        assert_eq!((hv.picker, hv.user.as_deref()), (None, Some("bob")));
+        assert_eq!((&s.overlay, hv.user.as_deref()), (&None, Some("bob")));
         assert!(s.take_effects().is_empty());
         press(&mut s, &[key('u'), key('q')]);
         assert!(!s.quit, "q closes the picker");
@@ -919,13 +946,9 @@ mod signals {
         press(&mut s, &[key('k')]);
         assert_eq!(s.input_mode(), InputMode::Signal);
         press(&mut s, &[key('j'), code(KeyCode::Down), key('k')]);
-        assert_eq!(s.signal.as_ref().map(|d| d.selected), Some(1));
+        assert_eq!(signal(&s).map(|d| d.selected), Some(1));
         press(&mut s, &[code(KeyCode::Enter)]);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(
             q.contains("SIGINT to process 2002 (python3, user alice)"),
             "{q}"
@@ -950,7 +973,7 @@ mod signals {
     fn esc_or_no_sends_nothing() {
         let mut s = fixture::state();
         press(&mut s, &[key('p'), key('k'), code(KeyCode::Esc)]);
-        assert!(s.signal.is_none());
+        assert!(signal(&s).is_none());
         assert!(
             matches!(s.view, View::Processes(_)),
             "Esc closed only the menu"
@@ -964,7 +987,7 @@ mod signals {
         let mut s = fixture::state();
         s.options.readonly = true;
         press(&mut s, &[key('p'), key('k')]);
-        assert!(s.signal.is_none());
+        assert!(signal(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -981,11 +1004,7 @@ mod signals {
             &mut s,
             &[code(KeyCode::Enter), key('k'), code(KeyCode::Enter)],
         );
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(crate::sanitize::is_clean(&q), "{q:?}");
     }
 }
@@ -1020,7 +1039,7 @@ mod goto {
         assert!(s.take_effects().is_empty());
         assert!(s.notice.as_ref().is_some_and(|n| n.error));
         press(&mut s, &[key('b'), key('q'), code(KeyCode::Esc)]);
-        assert!(s.goto.is_none());
+        assert!(s.overlay.is_none());
         assert!(!s.quit, "q is text in the prompt");
     }
 }

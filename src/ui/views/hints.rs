@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::ui::keymap;
-use crate::ui::state::AppState;
+use crate::ui::state::{AppState, Overlay};
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
-    if let Some(text) = &state.goto {
+    if let Some(Overlay::Goto(text)) = &state.overlay {
         let line = Line::from(vec![
             Span::styled(" Go to: ", theme.key()),
             Span::raw(format!("{}_", super::clean(text))),

@@ -61,13 +61,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
         chart(frame, *rect, series, data, theme);
     }
     marks(frame, axis, state, data, theme);
-    if let Some(at) = hv.picker {
-        picker(frame, area, state, at, theme);
-    }
 }
 
 /// The user picker: the machine alone, then the users recorded in the range.
-fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
+pub fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
     let choices = state.chart_choices();
     let w = area.width.saturating_sub(4).min(40);
     // The choices, a line saying there is no user when there is none, the key reminder.

@@ -24,7 +24,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::state::{AppState, Pane, View};
+use super::state::{AppState, Overlay, Pane, View};
 use super::theme::Theme;
 use crate::sanitize;
 
@@ -113,14 +113,13 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
             View::History(hv) => history::draw(frame, body, state, hv, &theme),
         }
     }
-    if let Some(d) = &state.signal {
-        dialog::draw_signal(frame, area, d, &theme);
-    }
-    if let Some(confirm) = &state.confirm {
-        dialog::draw(frame, area, confirm, &theme);
-    }
-    if state.help {
-        help::draw(frame, area, state, &theme);
+    match &state.overlay {
+        Some(Overlay::Signal(d)) => dialog::draw_signal(frame, area, d, &theme),
+        Some(Overlay::Confirm(confirm)) => dialog::draw(frame, area, confirm, &theme),
+        Some(Overlay::Help { scroll }) => help::draw(frame, area, *scroll, &theme),
+        Some(Overlay::Picker(at)) => history::picker(frame, body, state, *at, &theme),
+        // The time prompt replaces the hint bar.
+        Some(Overlay::Goto(_)) | None => {}
     }
 }
 

@@ -1,0 +1,153 @@
+//! The one overlay on screen at a time, and what keys do while it is open.
+//!
+//! Help, a yes/no question, the signal menu, the time prompt and the history's user picker are
+//! all modal: while one is open it takes every key. So the state holds at most one
+//! ([`AppState::overlay`]), and the three places that care (where keys go, [`Overlay::mode`];
+//! what a key does, [`AppState::overlay_action`]; what is drawn, `views::draw`) each match on
+//! this enum. Adding a dialog is adding a variant; the compiler points at the rest.
+
+use super::{AppState, Effect, TravelTo};
+use crate::model::Timestamp;
+use crate::ui::action::Action;
+use crate::ui::keymap::InputMode;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Overlay {
+    /// The key table, scrolled down by `scroll` lines.
+    Help { scroll: usize },
+    /// A yes/no question.
+    Confirm(Confirm),
+    /// The signal menu for one process.
+    Signal(SignalDialog),
+    /// The time being typed after `b`.
+    Goto(String),
+    /// The history view's user picker: the highlighted row of [`AppState::chart_choices`].
+    Picker(usize),
+}
+
+impl Overlay {
+    /// Where keys go while this overlay is open.
+    pub fn mode(&self) -> InputMode {
+        match self {
+            Overlay::Help { .. } => InputMode::Help,
+            Overlay::Confirm(_) => InputMode::Confirm,
+            Overlay::Signal(_) => InputMode::Signal,
+            Overlay::Goto(_) => InputMode::Goto,
+            Overlay::Picker(_) => InputMode::UserPicker,
+        }
+    }
+}
+
+/// A yes/no question before an action that changes shared state or hits a process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confirm {
+    pub title: String,
+    pub question: String,
+    /// What a yes does.
+    pub effect: Effect,
+}
+
+/// The signal menu for one process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignalDialog {
+    pub pid: u32,
+    pub name: String,
+    pub user: String,
+    /// Identifies the process across pid reuse.
+    pub start_time: Timestamp,
+    /// Index into [`crate::ui::signal::SIGNALS`].
+    pub selected: usize,
+}
+
+impl AppState {
+    /// A key while `overlay` is open. The overlay has been taken out of the state; each arm
+    /// returns what is open next (itself, another overlay, or nothing).
+    pub(super) fn overlay_action(&mut self, overlay: Overlay, action: Action) {
+        let keep = match overlay {
+            // Only an explicit yes acts; any other key is a no.
+            Overlay::Confirm(confirm) => {
+                if action == Action::Confirm {
+                    self.effects.push(confirm.effect);
+                }
+                None
+            }
+            Overlay::Help { scroll } => self.help_action(scroll, action),
+            Overlay::Signal(d) => self.signal_action(d, action),
+            Overlay::Goto(text) => self.goto_action(text, action),
+            Overlay::Picker(at) => self.picker_action(at, action),
+        };
+        self.overlay = keep;
+    }
+
+    /// Scroll keys move the help; anything else closes it and does nothing else, because a
+    /// stray key while reading must not act on a row the user cannot see.
+    fn help_action(&mut self, scroll: usize, action: Action) -> Option<Overlay> {
+        let last = crate::ui::keymap::help_len().saturating_sub(1);
+        let page = self.page.max(1);
+        let scroll = match action {
+            Action::Up => scroll.saturating_sub(1),
+            Action::Down => scroll + 1,
+            Action::PageUp => scroll.saturating_sub(page),
+            Action::PageDown => scroll + page,
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return None,
+        };
+        Some(Overlay::Help {
+            scroll: scroll.min(last),
+        })
+    }
+
+    /// Keys while the signal menu is open: choose, send (after a confirmation), or cancel.
+    fn signal_action(&mut self, mut d: SignalDialog, action: Action) -> Option<Overlay> {
+        let last = crate::ui::signal::SIGNALS.len() - 1;
+        let page = self.page.max(1);
+        match action {
+            Action::Up => d.selected = d.selected.saturating_sub(1),
+            Action::Down => d.selected = (d.selected + 1).min(last),
+            Action::PageUp => d.selected = d.selected.saturating_sub(page),
+            Action::PageDown => d.selected = (d.selected + page).min(last),
+            Action::Top => d.selected = 0,
+            Action::Bottom => d.selected = last,
+            Action::Enter => {
+                let sig = &crate::ui::signal::SIGNALS[d.selected.min(last)];
+                return Some(Overlay::Confirm(Confirm {
+                    title: format!("Send SIG{}", sig.name),
+                    question: format!(
+                        "Send SIG{} to process {} ({}, user {})?",
+                        sig.name, d.pid, d.name, d.user
+                    ),
+                    effect: Effect::Signal {
+                        pid: d.pid,
+                        start_time: d.start_time,
+                        signal: d.selected,
+                    },
+                }));
+            }
+            Action::Back => return None,
+            _ => {}
+        }
+        Some(Overlay::Signal(d))
+    }
+
+    /// Keys while a time is typed: `6h`, `30m` back from now, or `2026-11-22T03:00`.
+    fn goto_action(&mut self, mut text: String, action: Action) -> Option<Overlay> {
+        match action {
+            Action::FilterChar(c) => text.push(c),
+            Action::FilterBackspace => {
+                text.pop();
+            }
+            Action::FilterAccept => {
+                let now = self.feed.as_ref().map(|f| f.snapshot.at)?;
+                match crate::admin::parse_when(&text, now) {
+                    Ok(t) => self.effects.push(Effect::Travel(TravelTo::At(t))),
+                    Err(e) => self.notify(e, true),
+                }
+                return None;
+            }
+            Action::FilterClear => return None,
+            _ => {}
+        }
+        Some(Overlay::Goto(text))
+    }
+}
