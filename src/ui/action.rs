@@ -14,13 +14,34 @@ pub enum SortKey {
 }
 
 impl SortKey {
+    /// How the title says the order: names read A to Z, figures heaviest first.
+    pub fn direction(self, inverted: bool) -> &'static str {
+        match (self, inverted) {
+            (SortKey::Name, false) => "A-Z",
+            (SortKey::Name, true) => "Z-A",
+            (_, false) => "high first",
+            (_, true) => "low first",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             SortKey::Cpu => "CPU",
             SortKey::Memory => "MEM",
-            SortKey::Name => "NAME",
+            SortKey::Name => "COMMAND",
             SortKey::Time => "TIME",
         }
+    }
+}
+
+impl Action {
+    /// Whether the action changes the machine or shared state (refused, and not offered in the
+    /// hint bar, in a `--readonly` session).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Acknowledge | Action::Resolve | Action::ResolveAll | Action::Signal
+        )
     }
 }
 
@@ -62,6 +83,8 @@ pub enum Action {
     FilterAccept,
     /// Drop the filter.
     FilterClear,
+    /// Erase what is typed and keep typing (Ctrl-U).
+    FilterErase,
     /// Acknowledge the selected alert (asks first).
     Acknowledge,
     /// Resolve the selected alert (asks first).

@@ -219,6 +219,7 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
     }
     if matches!(mode, InputMode::Filter | InputMode::Goto) {
         return match key.code {
+            KeyCode::Char('u') if ctrl_held => Some(Action::FilterErase),
             KeyCode::Enter => Some(Action::FilterAccept),
             KeyCode::Esc => Some(Action::FilterClear),
             KeyCode::Backspace => Some(Action::FilterBackspace),
@@ -255,10 +256,11 @@ pub fn help_len() -> usize {
     HELP_SCOPES.len() + described
 }
 
-/// The bindings that apply in `mode`, for the hint bar.
-pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
+/// The bindings that apply in `mode`, for the hint bar; a read-only session is not offered what
+/// it may not do.
+pub fn hints(mode: InputMode, readonly: bool) -> Vec<(&'static str, &'static str)> {
     match mode {
-        InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear")],
+        InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear"), ("Ctrl-U", "erase")],
         InputMode::Goto => return vec![("Enter", "go"), ("Esc", "cancel")],
         InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
         InputMode::Signal => {
@@ -274,7 +276,7 @@ pub fn hints(mode: InputMode) -> Vec<(&'static str, &'static str)> {
     }
     BINDINGS
         .iter()
-        .filter(|b| b.scope.covers(mode))
+        .filter(|b| b.scope.covers(mode) && !(readonly && b.action.writes()))
         .filter_map(|b| {
             b.hint
                 .map(|h| (b.label.split(' ').next().unwrap_or(b.label), h))

@@ -12,11 +12,58 @@ use super::action::SortKey;
 use super::state::ProcessView;
 use crate::model::ProcessStats;
 
-/// One line of the list: a process and, in tree mode, how deep it sits.
+/// One line of the list: a process and, in tree mode, where it sits.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcRow<'a> {
     pub process: &'a ProcessStats,
     pub depth: usize,
+    /// Tree mode: the last of its siblings (`└─` rather than `├─`).
+    pub last: bool,
+    /// Tree mode: bit `k` (1 <= k < depth) set when the ancestor at depth `k` has siblings
+    /// below it, so a `│` continues in that column.
+    pub more: u64,
+}
+
+impl ProcRow<'_> {
+    fn flat(process: &ProcessStats) -> ProcRow<'_> {
+        ProcRow {
+            process,
+            depth: 0,
+            last: true,
+            more: 0,
+        }
+    }
+
+    /// `│  ├─ `: the tree's lines to the left of the command (empty for a root).
+    pub fn branch(&self, ascii: bool) -> String {
+        if self.depth == 0 {
+            return String::new();
+        }
+        let (bar, tee, elbow) = if ascii {
+            ("|  ", "|- ", "`- ")
+        } else {
+            ("│  ", "├─ ", "└─ ")
+        };
+        let mut out = String::new();
+        for k in 1..self.depth {
+            out.push_str(if k < 64 && self.more & (1 << k) != 0 {
+                bar
+            } else {
+                "   "
+            });
+        }
+        out.push_str(if self.last { elbow } else { tee });
+        out
+    }
+}
+
+/// What the COMMAND column shows, and so what a sort by name orders by.
+pub fn shown_command(p: &ProcessStats) -> &str {
+    if p.cmdline.is_empty() {
+        &p.name
+    } else {
+        &p.cmdline
+    }
 }
 
 enum Term<'a> {
@@ -65,7 +112,7 @@ fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey) -> Ordering {
         SortKey::Cpu => b.cpu_percent.total_cmp(&a.cpu_percent),
         SortKey::Memory => b.memory_bytes.cmp(&a.memory_bytes),
         SortKey::Time => b.cpu_time_secs.total_cmp(&a.cpu_time_secs),
-        SortKey::Name => a.name.cmp(&b.name),
+        SortKey::Name => shown_command(a).cmp(shown_command(b)),
     };
     by.then(a.pid.cmp(&b.pid))
 }
@@ -84,10 +131,7 @@ pub fn rows<'a>(all: &'a [ProcessStats], view: &ProcessView) -> Vec<ProcRow<'a>>
     };
     picked.sort_by(order);
     if !view.tree {
-        return picked
-            .into_iter()
-            .map(|process| ProcRow { process, depth: 0 })
-            .collect();
+        return picked.into_iter().map(ProcRow::flat).collect();
     }
     tree(picked)
 }
@@ -107,23 +151,32 @@ fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
     }
     let mut out = Vec::with_capacity(sorted.len());
     let mut seen = HashSet::new();
-    let mut stack: Vec<(&ProcessStats, usize)> = roots.into_iter().rev().map(|p| (p, 0)).collect();
-    while let Some((p, depth)) = stack.pop() {
-        if !seen.insert(p.pid) {
+    let mut stack: Vec<ProcRow<'_>> = roots.into_iter().rev().map(ProcRow::flat).collect();
+    while let Some(row) = stack.pop() {
+        if !seen.insert(row.process.pid) {
             continue;
         }
-        out.push(ProcRow { process: p, depth });
-        if let Some(kids) = children.get(&p.pid) {
-            stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+        out.push(row);
+        if let Some(kids) = children.get(&row.process.pid) {
+            // Below this row, its own column continues while it has siblings after it.
+            let more = if row.depth >= 1 && !row.last && row.depth < 64 {
+                row.more | (1 << row.depth)
+            } else {
+                row.more
+            };
+            let n = kids.len();
+            stack.extend(kids.iter().enumerate().rev().map(|(i, k)| ProcRow {
+                process: k,
+                depth: row.depth + 1,
+                last: i + 1 == n,
+                more,
+            }));
         }
     }
     // A parent cycle (pid reuse races) leaves processes unreached: list them as roots.
     for p in sorted {
         if seen.insert(p.pid) {
-            out.push(ProcRow {
-                process: p,
-                depth: 0,
-            });
+            out.push(ProcRow::flat(p));
         }
     }
     out

@@ -368,7 +368,8 @@ impl AppState {
             | Action::FilterChar(_)
             | Action::FilterBackspace
             | Action::FilterAccept
-            | Action::FilterClear => self.process_action(action),
+            | Action::FilterClear
+            | Action::FilterErase => self.process_action(action),
             Action::Acknowledge => self.ask(AlertOp::Acknowledge, false),
             Action::Resolve => self.ask(AlertOp::Resolve, false),
             Action::ResolveAll => self.ask(AlertOp::Resolve, true),

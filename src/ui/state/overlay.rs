@@ -137,6 +137,7 @@ impl AppState {
             Action::FilterBackspace => {
                 text.pop();
             }
+            Action::FilterErase => text.clear(),
             Action::FilterAccept => {
                 let now = self.feed.as_ref().map(|f| f.snapshot.at)?;
                 match crate::admin::parse_when(&text, now) {

@@ -69,6 +69,10 @@ impl AppState {
                 pv.selected = 0;
             }
             Action::FilterAccept => pv.editing = false,
+            Action::FilterErase => {
+                pv.filter.clear();
+                pv.selected = 0;
+            }
             Action::FilterClear => {
                 pv.filter.clear();
                 pv.editing = false;

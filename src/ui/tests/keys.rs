@@ -144,7 +144,7 @@ fn sort_keys_and_invert() {
     let names: Vec<String> = s
         .process_rows()
         .iter()
-        .map(|r| r.process.name.to_string())
+        .map(|r| crate::ui::procs::shown_command(r.process).to_string())
         .collect();
     let mut sorted = names.clone();
     sorted.sort();
@@ -153,7 +153,7 @@ fn sort_keys_and_invert() {
     let names: Vec<String> = s
         .process_rows()
         .iter()
-        .map(|r| r.process.name.to_string())
+        .map(|r| crate::ui::procs::shown_command(r.process).to_string())
         .collect();
     sorted.reverse();
     assert_eq!(names, sorted);
@@ -1149,4 +1149,103 @@ fn the_user_cursor_follows_its_user() {
     f.snapshot.users.reverse();
     s.ingest(f);
     assert_eq!(s.visible_users()[s.user_selected].uid, chosen);
+}
+
+mod defects {
+    use super::*;
+    use crate::ui::views::processes_cpu_time as cpu_time;
+
+    #[test]
+    fn ctrl_u_erases_the_typed_filter_and_keeps_typing() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('/')]);
+        typed(&mut s, "pid=2003");
+        assert_eq!(pids(&s), vec![2003]);
+        press(
+            &mut s,
+            &[KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)],
+        );
+        assert_eq!(pids(&s).len(), fixture::processes().len());
+        assert_eq!(s.input_mode(), InputMode::Filter, "still typing");
+        typed(&mut s, "pid=2002");
+        assert_eq!(pids(&s), vec![2002]);
+    }
+
+    /// N orders by what the COMMAND column shows (the command line), not the short name.
+    #[test]
+    fn n_sorts_by_the_command_shown() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('N')]);
+        let shown: Vec<String> = s
+            .process_rows()
+            .iter()
+            .map(|r| crate::ui::procs::shown_command(r.process).to_string())
+            .collect();
+        let mut sorted = shown.clone();
+        sorted.sort();
+        assert_eq!(shown, sorted);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort.direction(pv.inverted), "A-Z");
+        assert_eq!(SortKey::Cpu.direction(false), "high first");
+        assert_eq!(SortKey::Name.direction(true), "Z-A");
+    }
+
+    #[test]
+    fn readonly_hints_offer_nothing_that_writes() {
+        let writes = |mode| {
+            keymap::hints(mode, true)
+                .iter()
+                .any(|(_, w)| ["ack", "resolve", "signal"].contains(w))
+        };
+        assert!(!writes(InputMode::Main));
+        assert!(!writes(InputMode::Processes));
+        assert!(
+            keymap::hints(InputMode::Main, false)
+                .iter()
+                .any(|(_, w)| *w == "ack")
+        );
+    }
+
+    /// htop's TIME+: minutes:seconds.hundredths (before: `3m` for 4:28.29).
+    #[test]
+    fn cpu_time_reads_like_htop() {
+        assert_eq!(cpu_time(268.29), "4:28.29");
+        assert_eq!(cpu_time(0.0), "0:00.00");
+        assert_eq!(cpu_time(3599.999), "1h00:00");
+        assert_eq!(cpu_time(12.0 * 3600.0 + 187.0), "12h03:07");
+        assert_eq!(cpu_time(500.0 * 3600.0), "500h");
+    }
+
+    /// Siblings get `├─` and the last one `└─`, and a parent's column continues past its
+    /// children while it has siblings below (before: `└─` for every row).
+    #[test]
+    fn the_tree_draws_siblings_and_continuing_lines() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(5))]);
+        let rows = s.process_rows();
+        let children_of = |pid: u32| {
+            rows.iter()
+                .filter(|r| r.process.ppid == pid && r.depth > 0)
+                .collect::<Vec<_>>()
+        };
+        let parent = rows
+            .iter()
+            .find(|r| children_of(r.process.pid).len() >= 2)
+            .expect("a process with two children in the fixture");
+        let kids = children_of(parent.process.pid);
+        let (last, others) = kids.split_last().expect("two children");
+        assert!(last.branch(false).ends_with("└─ "));
+        for k in others {
+            assert!(k.branch(false).ends_with("├─ "), "{}", k.branch(false));
+        }
+        // Everything drawn under a non-last child carries its `│`.
+        for r in rows.iter().filter(|r| r.depth > kids[0].depth) {
+            if r.more & (1 << kids[0].depth) != 0 {
+                assert!(r.branch(false).contains('│'));
+            }
+        }
+        assert!(rows.iter().all(|r| r.branch(true).is_ascii()));
+    }
 }

@@ -8,7 +8,7 @@ use crate::ui::action::Action;
 use crate::ui::state::{AppState, Options};
 use crate::ui::views;
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+const SIZES: [(u16, u16); 3] = [(80, 24), (160, 48), (40, 12)];
 
 fn buffer(state: &AppState, w: u16, h: u16) -> Buffer {
     let mut term = match Terminal::new(TestBackend::new(w, h)) {
@@ -194,6 +194,79 @@ fn alert_details() {
         "alert_details",
         &with(&[Action::NextPane, Action::Down, Action::Enter]),
     );
+}
+
+/// The alert was recorded a minute before the sample on screen, at 93 %; the machine is at
+/// 41.5 % now. Before: `93.0% now` (the recorded figure under the wrong label) and `Lasting`
+/// frozen at what it was when recorded.
+#[test]
+fn alert_details_label_the_recorded_figure_and_show_the_current_one() {
+    let mut s = fixture::state();
+    let mut f = fixture::feed();
+    f.snapshot.at = f.snapshot.at.plus_secs(60.0);
+    for u in &mut f.snapshot.users {
+        u.cpu_percent = 41.5;
+    }
+    s.ingest(f);
+    s.apply(Action::NextPane);
+    let row = s
+        .alerts()
+        .iter()
+        .position(|r| {
+            r.alert.key == crate::model::AlertKey::user("alice", crate::model::Metric::Cpu)
+        })
+        .expect("alice's alert in the fixture");
+    for _ in 0..row {
+        s.apply(Action::Down);
+    }
+    s.apply(Action::Enter);
+    let screen = text(&buffer(&s, 160, 48));
+    let figure = screen
+        .lines()
+        .find(|l| l.contains("Figure"))
+        .unwrap_or_default();
+    assert!(figure.contains("93.0% at 03:00:00"), "{figure}");
+    assert!(figure.contains("41.5% now"), "{figure}");
+    let lasting = screen
+        .lines()
+        .find(|l| l.contains("Lasting"))
+        .unwrap_or_default();
+    assert!(
+        lasting.contains("1h13m"),
+        "72 minutes recorded + 1 since: {lasting}"
+    );
+}
+
+/// 40x12: the header kept Light/Medium/Heavy and the users pane a row (before: the status was
+/// cut off the right, and the alerts pane took the rows).
+#[test]
+fn small_terminals_keep_the_status_and_a_user_row() {
+    let s = fixture::state();
+    let screen = text(&buffer(&s, 40, 12));
+    let label = s.shown().map(|f| f.status.status.label()).unwrap_or("?");
+    assert!(
+        screen.lines().next().unwrap_or("").contains(label),
+        "{screen}"
+    );
+    assert!(screen.contains("alice"), "{screen}");
+}
+
+#[test]
+fn readonly_sessions_are_marked_and_not_offered_writes() {
+    let mut s = fixture::state();
+    s.options.readonly = true;
+    check("main_readonly", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    let hints = screen.lines().last().unwrap_or_default();
+    assert!(
+        !hints.contains("ack") && !hints.contains("resolve"),
+        "{hints}"
+    );
+    s.apply(Action::AllProcesses);
+    let screen = text(&buffer(&s, 160, 48));
+    let hints = screen.lines().last().unwrap_or_default();
+    assert!(!hints.contains("signal"), "{hints}");
 }
 
 #[test]

@@ -59,12 +59,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, scroll: usize, theme: &Theme) {
     let title = if columns == 0 {
         let first = scroll.min(all.len().saturating_sub(room));
         let last = (first + room).min(all.len());
-        format!(
-            "Help {}-{} of {} - Up/Down scroll, other keys close",
-            first + 1,
-            last,
-            all.len()
-        )
+        format!("Help {}-{} of {}, Up/Down", first + 1, last, all.len())
     } else {
         "Help - any key closes".to_string()
     };

@@ -33,7 +33,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         return;
     }
     let mut spans = Vec::new();
-    for (key, what) in keymap::hints(state.input_mode()) {
+    for (key, what) in keymap::hints(state.input_mode(), state.options.readonly) {
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {what} ")));
     }

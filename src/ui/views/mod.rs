@@ -14,6 +14,9 @@ mod help;
 mod hints;
 mod history;
 mod processes;
+
+#[cfg(test)]
+pub use processes::cpu_time as processes_cpu_time;
 mod system;
 mod users;
 
@@ -137,15 +140,31 @@ fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme)
         users::draw(frame, rightp, state, theme, state.focus == Pane::Users);
         return;
     }
-    let alerts_h = alerts_height(state, area.height);
+    // The users pane keeps its heading and at least one row at any size.
+    let alerts_h = alerts_height(state, area.height).min(area.height.saturating_sub(USERS_MIN));
     let [upper, lower] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(alerts_h)]).areas(area);
     alerts::draw(frame, lower, state, theme, state.focus == Pane::Alerts);
+    if upper.height < USERS_MIN + SYSTEM_MIN {
+        // No room for both: the header carries the status, and the system pane is drawn in the
+        // users' place only while it has the focus.
+        if state.focus == Pane::System {
+            system::draw(frame, upper, state, theme, true);
+        } else {
+            users::draw(frame, upper, state, theme, state.focus == Pane::Users);
+        }
+        return;
+    }
     let sys_h = system::stacked_height(state, upper.height);
     let [s, u] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(upper);
     system::draw(frame, s, state, theme, state.focus == Pane::System);
     users::draw(frame, u, state, theme, state.focus == Pane::Users);
 }
+
+/// Borders, the heading and one user.
+const USERS_MIN: u16 = 4;
+/// Borders and one line of figures.
+const SYSTEM_MIN: u16 = 3;
 
 /// Enough rows for the open alerts, within limits that leave room for the users.
 fn alerts_height(state: &AppState, body: u16) -> u16 {

@@ -7,14 +7,15 @@ use ratatui::widgets::Paragraph;
 
 use super::{clean, fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::{MemorySource, ProcessStats, UserStats};
+use crate::model::{MemorySource, UserStats};
+use crate::ui::procs::{ProcRow, shown_command};
 use crate::ui::state::{AppState, ProcessView};
 use crate::ui::theme::{Level, Theme};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessView, theme: &Theme) {
     let rows = state.process_rows();
     let who = pv.user.as_deref().map_or("all users".into(), clean);
-    let arrow = if pv.inverted { "asc" } else { "desc" };
+    let arrow = pv.sort.direction(pv.inverted);
     let mut title = format!(
         "Processes: {who} ({}) sort {} {arrow}",
         rows.len(),
@@ -47,7 +48,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     lines.push(Line::styled(
         fit(
             &format!(
-                "{:>7} {:<9} S {:>6}{:>6}{:>11}{:>5}{:>8} COMMAND",
+                "{:>7} {:<9} S {:>6}{:>6}{:>11}{:>5}{:>9} COMMAND",
                 "PID", "USER", "CPU%", "MEM%", "RES", "THR", "TIME"
             ),
             width,
@@ -59,7 +60,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     let offset = scroll_offset(pv.selected, height);
     let limit = state.config.users.cpu_threshold.max(1.0);
     for (i, r) in rows.iter().enumerate().skip(offset).take(height) {
-        let mut line = row(r.process, r.depth, theme, width, limit);
+        let mut line = row(r, theme, width, limit);
         if i == pv.selected {
             line = line.patch_style(theme.selected());
         }
@@ -96,19 +97,24 @@ fn user_summary<'a>(u: &UserStats, theme: &Theme, width: usize) -> Line<'a> {
     Line::styled(fit(&text, width, theme), theme.dim())
 }
 
-fn row<'a>(p: &ProcessStats, depth: usize, theme: &Theme, width: usize, limit: f64) -> Line<'a> {
-    let fixed = 7 + 1 + 9 + 3 + 6 + 6 + 11 + 5 + 8 + 1;
-    let branch = if depth == 0 {
-        String::new()
-    } else {
-        let mark = if theme.ascii { "`- " } else { "└─ " };
-        format!("{}{mark}", "  ".repeat(depth - 1))
-    };
-    let cmd = if p.cmdline.is_empty() {
-        &p.name
-    } else {
-        &p.cmdline
-    };
+/// CPU time as htop shows it: `4:28.29` (minutes, seconds, hundredths) under an hour,
+/// `12h03:07` under 100 hours, then whole hours.
+pub fn cpu_time(secs: f64) -> String {
+    let centis = (secs.max(0.0) * 100.0).round() as u64;
+    let total = centis / 100;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    match h {
+        0 => format!("{m}:{s:02}.{:02}", centis % 100),
+        1..=99 => format!("{h}h{m:02}:{s:02}"),
+        _ => format!("{h}h"),
+    }
+}
+
+fn row<'a>(r: &ProcRow<'_>, theme: &Theme, width: usize, limit: f64) -> Line<'a> {
+    let p = r.process;
+    let fixed = 7 + 1 + 9 + 3 + 6 + 6 + 11 + 5 + 9 + 1;
+    let branch = r.branch(theme.ascii);
+    let cmd = shown_command(p);
     let cpu_style = theme.level(Level::of(p.cpu_percent, limit * 4.0));
     Line::from(vec![
         Span::raw(right(&p.pid.to_string(), 7)),
@@ -119,7 +125,7 @@ fn row<'a>(p: &ProcessStats, depth: usize, theme: &Theme, width: usize, limit: f
         Span::raw(right(&format!("{:.1}", p.memory_percent), 6)),
         Span::raw(right(&format::bytes(p.memory_bytes), 11)),
         Span::raw(right(&p.threads.to_string(), 5)),
-        Span::raw(right(&format::duration(p.cpu_time_secs.max(0.0) as u64), 8)),
+        Span::raw(right(&cpu_time(p.cpu_time_secs), 9)),
         Span::raw(" "),
         Span::raw(fit(
             &format!("{branch}{}", clean(cmd)),

@@ -93,20 +93,29 @@ pub fn exited_note(u: &UserStats) -> Option<String> {
 const TOP_SHOWN: usize = 3;
 
 fn top_lines<'a>(u: &UserStats, theme: &Theme, width: usize) -> Vec<Line<'a>> {
-    let mark = if theme.ascii { "`-" } else { "└─" };
+    let (tee, elbow) = if theme.ascii {
+        ("|-", "`-")
+    } else {
+        ("├─", "└─")
+    };
+    let shown = u.top_processes.len().min(TOP_SHOWN);
     u.top_processes
         .iter()
         .take(TOP_SHOWN)
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
+            let mark = if i + 1 == shown { elbow } else { tee };
             let cmd = if p.cmdline.is_empty() {
                 &p.name
             } else {
                 &p.cmdline
             };
+            // Cores, like the CORES column above: a process's CPU% is of one core, a user's
+            // of the whole machine, and the two side by side unlabelled read as the same.
             let head = format!(
-                "  {mark} {:>7} {:>6.1}% {:>10} ",
+                "  {mark} {:>7} {:>5.2} cores {:>10} ",
                 p.pid,
-                p.cpu_percent,
+                p.cpu_percent / 100.0,
                 format::bytes(p.memory_bytes)
             );
             let rest = width.saturating_sub(head.chars().count());
