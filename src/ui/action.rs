@@ -40,7 +40,11 @@ impl Action {
     pub fn writes(self) -> bool {
         matches!(
             self,
-            Action::Acknowledge | Action::Resolve | Action::ResolveAll | Action::Signal
+            Action::Acknowledge
+                | Action::Resolve
+                | Action::ResolveAll
+                | Action::Signal
+                | Action::Renice(_)
         )
     }
 }
@@ -114,8 +118,10 @@ pub enum Action {
     RangeShorter,
     /// The history view: choose whose CPU and memory are charted.
     PickUser,
-    /// Choose a signal for the selected process.
+    /// Choose a signal for the selected process, or (users pane) every process of the user.
     Signal,
+    /// Renice the selected process: -1 raises its priority (F7), +1 lowers it (F8).
+    Renice(i32),
     /// Time travel: type a time to go to.
     StartGoto,
 }

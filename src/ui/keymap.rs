@@ -33,6 +33,10 @@ pub enum InputMode {
     UserPicker,
     /// Reading the help: scroll keys scroll, any other key closes it.
     Help,
+    /// One process's details.
+    Details,
+    /// Choosing a nice value.
+    Renice,
 }
 
 /// Which views a binding applies in.
@@ -57,10 +61,12 @@ impl Scope {
                     | InputMode::Goto
                     | InputMode::UserPicker
                     | InputMode::Help
+                    | InputMode::Renice
             ),
             Scope::Main => matches!(mode, InputMode::Main | InputMode::Travel),
             Scope::Travel => mode == InputMode::Travel,
-            Scope::Processes => mode == InputMode::Processes,
+            // What acts on the selected process acts on the one whose details are open too.
+            Scope::Processes => matches!(mode, InputMode::Processes | InputMode::Details),
             Scope::History => mode == InputMode::History,
         }
     }
@@ -69,7 +75,7 @@ impl Scope {
         match self {
             Scope::Everywhere => "Everywhere",
             Scope::Main => "Main screen",
-            Scope::Processes => "Process list",
+            Scope::Processes => "Process list and details",
             Scope::History => "History charts",
             Scope::Travel => "In the past (HISTORY)",
         }
@@ -146,7 +152,6 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('?'), code(KeyCode::F(1))], "? F1", Action::ToggleHelp, Everywhere, "this help", Some("help")),
     bind(&[code(KeyCode::Esc)], "Esc", Action::Back, Everywhere, "close, go back", None),
     bind(&[code(KeyCode::Up)], "Up", Action::Up, Everywhere, "move up", None),
-    bind(&[k('k')], "k", Action::Up, Main, "move up", None),
     bind(&[code(KeyCode::Down), k('j')], "Down j", Action::Down, Everywhere, "move down", None),
     bind(&[code(KeyCode::PageUp)], "PgUp PgDn", Action::PageUp, Everywhere, "page up / down", None),
     bind(&[code(KeyCode::PageDown)], "PgDn", Action::PageDown, Everywhere, "", None),
@@ -170,6 +175,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('p')], "p", Action::AllProcesses, Main, "every process", Some("procs")),
     bind(&[k('s')], "s", Action::ToggleReasons, Main, "why Light/Medium/Heavy", Some("status")),
     bind(&[k('u')], "u", Action::ToggleSystemUsers, Main, "system users on/off", None),
+    bind(&[k('k'), code(KeyCode::F(9))], "k F9", Action::Signal, Main, "signal all the user's processes", Some("signal")),
     bind(&[k('/')], "/", Action::StartFilter, Processes, "filter (user= cmd= pid=)", Some("filter")),
     bind(&[k('P')], "P M N T", Action::Sort(SortKey::Cpu), Processes, "sort: CPU/mem/name/time", Some("sort")),
     bind(&[k('M')], "M", Action::Sort(SortKey::Memory), Processes, "", None),
@@ -177,7 +183,10 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "", None),
     bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
-    bind(&[k('k')], "k", Action::Signal, Processes, "send a signal", Some("signal")),
+    bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Processes, "the process in detail", Some("details")),
+    bind(&[k('k'), code(KeyCode::F(9))], "k F9", Action::Signal, Processes, "send a signal", Some("signal")),
+    bind(&[code(KeyCode::F(7))], "F7 F8", Action::Renice(-1), Processes, "renice: priority up / down", Some("nice")),
+    bind(&[code(KeyCode::F(8))], "F8", Action::Renice(1), Processes, "", None),
     bind(&[code(KeyCode::Right), k(']')], "Right ]", Action::RangeLonger, History, "longer range", Some("range")),
     bind(&[code(KeyCode::Left), k('[')], "Left [", Action::RangeShorter, History, "shorter range", None),
     bind(&[k('u'), code(KeyCode::Enter)], "u Enter", Action::PickUser, History, "choose the user charted", Some("user")),
@@ -208,10 +217,23 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             _ => Action::Back,
         });
     }
+    if mode == InputMode::Renice {
+        return match key.code {
+            KeyCode::F(7) | KeyCode::Up | KeyCode::Char('-') => Some(Action::Renice(-1)),
+            KeyCode::F(8) | KeyCode::Down | KeyCode::Char('+') => Some(Action::Renice(1)),
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            _ => None,
+        };
+    }
     if matches!(mode, InputMode::Signal | InputMode::UserPicker) {
         return match key.code {
             KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
             KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::PageUp => Some(Action::PageUp),
+            KeyCode::PageDown => Some(Action::PageDown),
+            KeyCode::Home => Some(Action::Top),
+            KeyCode::End => Some(Action::Bottom),
             KeyCode::Enter => Some(Action::Enter),
             KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
             _ => None,
@@ -268,6 +290,13 @@ pub fn hints(mode: InputMode, readonly: bool) -> Vec<(&'static str, &'static str
         }
         InputMode::UserPicker => {
             return vec![("Up/Down", "choose"), ("Enter", "chart"), ("Esc", "cancel")];
+        }
+        InputMode::Renice => {
+            return vec![
+                ("F7/F8", "priority up/down"),
+                ("Enter", "set"),
+                ("Esc", "cancel"),
+            ];
         }
         InputMode::Help => {
             return vec![("Up/Down PgUp/PgDn", "scroll"), ("any other key", "close")];

@@ -567,7 +567,7 @@ fn k_sends_the_chosen_signal_to_the_chosen_process() {
     t.wait_text("sleep 300");
     t.send(&["Enter"]);
     t.send(&["k"]);
-    t.wait_text(&format!("Signal {pid}"));
+    t.wait_text(&format!("Signal process {pid}"));
     t.send(&["Enter"]);
     t.wait_text(&format!("Send SIGTERM to process {pid}"));
     t.send(&["y"]);

@@ -21,8 +21,8 @@ mod overlay;
 mod processes;
 mod travel;
 
-pub use overlay::{Confirm, Overlay, SignalDialog};
-pub use processes::ProcessView;
+pub use overlay::{Confirm, Overlay, ReniceDialog, SignalDialog};
+pub use processes::{DetailsView, Inspected, ProcessView};
 pub use travel::HistoryView;
 
 use super::action::Action;
@@ -67,11 +67,20 @@ pub enum Effect {
     Alerts(AlertOp, Vec<AlertTarget>),
     /// Show the recorded state at another time.
     Travel(TravelTo),
-    /// Send `SIGNALS[signal]` to the process, if it is still the one chosen.
+    /// Send `SIGNALS[signal]` to each process that is still the one chosen (pid and start time).
     Signal {
+        targets: Vec<(u32, Timestamp)>,
+        signal: usize,
+    },
+    /// Set the process's nice value, if it is still the one chosen.
+    Renice {
         pid: u32,
         start_time: Timestamp,
-        signal: usize,
+        nice: i32,
+    },
+    /// Read one process in depth (the details view, the renice dialog's current value).
+    LoadDetails {
+        pid: u32,
     },
     /// Load the history charts' data.
     LoadHistory {
@@ -127,6 +136,8 @@ pub enum View {
     Alert(AlertKey),
     /// The history charts.
     History(HistoryView),
+    /// One process in depth, opened from a process list.
+    Details(DetailsView),
 }
 
 /// Display choices fixed at start-up.
@@ -169,6 +180,8 @@ pub struct AppState {
     pub alerts_source: Option<String>,
     /// A recorded moment shown instead of the live data (time travel).
     pub travel: Option<Feed>,
+    /// The process read in depth last (details view, renice dialog).
+    pub details: Option<Inspected>,
     /// What the history view charts, once loaded.
     pub history: Option<HistoryData>,
     /// This session's own samples, for the history view without a database.
@@ -191,6 +204,7 @@ impl AppState {
             user_selected: 0,
             alert_selected: 0,
             overlay: None,
+            details: None,
             reasons: false,
             show_system_users: false,
             paused: false,
@@ -282,6 +296,7 @@ impl AppState {
             View::Main | View::Alert(_) if self.travel.is_some() => InputMode::Travel,
             View::Main | View::Alert(_) => InputMode::Main,
             View::History(_) => InputMode::History,
+            View::Details(_) => InputMode::Details,
         }
     }
 
@@ -389,6 +404,7 @@ impl AppState {
             Action::RangeShorter => self.change_range(-1),
             Action::PickUser => self.open_picker(),
             Action::Signal => self.open_signal(),
+            Action::Renice(by) => self.open_renice(by),
             Action::StartGoto => self.overlay = Some(Overlay::Goto(String::new())),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }
@@ -396,7 +412,10 @@ impl AppState {
     }
 
     fn back(&mut self) {
-        if !matches!(self.view, View::Main) {
+        if let View::Details(dv) = &mut self.view {
+            let from = std::mem::replace(&mut dv.from, ProcessView::new(None));
+            self.view = View::Processes(from);
+        } else if !matches!(self.view, View::Main) {
             self.view = View::Main;
         } else if self.travel.is_some() {
             self.travel = None;
@@ -406,6 +425,10 @@ impl AppState {
     }
 
     fn enter(&mut self) {
+        if matches!(self.view, View::Processes(_)) {
+            self.open_details();
+            return;
+        }
         if !matches!(self.view, View::Main) {
             return;
         }
@@ -435,7 +458,7 @@ impl AppState {
         let shift = |v: &mut usize| *v = v.saturating_add_signed(by);
         match &mut self.view {
             View::Processes(pv) => shift(&mut pv.selected),
-            View::Alert(_) | View::History(_) => {}
+            View::Alert(_) | View::History(_) | View::Details(_) => {}
             View::Main => match self.focus {
                 Pane::Users => shift(&mut self.user_selected),
                 Pane::Alerts => shift(&mut self.alert_selected),

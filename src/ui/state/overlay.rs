@@ -17,8 +17,10 @@ pub enum Overlay {
     Help { scroll: usize },
     /// A yes/no question.
     Confirm(Confirm),
-    /// The signal menu for one process.
+    /// The signal menu for one process or all of a user's.
     Signal(SignalDialog),
+    /// Choosing a nice value for one process.
+    Renice(ReniceDialog),
     /// The time being typed after `b`.
     Goto(String),
     /// The history view's user picker: the highlighted row of [`AppState::chart_choices`].
@@ -32,6 +34,7 @@ impl Overlay {
             Overlay::Help { .. } => InputMode::Help,
             Overlay::Confirm(_) => InputMode::Confirm,
             Overlay::Signal(_) => InputMode::Signal,
+            Overlay::Renice(_) => InputMode::Renice,
             Overlay::Goto(_) => InputMode::Goto,
             Overlay::Picker(_) => InputMode::UserPicker,
         }
@@ -47,16 +50,37 @@ pub struct Confirm {
     pub effect: Effect,
 }
 
-/// The signal menu for one process.
+/// The signal menu for one process, or for every process of one user.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignalDialog {
-    pub pid: u32,
-    pub name: String,
-    pub user: String,
-    /// Identifies the process across pid reuse.
-    pub start_time: Timestamp,
+    /// `process 2002 (python3, user alice)` or `all 4 processes of user bob`, cleaned.
+    pub who: String,
+    /// Pid and start time of each process: a pid whose start time has changed by the time the
+    /// signal goes out is another process, and is left alone.
+    pub targets: Vec<(u32, Timestamp)>,
     /// Index into [`crate::ui::signal::SIGNALS`].
     pub selected: usize,
+}
+
+/// The nice value chosen for one process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReniceDialog {
+    pub who: String,
+    pub pid: u32,
+    pub start_time: Timestamp,
+    /// What the process has now, once read (see [`AppState::details`]).
+    pub current: Option<i32>,
+    /// What was chosen, relative to `current` until that is known.
+    pub step: i32,
+}
+
+impl ReniceDialog {
+    /// The nice value a yes would set, when the current one is known.
+    pub fn target(&self) -> Option<i32> {
+        let range = crate::ui::signal::NICE_RANGE;
+        self.current
+            .map(|c| (c + self.step).clamp(*range.start(), *range.end()))
+    }
 }
 
 impl AppState {
@@ -73,6 +97,7 @@ impl AppState {
             }
             Overlay::Help { scroll } => self.help_action(scroll, action),
             Overlay::Signal(d) => self.signal_action(d, action),
+            Overlay::Renice(d) => self.renice_action(d, action),
             Overlay::Goto(text) => self.goto_action(text, action),
             Overlay::Picker(at) => self.picker_action(at, action),
         };
@@ -113,13 +138,9 @@ impl AppState {
                 let sig = &crate::ui::signal::SIGNALS[d.selected.min(last)];
                 return Some(Overlay::Confirm(Confirm {
                     title: format!("Send SIG{}", sig.name),
-                    question: format!(
-                        "Send SIG{} to process {} ({}, user {})?",
-                        sig.name, d.pid, d.name, d.user
-                    ),
+                    question: format!("Send SIG{} to {}?", sig.name, d.who),
                     effect: Effect::Signal {
-                        pid: d.pid,
-                        start_time: d.start_time,
+                        targets: d.targets,
                         signal: d.selected,
                     },
                 }));
@@ -128,6 +149,43 @@ impl AppState {
             _ => {}
         }
         Some(Overlay::Signal(d))
+    }
+
+    /// Keys while the renice dialog is open: F7 / Up for a higher priority (lower nice), F8 /
+    /// Down for a lower one, Enter to ask, Esc to cancel.
+    fn renice_action(&mut self, mut d: ReniceDialog, action: Action) -> Option<Overlay> {
+        match action {
+            Action::Up => d.step -= 1,
+            Action::Down => d.step += 1,
+            Action::Renice(by) => d.step += by,
+            Action::Enter => {
+                let (Some(current), Some(target)) = (d.current, d.target()) else {
+                    self.notify("the current nice value is not known yet", true);
+                    return Some(Overlay::Renice(d));
+                };
+                if target == current {
+                    self.notify(format!("{} already has nice {current}", d.who), true);
+                    return None;
+                }
+                return Some(Overlay::Confirm(Confirm {
+                    title: "Renice".to_string(),
+                    question: format!("Renice {} from {current} to {target}?", d.who),
+                    effect: Effect::Renice {
+                        pid: d.pid,
+                        start_time: d.start_time,
+                        nice: target,
+                    },
+                }));
+            }
+            Action::Back => return None,
+            _ => {}
+        }
+        // Within -20..=19 of where it started.
+        if let Some(c) = d.current {
+            let range = crate::ui::signal::NICE_RANGE;
+            d.step = d.step.clamp(range.start() - c, range.end() - c);
+        }
+        Some(Overlay::Renice(d))
     }
 
     /// Keys while a time is typed: `6h`, `30m` back from now, or `2026-11-22T03:00`.

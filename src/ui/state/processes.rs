@@ -1,9 +1,36 @@
-//! The process list's part of the state: sort, tree, filter, and the signal menu it opens.
+//! The process list's part of the state: sort, tree, filter, the details of one process, and the
+//! dialogs that act on processes (signals, renice).
 
-use super::overlay::{Overlay, SignalDialog};
-use super::{AppState, View};
+use super::overlay::{Overlay, ReniceDialog, SignalDialog};
+use super::{AppState, Effect, Pane, View};
+use crate::model::{IoCounters, ProcessDetails, Timestamp};
 use crate::ui::action::{Action, SortKey};
 use crate::ui::procs::{self, ProcRow};
+
+/// One process in depth, opened with Enter from a process list (Esc returns to it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetailsView {
+    pub pid: u32,
+    pub start_time: Timestamp,
+    /// The list it was opened from, restored as it was.
+    pub from: ProcessView,
+}
+
+/// A process read in depth, and its I/O rates since the reading before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inspected {
+    pub at: Timestamp,
+    pub details: ProcessDetails,
+    /// Bytes per second read and written at the storage layer, from two readings.
+    pub io_rates: Option<(f64, f64)>,
+}
+
+/// What an action on "the selected process" acts on.
+struct Chosen {
+    pid: u32,
+    start_time: Timestamp,
+    who: String,
+}
 
 /// A process list: everyone's, or one user's.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,32 +109,178 @@ impl AppState {
         }
     }
 
-    /// Open the signal menu for the selected process.
-    pub(super) fn open_signal(&mut self) {
+    /// The process the process list's cursor or the details view is on.
+    fn chosen_process(&self) -> Option<Chosen> {
+        let feed = self.shown()?;
+        let p = match &self.view {
+            View::Processes(pv) => self.process_rows().get(pv.selected)?.process,
+            View::Details(dv) => feed
+                .snapshot
+                .processes
+                .iter()
+                .find(|p| p.pid == dv.pid && p.start_time == dv.start_time)?,
+            _ => return None,
+        };
+        Some(Chosen {
+            pid: p.pid,
+            start_time: p.start_time,
+            who: format!(
+                "process {} ({}, user {})",
+                p.pid,
+                crate::sanitize::clean(&p.name),
+                crate::sanitize::clean(&p.user)
+            ),
+        })
+    }
+
+    /// Why the machine may not be acted on now, if it may not.
+    fn refuse_writes(&mut self, what: &str) -> bool {
         if self.options.readonly {
-            self.notify("read-only session (--readonly): no signals", true);
-            return;
+            self.notify(format!("read-only session (--readonly): no {what}"), true);
+            return true;
         }
         if self.travel.is_some() {
             self.notify(
-                "this is a recorded moment: L returns to live to send signals",
+                format!("this is a recorded moment: L returns to live for {what}"),
                 true,
             );
+            return true;
+        }
+        false
+    }
+
+    /// Open the signal menu: for the selected process, or (users pane) for every process of
+    /// the selected user.
+    pub(super) fn open_signal(&mut self) {
+        if self.refuse_writes("signals") {
             return;
         }
-        let View::Processes(pv) = &self.view else {
-            return;
+        let dialog = if matches!(self.view, View::Main) {
+            if self.focus != Pane::Users {
+                self.notify(
+                    "k signals the selected user's processes (users pane) or a process (p)",
+                    true,
+                );
+                return;
+            }
+            self.user_targets()
+        } else {
+            self.chosen_process().map(|c| SignalDialog {
+                who: c.who,
+                targets: vec![(c.pid, c.start_time)],
+                selected: 0,
+            })
         };
-        let chosen = self.process_rows().get(pv.selected).map(|r| SignalDialog {
-            pid: r.process.pid,
-            name: crate::sanitize::clean(&r.process.name),
-            user: crate::sanitize::clean(&r.process.user),
-            start_time: r.process.start_time,
-            selected: 0,
-        });
-        match chosen {
+        match dialog {
             Some(d) => self.overlay = Some(Overlay::Signal(d)),
             None => self.notify("no process selected", true),
         }
+    }
+
+    /// Every process of the user under the users pane's cursor.
+    fn user_targets(&self) -> Option<SignalDialog> {
+        let user = self.visible_users().get(self.user_selected).copied()?;
+        let feed = self.shown()?;
+        let targets: Vec<(u32, Timestamp)> = feed
+            .snapshot
+            .processes
+            .iter()
+            .filter(|p| p.uid == user.uid && p.pid != self.options.own_pid)
+            .map(|p| (p.pid, p.start_time))
+            .collect();
+        if targets.is_empty() {
+            return None;
+        }
+        Some(SignalDialog {
+            who: format!(
+                "all {} processes of user {}",
+                targets.len(),
+                crate::sanitize::clean(&user.name)
+            ),
+            targets,
+            selected: 0,
+        })
+    }
+
+    /// Open the renice dialog for the selected process, `by` away from its current nice value
+    /// (read through the run loop, since the sample does not carry it).
+    pub(super) fn open_renice(&mut self, by: i32) {
+        if self.refuse_writes("renicing") {
+            return;
+        }
+        let Some(c) = self.chosen_process() else {
+            self.notify("no process selected", true);
+            return;
+        };
+        let current = self
+            .details
+            .as_ref()
+            .filter(|d| d.details.pid == c.pid)
+            .and_then(|d| d.details.nice);
+        self.overlay = Some(Overlay::Renice(ReniceDialog {
+            who: c.who,
+            pid: c.pid,
+            start_time: c.start_time,
+            current,
+            step: by,
+        }));
+        self.effects.push(Effect::LoadDetails { pid: c.pid });
+    }
+
+    /// Enter on a process: its details.
+    pub(super) fn open_details(&mut self) {
+        let Some(c) = self.chosen_process() else {
+            return;
+        };
+        let View::Processes(pv) = &self.view else {
+            return;
+        };
+        let from = pv.clone();
+        self.view = View::Details(DetailsView {
+            pid: c.pid,
+            start_time: c.start_time,
+            from,
+        });
+        self.details = self.details.take().filter(|d| d.details.pid == c.pid);
+        self.effects.push(Effect::LoadDetails { pid: c.pid });
+    }
+
+    /// Ask for a fresh reading of the process whose details are on screen (each refresh).
+    pub fn load_details(&mut self) {
+        if let View::Details(dv) = &self.view {
+            self.effects.push(Effect::LoadDetails { pid: dv.pid });
+        }
+    }
+
+    /// A reading of one process, taken at `at`. I/O rates come from the previous reading of
+    /// the same process; the renice dialog learns the current nice value from it.
+    pub fn set_details(&mut self, at: Timestamp, details: ProcessDetails) {
+        let rate = |prev: &Inspected, now: &IoCounters| {
+            let before = prev.details.io?;
+            let secs = at.secs_since(prev.at);
+            (secs > 0.0).then(|| {
+                (
+                    now.read_bytes.saturating_sub(before.read_bytes) as f64 / secs,
+                    now.write_bytes.saturating_sub(before.write_bytes) as f64 / secs,
+                )
+            })
+        };
+        let io_rates = match (&self.details, &details.io) {
+            (Some(prev), Some(now)) if prev.details.pid == details.pid => {
+                rate(prev, now).or(prev.io_rates)
+            }
+            _ => None,
+        };
+        if let Some(Overlay::Renice(d)) = &mut self.overlay
+            && d.pid == details.pid
+            && d.current.is_none()
+        {
+            d.current = details.nice;
+        }
+        self.details = Some(Inspected {
+            at,
+            details,
+            io_rates,
+        });
     }
 }

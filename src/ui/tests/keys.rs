@@ -91,7 +91,7 @@ fn movement_stays_inside_the_list() {
     assert_eq!(s.user_selected, 2);
     press(&mut s, &[key('j'), code(KeyCode::PageDown)]);
     assert_eq!(s.user_selected, 2);
-    press(&mut s, &[key('k')]);
+    press(&mut s, &[code(KeyCode::Up)]);
     assert_eq!(s.user_selected, 1);
     press(&mut s, &[key('g')]);
     assert_eq!(s.user_selected, 0);
@@ -424,7 +424,7 @@ mod alerts {
                 .as_ref()
                 .is_some_and(|n| n.error && n.text.contains("already"))
         );
-        press(&mut s, &[key('k')]);
+        press(&mut s, &[code(KeyCode::Up)]);
         assert!(s.notice.is_none(), "the next key clears the notice");
     }
 
@@ -585,7 +585,7 @@ mod travel {
         press(&mut s, &[code(KeyCode::Down)]);
         assert_eq!(s.user_selected, 1, "the arrows still move");
         assert!(s.take_effects().is_empty());
-        press(&mut s, &[code(KeyCode::Up), key('k')]);
+        press(&mut s, &[code(KeyCode::Up)]);
         assert_eq!(s.user_selected, 0);
         // The old keys stay as aliases.
         press(&mut s, &[key('<'), key('>')]);
@@ -962,8 +962,7 @@ mod signals {
         assert_eq!(
             s.take_effects(),
             vec![Effect::Signal {
-                pid: 2002,
-                start_time: start,
+                targets: vec![(2002, start)],
                 signal: 1
             }]
         );
@@ -1247,5 +1246,187 @@ mod defects {
             }
         }
         assert!(rows.iter().all(|r| r.branch(true).is_ascii()));
+    }
+}
+
+mod acting_on_processes {
+    use super::*;
+    use crate::model::{IoCounters, ProcessDetails, Timestamp};
+    use crate::ui::state::Effect;
+
+    fn start_of(pid: u32) -> Timestamp {
+        fixture::processes()
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.start_time)
+            .unwrap_or_default()
+    }
+
+    /// `k` on a user in the users pane: every one of their processes, named by count, each
+    /// with its start time so that the run loop leaves a reused pid alone.
+    #[test]
+    fn k_on_a_user_signals_all_their_processes_after_naming_the_count() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Down), key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Signal);
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert_eq!(q, "Send SIGTERM to all 4 processes of user bob?");
+        press(&mut s, &[key('y')]);
+        let mut expected: Vec<(u32, Timestamp)> = [3001, 3002, 3003, 3004]
+            .iter()
+            .map(|&p| (p, start_of(p)))
+            .collect();
+        let Some(Effect::Signal { targets, signal: 0 }) = s.take_effects().pop() else {
+            panic!("no SIGTERM effect")
+        };
+        let mut targets = targets;
+        targets.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(targets, expected);
+    }
+
+    #[test]
+    fn k_elsewhere_on_the_main_screen_explains_itself_and_moves_nothing() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Down), key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Main);
+        assert_eq!(s.alert_selected, 1, "k no longer moves up");
+        assert!(s.notice.as_ref().is_some_and(|n| n.error));
+    }
+
+    #[test]
+    fn the_signal_menu_offers_every_signal_and_pages_through_them() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('k'), code(KeyCode::End)]);
+        assert_eq!(signal(&s).map(|d| d.selected), Some(30));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert!(q.starts_with("Send SIGSYS to process 2002"), "{q}");
+    }
+
+    #[test]
+    fn readonly_and_the_past_refuse_signals_to_users_and_renicing() {
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[key('k')]);
+        assert!(s.overlay.is_none());
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+        assert!(s.take_effects().is_empty());
+    }
+
+    /// F8 asks for the current nice value, shows it once read, and a yes renices from it.
+    #[test]
+    fn f7_f8_renice_from_the_current_value_after_a_confirmation() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        assert_eq!(s.input_mode(), InputMode::Renice);
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 2002 }]);
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("not known")),
+            "no value to renice from yet"
+        );
+        s.set_details(
+            fixture::AT,
+            ProcessDetails {
+                pid: 2002,
+                nice: Some(5),
+                ..ProcessDetails::default()
+            },
+        );
+        press(
+            &mut s,
+            &[
+                code(KeyCode::F(8)),
+                code(KeyCode::F(7)),
+                code(KeyCode::Down),
+            ],
+        );
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert_eq!(q, "Renice process 2002 (python3, user alice) from 5 to 7?");
+        press(&mut s, &[key('y')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Renice {
+                pid: 2002,
+                start_time: start_of(2002),
+                nice: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn renice_stays_within_minus_20_and_19() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        s.set_details(
+            fixture::AT,
+            ProcessDetails {
+                pid: 2002,
+                nice: Some(18),
+                ..ProcessDetails::default()
+            },
+        );
+        for _ in 0..5 {
+            press(&mut s, &[code(KeyCode::F(8))]);
+        }
+        let Some(Overlay::Renice(d)) = &s.overlay else {
+            panic!("renice dialog closed")
+        };
+        assert_eq!(d.target(), Some(19));
+    }
+
+    /// Enter opens the details; each reading after the first gives I/O rates; Esc returns to
+    /// the list as it was.
+    #[test]
+    fn enter_shows_a_process_in_detail_with_io_rates_and_esc_returns() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[
+                key('p'),
+                key('M'),
+                code(KeyCode::Down),
+                code(KeyCode::Enter),
+            ],
+        );
+        let View::Details(dv) = &s.view else {
+            panic!("no details view: {:?}", s.view)
+        };
+        assert_eq!(dv.pid, 3003);
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 3003 }]);
+        let io = |r: u64, w: u64| ProcessDetails {
+            pid: 3003,
+            io: Some(IoCounters {
+                read_bytes: r,
+                write_bytes: w,
+                ..IoCounters::default()
+            }),
+            ..ProcessDetails::default()
+        };
+        s.set_details(fixture::AT, io(1000, 0));
+        assert_eq!(s.details.as_ref().and_then(|d| d.io_rates), None);
+        s.set_details(fixture::AT.plus_secs(2.0), io(5000, 2048));
+        assert_eq!(
+            s.details.as_ref().and_then(|d| d.io_rates),
+            Some((2000.0, 1024.0))
+        );
+        s.load_details();
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 3003 }]);
+        press(&mut s, &[code(KeyCode::Esc)]);
+        let View::Processes(pv) = &s.view else {
+            panic!("Esc left the details for {:?}", s.view)
+        };
+        assert_eq!((pv.sort, pv.selected), (SortKey::Memory, 1));
     }
 }

@@ -269,6 +269,68 @@ fn readonly_sessions_are_marked_and_not_offered_writes() {
     assert!(!hints.contains("signal"), "{hints}");
 }
 
+fn inspected(s: &mut AppState, pid: u32) {
+    use crate::model::{IoCounters, ProcessDetails};
+    let io = |r: u64, w: u64| IoCounters {
+        rchar: r,
+        wchar: w,
+        read_bytes: r,
+        write_bytes: w,
+    };
+    let d = |io| {
+        ProcessDetails {
+        pid,
+        cmdline: Some("python3 train.py --epochs 400 --batch-size 256 --data /scratch/alice/imagenet --resume runs/last.ckpt".into()),
+        priority: Some(25),
+        nice: Some(5),
+        cwd: Some("/home/alice/proj\u{1b}[2J".into()),
+        open_files: Some(42),
+        cgroup: Some("/user.slice/user-1000.slice/session-3.scope".into()),
+        io: Some(io),
+        environ: Some(vec!["HOME=/home/alice".into(), "CUDA_VISIBLE_DEVICES=0,1".into()]),
+    }
+    };
+    s.set_details(fixture::AT, d(io(1 << 30, 1 << 20)));
+    s.set_details(
+        fixture::AT.plus_secs(2.0),
+        d(io((1 << 30) + (8 << 20), (1 << 20) + (2 << 20))),
+    );
+}
+
+#[test]
+fn process_details() {
+    let mut s = with(&[Action::AllProcesses, Action::Enter]);
+    inspected(&mut s, 2002);
+    check("process_details", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(
+        screen.contains("read 4.0 MiB/s  write 1.0 MiB/s"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("--resume runs/last.ckpt"),
+        "the full command line"
+    );
+    let mut other = with(&[Action::AllProcesses, Action::Enter]);
+    other.set_details(
+        fixture::AT,
+        crate::model::ProcessDetails {
+            pid: 2002,
+            ..Default::default()
+        },
+    );
+    let screen = text(&buffer(&other, 160, 48));
+    assert!(screen.contains("Directory   not readable"), "{screen}");
+    assert!(screen.contains("own user and root"), "{screen}");
+}
+
+#[test]
+fn renice_dialog() {
+    let mut s = with(&[Action::AllProcesses, Action::Renice(1)]);
+    inspected(&mut s, 2002);
+    check("renice", &s);
+}
+
 #[test]
 fn confirm_dialog() {
     check(

@@ -8,6 +8,7 @@
 
 mod alert;
 mod alerts;
+mod details;
 mod dialog;
 pub(crate) mod header;
 mod help;
@@ -114,10 +115,12 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
             View::Processes(pv) => processes::draw(frame, body, state, pv, &theme),
             View::Alert(key) => alert::draw(frame, body, state, key, &theme),
             View::History(hv) => history::draw(frame, body, state, hv, &theme),
+            View::Details(dv) => details::draw(frame, body, state, dv, &theme),
         }
     }
     match &state.overlay {
         Some(Overlay::Signal(d)) => dialog::draw_signal(frame, area, d, &theme),
+        Some(Overlay::Renice(d)) => dialog::draw_renice(frame, area, d, &theme),
         Some(Overlay::Confirm(confirm)) => dialog::draw(frame, area, confirm, &theme),
         Some(Overlay::Help { scroll }) => help::draw(frame, area, *scroll, &theme),
         Some(Overlay::Picker(at)) => history::picker(frame, body, state, *at, &theme),
