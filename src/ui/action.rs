@@ -7,18 +7,25 @@
 /// What the process list is ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
+    Pid,
+    User,
+    State,
     Cpu,
     Memory,
-    Name,
+    Threads,
     Time,
+    /// The command shown.
+    Name,
 }
 
 impl SortKey {
     /// How the title says the order: names read A to Z, figures heaviest first.
     pub fn direction(self, inverted: bool) -> &'static str {
         match (self, inverted) {
-            (SortKey::Name, false) => "A-Z",
-            (SortKey::Name, true) => "Z-A",
+            (SortKey::Name | SortKey::User | SortKey::State, false) => "A-Z",
+            (SortKey::Name | SortKey::User | SortKey::State, true) => "Z-A",
+            (SortKey::Pid, false) => "low first",
+            (SortKey::Pid, true) => "high first",
             (_, false) => "high first",
             (_, true) => "low first",
         }
@@ -26,6 +33,10 @@ impl SortKey {
 
     pub fn label(self) -> &'static str {
         match self {
+            SortKey::Pid => "PID",
+            SortKey::User => "USER",
+            SortKey::State => "STATE",
+            SortKey::Threads => "THREADS",
             SortKey::Cpu => "CPU",
             SortKey::Memory => "MEM",
             SortKey::Name => "COMMAND",
@@ -60,6 +71,10 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// Give a pane the focus (a click on it).
+    Focus(crate::ui::state::Pane),
+    /// Put the cursor on this row of the list on screen (a click on it).
+    Select(usize),
     /// Drill into the selected row (a user's processes).
     Enter,
     /// Leave the current view or overlay.
@@ -79,6 +94,18 @@ pub enum Action {
     Sort(SortKey),
     InvertSort,
     ToggleTree,
+    /// Sort by the column left (-1) or right (+1) of the one sorted by now (htop's `<` `>`).
+    SortColumn(i32),
+    /// Sort by this column; the one already sorted by reverses (a click on its header).
+    SortToggle(SortKey),
+    /// Scroll the COMMAND column left (-1) or right (+1).
+    ScrollCommand(i32),
+    /// Start typing a search (htop F3): the cursor jumps to the next match.
+    StartSearch,
+    /// The next row matching the search, after the cursor (F3 again).
+    SearchNext,
+    /// Tree view: fold or unfold the children of the process under the cursor.
+    ToggleFold,
     /// Start typing a process filter.
     StartFilter,
     FilterChar(char),

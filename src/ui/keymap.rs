@@ -19,6 +19,8 @@ pub enum InputMode {
     Processes,
     /// Typing into the process filter.
     Filter,
+    /// Typing what to search for in the process list.
+    Search,
     /// A yes/no question is on screen.
     Confirm,
     /// The history charts.
@@ -56,6 +58,7 @@ impl Scope {
             Scope::Everywhere => !matches!(
                 mode,
                 InputMode::Filter
+                    | InputMode::Search
                     | InputMode::Confirm
                     | InputMode::Signal
                     | InputMode::Goto
@@ -182,6 +185,12 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[k('N')], "N", Action::Sort(SortKey::Name), Processes, "", None),
     bind(&[k('T')], "T", Action::Sort(SortKey::Time), Processes, "", None),
     bind(&[k('I')], "I", Action::InvertSort, Processes, "invert the order", None),
+    bind(&[k('>'), code(KeyCode::F(6))], "< > F6", Action::SortColumn(1), Processes, "sort by the next column", None),
+    bind(&[k('<')], "<", Action::SortColumn(-1), Processes, "", None),
+    bind(&[code(KeyCode::F(3))], "F3", Action::SearchNext, Processes, "search; again: next match", Some("search")),
+    bind(&[code(KeyCode::Right)], "Left Right", Action::ScrollCommand(1), Processes, "scroll the command line", None),
+    bind(&[code(KeyCode::Left)], "Left", Action::ScrollCommand(-1), Processes, "", None),
+    bind(&[k('c')], "c", Action::ToggleFold, Processes, "tree: fold / unfold children", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
     bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Processes, "the process in detail", Some("details")),
     bind(&[k('k'), code(KeyCode::F(9))], "k F9", Action::Signal, Processes, "send a signal", Some("signal")),
@@ -239,8 +248,12 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             _ => None,
         };
     }
-    if matches!(mode, InputMode::Filter | InputMode::Goto) {
+    if matches!(
+        mode,
+        InputMode::Filter | InputMode::Goto | InputMode::Search
+    ) {
         return match key.code {
+            KeyCode::F(3) if mode == InputMode::Search => Some(Action::SearchNext),
             KeyCode::Char('u') if ctrl_held => Some(Action::FilterErase),
             KeyCode::Enter => Some(Action::FilterAccept),
             KeyCode::Esc => Some(Action::FilterClear),
@@ -283,6 +296,9 @@ pub fn help_len() -> usize {
 pub fn hints(mode: InputMode, readonly: bool) -> Vec<(&'static str, &'static str)> {
     match mode {
         InputMode::Filter => return vec![("Enter", "keep"), ("Esc", "clear"), ("Ctrl-U", "erase")],
+        InputMode::Search => {
+            return vec![("F3", "next"), ("Enter", "keep"), ("Esc", "clear")];
+        }
         InputMode::Goto => return vec![("Enter", "go"), ("Esc", "cancel")],
         InputMode::Confirm => return vec![("y", "yes"), ("n", "no")],
         InputMode::Signal => {

@@ -7,9 +7,11 @@
 
 pub mod action;
 pub mod alerts;
+pub mod columns;
 mod db;
 pub mod history;
 pub mod keymap;
+pub mod mouse;
 pub mod procs;
 mod run;
 pub mod signal;

@@ -6,7 +6,7 @@
 //! the user, name or command line.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::action::SortKey;
 use super::state::ProcessView;
@@ -22,6 +22,8 @@ pub struct ProcRow<'a> {
     /// Tree mode: bit `k` (1 <= k < depth) set when the ancestor at depth `k` has siblings
     /// below it, so a `│` continues in that column.
     pub more: u64,
+    /// Tree mode: how many descendants are folded away under this row.
+    pub folded: usize,
 }
 
 impl ProcRow<'_> {
@@ -31,6 +33,7 @@ impl ProcRow<'_> {
             depth: 0,
             last: true,
             more: 0,
+            folded: 0,
         }
     }
 
@@ -54,6 +57,15 @@ impl ProcRow<'_> {
         }
         out.push_str(if self.last { elbow } else { tee });
         out
+    }
+
+    /// `[+12] ` before the command of a row whose 12 descendants are folded away.
+    pub fn fold_mark(&self) -> String {
+        if self.folded == 0 {
+            String::new()
+        } else {
+            format!("[+{}] ", self.folded)
+        }
     }
 }
 
@@ -113,6 +125,10 @@ fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey) -> Ordering {
         SortKey::Memory => b.memory_bytes.cmp(&a.memory_bytes),
         SortKey::Time => b.cpu_time_secs.total_cmp(&a.cpu_time_secs),
         SortKey::Name => shown_command(a).cmp(shown_command(b)),
+        SortKey::Pid => a.pid.cmp(&b.pid),
+        SortKey::User => a.user.cmp(&b.user),
+        SortKey::State => a.state.cmp(&b.state),
+        SortKey::Threads => b.threads.cmp(&a.threads),
     };
     by.then(a.pid.cmp(&b.pid))
 }
@@ -133,12 +149,12 @@ pub fn rows<'a>(all: &'a [ProcessStats], view: &ProcessView) -> Vec<ProcRow<'a>>
     if !view.tree {
         return picked.into_iter().map(ProcRow::flat).collect();
     }
-    tree(picked)
+    tree(picked, &view.folded)
 }
 
 /// Children under their parents, siblings in the sorted order. A process whose parent is not in
 /// the list is a root.
-fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
+fn tree<'a>(sorted: Vec<&'a ProcessStats>, folded: &BTreeSet<u32>) -> Vec<ProcRow<'a>> {
     let present: HashSet<u32> = sorted.iter().map(|p| p.pid).collect();
     let mut children: HashMap<u32, Vec<&ProcessStats>> = HashMap::new();
     let mut roots = Vec::new();
@@ -156,6 +172,14 @@ fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
         if !seen.insert(row.process.pid) {
             continue;
         }
+        if folded.contains(&row.process.pid) {
+            let hidden = descendants(row.process.pid, &children, &mut seen);
+            out.push(ProcRow {
+                folded: hidden,
+                ..row
+            });
+            continue;
+        }
         out.push(row);
         if let Some(kids) = children.get(&row.process.pid) {
             // Below this row, its own column continues while it has siblings after it.
@@ -170,6 +194,7 @@ fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
                 depth: row.depth + 1,
                 last: i + 1 == n,
                 more,
+                folded: 0,
             }));
         }
     }
@@ -180,4 +205,23 @@ fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
         }
     }
     out
+}
+
+/// Mark every descendant of `pid` as seen (folded away) and count them.
+fn descendants(
+    pid: u32,
+    children: &HashMap<u32, Vec<&ProcessStats>>,
+    seen: &mut HashSet<u32>,
+) -> usize {
+    let mut count = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        for k in children.get(&p).into_iter().flatten() {
+            if seen.insert(k.pid) {
+                count += 1;
+                stack.push(k.pid);
+            }
+        }
+    }
+    count
 }

@@ -31,14 +31,24 @@ impl TerminalGuard {
     fn enter() -> io::Result<TerminalGuard> {
         terminal::enable_raw_mode()?;
         let guard = TerminalGuard;
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            cursor::Hide,
+            event::EnableMouseCapture
+        )?;
         Ok(guard)
     }
 }
 
 fn restore() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        event::DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
 }
 
 impl Drop for TerminalGuard {
@@ -315,6 +325,16 @@ fn event_loop(
                     }
                     dirty = true;
                 }
+            }
+            Event::Mouse(m) => {
+                let size = terminal.size()?;
+                let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                let actions = super::mouse::actions(state, area, m);
+                for action in &actions {
+                    state.apply(*action);
+                }
+                run_effects(session, state);
+                dirty |= !actions.is_empty();
             }
             Event::Resize(..) => {
                 terminal.autoresize()?;

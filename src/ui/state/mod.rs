@@ -292,6 +292,7 @@ impl AppState {
         }
         match &self.view {
             View::Processes(p) if p.editing => InputMode::Filter,
+            View::Processes(p) if p.searching => InputMode::Search,
             View::Processes(_) => InputMode::Processes,
             View::Main | View::Alert(_) if self.travel.is_some() => InputMode::Travel,
             View::Main | View::Alert(_) => InputMode::Main,
@@ -366,6 +367,8 @@ impl AppState {
                 self.show_system_users = !self.show_system_users;
                 self.user_selected = 0;
             }
+            Action::Focus(pane) => self.focus = pane,
+            Action::Select(i) => self.select(i),
             Action::NextPane => self.focus = self.focus.step(1),
             Action::PrevPane => self.focus = self.focus.step(-1),
             Action::Up => self.move_by(-1),
@@ -377,6 +380,12 @@ impl AppState {
             Action::Enter => self.enter(),
             Action::AllProcesses => self.view = View::Processes(ProcessView::new(None)),
             Action::Sort(_)
+            | Action::SortToggle(_)
+            | Action::SortColumn(_)
+            | Action::ScrollCommand(_)
+            | Action::StartSearch
+            | Action::SearchNext
+            | Action::ToggleFold
             | Action::InvertSort
             | Action::ToggleTree
             | Action::StartFilter
@@ -451,6 +460,19 @@ impl AppState {
             .map(|u| u.name.to_string());
         if let Some(name) = name {
             self.view = View::Processes(ProcessView::new(Some(name)));
+        }
+    }
+
+    /// The cursor of the list on screen onto row `i` (clamped afterwards).
+    fn select(&mut self, i: usize) {
+        match &mut self.view {
+            View::Processes(pv) => pv.selected = i,
+            View::Main => match self.focus {
+                Pane::Users => self.user_selected = i,
+                Pane::Alerts => self.alert_selected = i,
+                Pane::System => {}
+            },
+            View::Alert(_) | View::History(_) | View::Details(_) => {}
         }
     }
 

@@ -1,10 +1,13 @@
 //! The process list's part of the state: sort, tree, filter, the details of one process, and the
 //! dialogs that act on processes (signals, renice).
 
+use std::collections::BTreeSet;
+
 use super::overlay::{Overlay, ReniceDialog, SignalDialog};
 use super::{AppState, Effect, Pane, View};
 use crate::model::{IoCounters, ProcessDetails, Timestamp};
 use crate::ui::action::{Action, SortKey};
+use crate::ui::columns::{self, Column};
 use crate::ui::procs::{self, ProcRow};
 
 /// One process in depth, opened with Enter from a process list (Esc returns to it).
@@ -42,6 +45,13 @@ pub struct ProcessView {
     pub filter: String,
     pub editing: bool,
     pub selected: usize,
+    /// What F3 looks for, and whether it is being typed.
+    pub search: String,
+    pub searching: bool,
+    /// Characters of the COMMAND column scrolled off to the left.
+    pub hscroll: usize,
+    /// Tree view: processes whose children are folded away.
+    pub folded: BTreeSet<u32>,
 }
 
 impl ProcessView {
@@ -54,6 +64,10 @@ impl ProcessView {
             filter: String::new(),
             editing: false,
             selected: 0,
+            search: String::new(),
+            searching: false,
+            hscroll: 0,
+            folded: BTreeSet::new(),
         }
     }
 }
@@ -67,45 +81,156 @@ impl AppState {
         }
     }
 
+    /// The process list's columns, in the configured order.
+    pub fn columns(&self) -> Vec<Column> {
+        columns::from_names(&self.config.ui.columns)
+    }
+
     pub(super) fn process_action(&mut self, action: Action) {
         let pins = self.pins();
+        let columns = self.columns();
         let View::Processes(pv) = &mut self.view else {
             return;
         };
+        // While a search is typed, text goes to the search, and every change looks again.
+        if pv.searching {
+            match action {
+                Action::FilterChar(c) => pv.search.push(c),
+                Action::FilterBackspace => {
+                    pv.search.pop();
+                }
+                Action::FilterErase => pv.search.clear(),
+                Action::FilterAccept => pv.searching = false,
+                Action::FilterClear => {
+                    pv.search.clear();
+                    pv.searching = false;
+                }
+                Action::SearchNext => self.search(true),
+                _ => {}
+            }
+            if matches!(action, Action::FilterChar(_) | Action::FilterBackspace) {
+                self.search(false);
+            }
+            return;
+        }
         match action {
             Action::Sort(key) => {
                 pv.sort = key;
                 pv.inverted = false;
-                self.repin(pins, false);
             }
-            Action::InvertSort => {
-                pv.inverted = !pv.inverted;
-                self.repin(pins, false);
+            Action::SortToggle(key) => {
+                if pv.sort == key {
+                    pv.inverted = !pv.inverted;
+                } else {
+                    pv.sort = key;
+                    pv.inverted = false;
+                }
             }
-            Action::ToggleTree => {
-                pv.tree = !pv.tree;
-                self.repin(pins, false);
+            Action::SortColumn(by) => {
+                let keys: Vec<SortKey> =
+                    columns
+                        .iter()
+                        .map(|c| c.sort())
+                        .fold(Vec::new(), |mut v, k| {
+                            if !v.contains(&k) {
+                                v.push(k);
+                            }
+                            v
+                        });
+                let n = keys.len().max(1) as i32;
+                // From a column not shown, > goes to the first and < to the last.
+                let next = match keys.iter().position(|k| *k == pv.sort) {
+                    Some(at) => (at as i32 + by).rem_euclid(n),
+                    None if by > 0 => 0,
+                    None => n - 1,
+                };
+                if let Some(k) = keys.get(next as usize) {
+                    pv.sort = *k;
+                    pv.inverted = false;
+                }
             }
-            Action::StartFilter => pv.editing = true,
-            Action::FilterChar(c) => {
-                pv.filter.push(c);
-                pv.selected = 0;
+            Action::InvertSort => pv.inverted = !pv.inverted,
+            Action::ToggleTree => pv.tree = !pv.tree,
+            Action::ScrollCommand(by) => {
+                pv.hscroll = pv.hscroll.saturating_add_signed(by as isize * 8).min(4096);
             }
+            Action::ToggleFold => {
+                if let (true, Some((pid, _, _))) = (pv.tree, &pins.process)
+                    && !pv.folded.remove(pid)
+                {
+                    pv.folded.insert(*pid);
+                }
+            }
+            Action::StartSearch => {
+                pv.searching = true;
+                return;
+            }
+            // F3 opens the search line (with the last text, jumping to its next match).
+            Action::SearchNext => {
+                pv.searching = true;
+                self.search(true);
+                return;
+            }
+            Action::StartFilter => {
+                pv.editing = true;
+                return;
+            }
+            Action::FilterChar(c) => pv.filter.push(c),
             Action::FilterBackspace => {
                 pv.filter.pop();
-                pv.selected = 0;
             }
-            Action::FilterAccept => pv.editing = false,
-            Action::FilterErase => {
-                pv.filter.clear();
-                pv.selected = 0;
+            Action::FilterAccept => {
+                pv.editing = false;
+                return;
             }
+            Action::FilterErase => pv.filter.clear(),
             Action::FilterClear => {
                 pv.filter.clear();
                 pv.editing = false;
-                pv.selected = 0;
             }
-            _ => {}
+            _ => return,
+        }
+        // The cursor stays on its process when the rows change order or some are hidden; if
+        // its process is filtered out, it goes to the top.
+        let had = pins.process.clone();
+        self.repin(pins, false);
+        if let (Some((pid, start, _)), View::Processes(_)) = (had, &self.view)
+            && !self
+                .process_rows()
+                .iter()
+                .any(|r| r.process.pid == pid && r.process.start_time == start)
+            && let View::Processes(pv) = &mut self.view
+        {
+            pv.selected = 0;
+        }
+    }
+
+    /// Move the cursor to the first row matching the search, from the cursor (typing) or after
+    /// it (F3), wrapping around; say so when nothing matches.
+    fn search(&mut self, after: bool) {
+        let View::Processes(pv) = &self.view else {
+            return;
+        };
+        let needle = pv.search.to_lowercase();
+        if needle.is_empty() {
+            return;
+        }
+        let rows = self.process_rows();
+        let n = rows.len();
+        let start = pv.selected + usize::from(after);
+        let found = (0..n).map(|i| (start + i) % n.max(1)).find(|&i| {
+            let p = rows[i].process;
+            p.pid.to_string() == needle
+                || p.user.to_lowercase().contains(&needle)
+                || procs::shown_command(p).to_lowercase().contains(&needle)
+        });
+        match found {
+            Some(i) => {
+                if let View::Processes(pv) = &mut self.view {
+                    pv.selected = i;
+                }
+            }
+            None => self.notify(format!("no process matches {:?}", pv.search), true),
         }
     }
 

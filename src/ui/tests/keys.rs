@@ -1152,7 +1152,7 @@ fn the_user_cursor_follows_its_user() {
 
 mod defects {
     use super::*;
-    use crate::ui::views::processes_cpu_time as cpu_time;
+    use crate::ui::columns::cpu_time;
 
     #[test]
     fn ctrl_u_erases_the_typed_filter_and_keeps_typing() {
@@ -1428,5 +1428,298 @@ mod acting_on_processes {
             panic!("Esc left the details for {:?}", s.view)
         };
         assert_eq!((pv.sort, pv.selected), (SortKey::Memory, 1));
+    }
+}
+
+mod process_list {
+    use super::*;
+    use crate::ui::columns::Column;
+
+    fn selected_pid(s: &AppState) -> Option<u32> {
+        let View::Processes(pv) = &s.view else {
+            return None;
+        };
+        s.process_rows().get(pv.selected).map(|r| r.process.pid)
+    }
+
+    #[test]
+    fn angle_brackets_sort_by_every_column_in_turn() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            press(&mut s, &[key('>')]);
+            let View::Processes(pv) = &s.view else {
+                panic!()
+            };
+            seen.push(pv.sort);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                SortKey::Memory,
+                SortKey::Threads,
+                SortKey::Time,
+                SortKey::Name,
+                SortKey::Pid,
+                SortKey::User,
+                SortKey::State,
+                SortKey::Cpu
+            ],
+            "MEM% and RES share one order"
+        );
+        press(&mut s, &[key('<')]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort, SortKey::State);
+        press(&mut s, &[key('<')]);
+        let users: Vec<String> = s
+            .process_rows()
+            .iter()
+            .map(|r| r.process.user.to_string())
+            .collect();
+        let mut sorted = users.clone();
+        sorted.sort();
+        assert_eq!(users, sorted, "back past PID to USER: sorted by user");
+        press(&mut s, &[code(KeyCode::F(6))]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort, SortKey::State, "F6 is >");
+    }
+
+    /// The cursor stays on its process while the filter changes around it.
+    #[test]
+    fn the_filter_keeps_the_cursor_on_its_process() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::Down), code(KeyCode::Down)],
+        );
+        let before = selected_pid(&s);
+        press(&mut s, &[key('/')]);
+        typed(&mut s, "b");
+        assert_eq!(selected_pid(&s), before, "still listed: still selected");
+        press(
+            &mut s,
+            &[KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)],
+        );
+        assert_eq!(selected_pid(&s), before);
+        typed(&mut s, "pid=1");
+        assert_eq!(selected_pid(&s), Some(1), "filtered out: the top row");
+    }
+
+    #[test]
+    fn f3_searches_and_jumps_to_the_next_match() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(3))]);
+        assert_eq!(s.input_mode(), InputMode::Search);
+        typed(&mut s, "cc1plus");
+        assert_eq!(selected_pid(&s), Some(3003));
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(selected_pid(&s), Some(3004));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert_eq!(s.input_mode(), InputMode::Processes);
+        assert_eq!(
+            pids(&s).len(),
+            fixture::processes().len(),
+            "search hides nothing"
+        );
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(selected_pid(&s), Some(3003), "wraps around");
+        assert_eq!(
+            s.input_mode(),
+            InputMode::Search,
+            "F3 reopens the search line"
+        );
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.input_mode(), InputMode::Processes, "Esc ended the search");
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert!(pv.search.is_empty());
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(s.input_mode(), InputMode::Search);
+        typed(&mut s, "no-such-thing");
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("no process matches"))
+        );
+    }
+
+    #[test]
+    fn left_and_right_scroll_the_command_line() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::Right), code(KeyCode::Right)],
+        );
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.hscroll, 16);
+        press(
+            &mut s,
+            &[
+                code(KeyCode::Left),
+                code(KeyCode::Left),
+                code(KeyCode::Left),
+            ],
+        );
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.hscroll, 0);
+    }
+
+    #[test]
+    fn c_folds_and_unfolds_a_branch_of_the_tree() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::F(5)), code(KeyCode::F(3))],
+        );
+        typed(&mut s, "make");
+        press(&mut s, &[code(KeyCode::Enter), key('c')]);
+        let rows = s.process_rows();
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.process.pid == 3003 || r.process.pid == 3004)
+        );
+        let make = rows
+            .iter()
+            .find(|r| r.process.pid == 3002)
+            .expect("make listed");
+        assert_eq!(make.folded, 2);
+        assert_eq!(make.fold_mark(), "[+2] ");
+        assert_eq!(selected_pid(&s), Some(3002));
+        press(&mut s, &[key('c')]);
+        assert_eq!(pids(&s).len(), fixture::processes().len());
+    }
+
+    #[test]
+    fn configured_columns_are_used_in_their_order() {
+        let mut s = fixture::state();
+        s.config.ui.columns = vec!["command".into(), "pid".into()];
+        assert_eq!(s.columns(), vec![Column::Command, Column::Pid]);
+        press(&mut s, &[key('p'), key('>')]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(
+            pv.sort,
+            SortKey::Name,
+            "from CPU (not shown) to the first column"
+        );
+    }
+}
+
+mod mouse {
+    use super::*;
+    use crate::ui::mouse;
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::layout::Rect;
+
+    const SCREEN: Rect = Rect {
+        x: 0,
+        y: 0,
+        width: 80,
+        height: 24,
+    };
+
+    fn click(x: u16, y: u16) -> MouseEvent {
+        MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    fn apply_all(s: &mut AppState, ev: MouseEvent) -> Vec<Action> {
+        let actions = mouse::actions(s, SCREEN, ev);
+        for a in &actions {
+            s.apply(*a);
+        }
+        actions
+    }
+
+    /// Row numbers below are read off the 80x24 snapshots (`main_80x24`, `all_processes`).
+    fn row_of(s: &AppState, needle: &str) -> u16 {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24))
+            .expect("test terminal");
+        term.draw(|f| crate::ui::views::draw(f, s)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        (0..24)
+            .find(|&y| {
+                let line: String = (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect();
+                line.contains(needle)
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"))
+    }
+
+    #[test]
+    fn a_click_focuses_a_pane_and_selects_the_row_under_it() {
+        let mut s = fixture::state();
+        let bob = row_of(&s, "bob  ");
+        assert_eq!(
+            apply_all(&mut s, click(3, bob)),
+            vec![Action::Focus(Pane::Users), Action::Select(1)]
+        );
+        assert_eq!(s.user_selected, 1);
+        let second_alert = row_of(&s, "SEVERITY") + 2;
+        assert_eq!(
+            apply_all(&mut s, click(3, second_alert)),
+            vec![Action::Focus(Pane::Alerts), Action::Select(1)]
+        );
+        assert_eq!((s.focus, s.alert_selected), (Pane::Alerts, 1));
+        let sys = row_of(&s, "System");
+        apply_all(&mut s, click(3, sys + 1));
+        assert_eq!(s.focus, Pane::System);
+    }
+
+    #[test]
+    fn the_wheel_scrolls_and_a_header_click_sorts_then_reverses() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        let wheel = MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 10,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        };
+        apply_all(&mut s, wheel);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.selected, 3);
+        let header = row_of(&s, "COMMAND");
+        // PID is the first column.
+        assert_eq!(
+            apply_all(&mut s, click(2, header)),
+            vec![Action::SortToggle(SortKey::Pid)]
+        );
+        assert_eq!(pids(&s)[0], 1);
+        apply_all(&mut s, click(2, header));
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert!(pv.inverted, "a second click reverses");
+        let row = row_of(&s, " 3003 ");
+        apply_all(&mut s, click(40, row));
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(s.process_rows()[pv.selected].process.pid, 3003);
+    }
+
+    #[test]
+    fn clicks_do_not_reach_behind_a_dialog() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('?')]);
+        assert!(mouse::actions(&s, SCREEN, click(3, 10)).is_empty());
     }
 }

@@ -65,3 +65,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     }
     frame.render_widget(Paragraph::new(lines), inner);
 }
+
+/// The index of the alert drawn at screen row `y` of the pane at `area`, if any.
+pub fn row_at(state: &AppState, area: Rect, y: u16) -> Option<usize> {
+    let rows = (area.height as usize).saturating_sub(3);
+    let line = usize::from(y.checked_sub(area.y + 2)?);
+    let i = scroll_offset(state.alert_selected, rows) + line;
+    (line < rows && i < state.alerts().len()).then_some(i)
+}

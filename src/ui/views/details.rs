@@ -75,7 +75,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, dv: &DetailsVie
             format!(
                 "{:.1}% of a core  time {}",
                 p.cpu_percent,
-                super::processes::cpu_time(p.cpu_time_secs)
+                crate::ui::columns::cpu_time(p.cpu_time_secs)
             ),
         ),
         field(

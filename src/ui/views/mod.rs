@@ -7,19 +7,16 @@
 //! or built by a test, must not be able to write escape sequences to an admin's terminal.
 
 mod alert;
-mod alerts;
+pub(crate) mod alerts;
 mod details;
 mod dialog;
 pub(crate) mod header;
 mod help;
 mod hints;
 mod history;
-mod processes;
-
-#[cfg(test)]
-pub use processes::cpu_time as processes_cpu_time;
+pub(crate) mod processes;
 mod system;
-mod users;
+pub(crate) mod users;
 
 use std::borrow::Cow;
 
@@ -93,9 +90,8 @@ pub fn scroll_offset(selected: usize, height: usize) -> usize {
 pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
     let theme = theme(state);
     let area = frame.area();
-    let header_h = header::height(state);
     let [top, body, bottom] = Layout::vertical([
-        Constraint::Length(header_h),
+        Constraint::Length(header::height(state)),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
@@ -129,39 +125,59 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
     }
 }
 
-/// System, users and alerts. Wide terminals: system above alerts on the left, users on the
-/// right at full height. Otherwise stacked, with the system pane cut to its key figures.
-fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+/// Where the main screen's panes are: system, users, alerts (a pane without room is None).
+/// Wide terminals: system above alerts on the left, users on the right at full height.
+/// Otherwise stacked, with the system pane cut to its key figures. Drawing and mouse clicks
+/// both use it.
+pub fn main_areas(state: &AppState, area: Rect) -> [Option<Rect>; 3] {
     if area.width >= 140 {
         let [left, rightp] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(area);
         let sys_h = system::wanted_height(state, left.width).min(left.height.saturating_sub(6));
         let [s, a] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(left);
-        system::draw(frame, s, state, theme, state.focus == Pane::System);
-        alerts::draw(frame, a, state, theme, state.focus == Pane::Alerts);
-        users::draw(frame, rightp, state, theme, state.focus == Pane::Users);
-        return;
+        return [Some(s), Some(rightp), Some(a)];
     }
     // The users pane keeps its heading and at least one row at any size.
     let alerts_h = alerts_height(state, area.height).min(area.height.saturating_sub(USERS_MIN));
     let [upper, lower] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(alerts_h)]).areas(area);
-    alerts::draw(frame, lower, state, theme, state.focus == Pane::Alerts);
     if upper.height < USERS_MIN + SYSTEM_MIN {
         // No room for both: the header carries the status, and the system pane is drawn in the
         // users' place only while it has the focus.
-        if state.focus == Pane::System {
-            system::draw(frame, upper, state, theme, true);
+        return if state.focus == Pane::System {
+            [Some(upper), None, Some(lower)]
         } else {
-            users::draw(frame, upper, state, theme, state.focus == Pane::Users);
-        }
-        return;
+            [None, Some(upper), Some(lower)]
+        };
     }
     let sys_h = system::stacked_height(state, upper.height);
     let [s, u] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(upper);
-    system::draw(frame, s, state, theme, state.focus == Pane::System);
-    users::draw(frame, u, state, theme, state.focus == Pane::Users);
+    [Some(s), Some(u), Some(lower)]
+}
+
+fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    let [s, u, a] = main_areas(state, area);
+    if let Some(s) = s {
+        system::draw(frame, s, state, theme, state.focus == Pane::System);
+    }
+    if let Some(u) = u {
+        users::draw(frame, u, state, theme, state.focus == Pane::Users);
+    }
+    if let Some(a) = a {
+        alerts::draw(frame, a, state, theme, state.focus == Pane::Alerts);
+    }
+}
+
+/// The body: everything between the header and the hint bar.
+pub fn body_area(state: &AppState, area: Rect) -> Rect {
+    let [_, body, _] = Layout::vertical([
+        Constraint::Length(header::height(state)),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    body
 }
 
 /// Borders, the heading and one user.
