@@ -19,6 +19,7 @@ pub mod state;
 pub mod theme;
 pub mod travel;
 pub mod views;
+pub mod when;
 
 #[cfg(test)]
 mod tests;

@@ -270,7 +270,23 @@ fn travel(session: &Session, state: &mut AppState, to: TravelTo) {
                 .map(|f| f.snapshot.host.clone())
                 .unwrap_or_default();
             let feed = super::travel::feed_from(&rec, &host, &state.config);
+            let asked = match to {
+                TravelTo::At(t) => Some(t),
+                _ => None,
+            };
             state.arrive(feed);
+            // Further back than anything kept: the first sample is what there is. Say so.
+            if let Some(t) = asked
+                && rec.at.secs_since(t) > rec.system.interval_secs.max(1.0) * 2.0
+            {
+                let first = super::views::header::stamp(state, rec.at.0);
+                state.notify(
+                    format!(
+                        "nothing is recorded that far back: the first sample, {first}, is shown"
+                    ),
+                    true,
+                );
+            }
         }
         Ok(None) => match to {
             TravelTo::After(_) => {

@@ -198,7 +198,7 @@ impl AppState {
             Action::FilterErase => text.clear(),
             Action::FilterAccept => {
                 let now = self.feed.as_ref().map(|f| f.snapshot.at)?;
-                match crate::admin::parse_when(&text, now) {
+                match crate::ui::when::parse(&text, now, &self.options.tz) {
                     Ok(t) => self.effects.push(Effect::Travel(TravelTo::At(t))),
                     Err(e) => self.notify(e, true),
                 }

@@ -354,6 +354,14 @@ impl AppState {
 
     /// Enter on a process: its details.
     pub(super) fn open_details(&mut self) {
+        if self.travel.is_some() {
+            // Details are read from the live process, which may not be the one recorded.
+            self.notify(
+                "this is a recorded moment: L returns to live to see a process in detail",
+                true,
+            );
+            return;
+        }
         let Some(c) = self.chosen_process() else {
             return;
         };

@@ -332,6 +332,43 @@ fn renice_dialog() {
 }
 
 #[test]
+fn pressure_stall_figures_are_shown() {
+    use crate::model::{Pressure, PressureFigures};
+    let mut s = fixture::state();
+    let mut f = fixture::feed();
+    let fig = |v: f64| PressureFigures {
+        some_avg10: v,
+        ..PressureFigures::default()
+    };
+    f.snapshot.system.pressure = Some(Pressure {
+        cpu: Some(fig(12.5)),
+        memory: Some(fig(0.4)),
+        io: None,
+    });
+    s.ingest(f);
+    let t = text(&buffer(&s, 160, 48));
+    assert!(
+        t.contains("PSI  stalled (some, 10s): cpu 12.5%  memory 0.4%  io -"),
+        "{t}"
+    );
+}
+
+/// Why the alerts are this session's only is a line in the pane; the title keeps the count
+/// (before: a long reason in the title, cut off at 80 columns with the count).
+#[test]
+fn the_alerts_source_note_leaves_the_title_whole() {
+    let mut s = fixture::state();
+    s.alerts_source = Some(
+        "/var/lib/sysmon/sysmon.db: permission denied; this session's alerts only. To share the \
+         daemon's, join its group (README: Sharing the database)"
+            .into(),
+    );
+    let t = text(&buffer(&s, 80, 24));
+    assert!(t.contains("Alerts 3 (this session)"), "{t}");
+    assert!(t.contains("permission denied"), "{t}");
+}
+
+#[test]
 fn confirm_dialog() {
     check(
         "confirm_resolve",
@@ -396,8 +433,24 @@ fn time_travel() {
     ));
     s.apply(Action::ToggleSystemUsers);
     check("history_moment", &s);
+    // What a recorded moment does not keep is said, not made up (before: `0 running`, an
+    // interface named `all`, state `?`, `THR 0`).
+    let t = text(&buffer(&s, 160, 48));
+    assert!(t.contains("(running and blocked not recorded)"), "{t}");
+    assert!(!t.contains("0 running") && !t.contains("  all "), "{t}");
     s.apply(Action::Enter);
     check("history_moment_user", &s);
+    let t = text(&buffer(&s, 160, 48));
+    assert!(t.contains("S THR TIME not recorded"), "{t}");
+    let row = t.lines().find(|l| l.contains("5001")).unwrap_or_default();
+    assert!(!row.contains(" ? ") && !row.contains("0:00.00"), "{row}");
+    s.apply(Action::Enter);
+    assert!(
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("recorded moment")),
+        "no live details of a recorded process"
+    );
     // A shorter step is shown in the banner, which says what j and J do.
     s.apply(Action::Back);
     s.apply(Action::RangeShorter);

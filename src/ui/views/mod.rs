@@ -187,7 +187,7 @@ const SYSTEM_MIN: u16 = 3;
 
 /// Enough rows for the open alerts, within limits that leave room for the users.
 fn alerts_height(state: &AppState, body: u16) -> u16 {
-    let n = state.alerts().len() as u16;
+    let n = state.alerts().len() as u16 + u16::from(state.alerts_source.is_some());
     let max = (body / 3).max(4);
     (n.max(1) + 3).min(max)
 }

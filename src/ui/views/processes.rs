@@ -63,6 +63,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     if pv.tree {
         title.push_str(" tree");
     }
+    let recorded = state.travel.is_some();
+    if recorded {
+        title.push_str(" - recorded: top processes, S THR TIME not recorded");
+    }
     if pv.hscroll > 0 {
         title.push_str(&format!(" command from column {}", pv.hscroll + 1));
     }
@@ -123,7 +127,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     lines.push(Line::from(header));
     let limit = state.config.users.cpu_threshold.max(1.0);
     for (i, r) in rows.iter().enumerate().skip(geo.offset).take(geo.height) {
-        let mut line = row(r, &layout, pv.hscroll, theme, limit);
+        let mut line = row(r, &layout, pv.hscroll, recorded, theme, limit);
         if i == pv.selected {
             line = line.patch_style(theme.selected());
         }
@@ -176,6 +180,7 @@ fn row<'a>(
     r: &ProcRow<'_>,
     layout: &[(Column, usize, usize)],
     hscroll: usize,
+    recorded: bool,
     theme: &Theme,
     limit: f64,
 ) -> Line<'a> {
@@ -192,6 +197,10 @@ fn row<'a>(
                 );
                 let shifted: String = text.chars().skip(hscroll).collect();
                 Span::raw(fit(&shifted, w, theme))
+            }
+            // What a recorded moment does not keep is a dash, not a made-up figure.
+            Column::State | Column::Threads | Column::Time if recorded => {
+                Span::styled(cell("-", w, c.right_aligned(), theme), theme.dim())
             }
             Column::Cpu => Span::styled(
                 cell(&c.text(p), w, true, theme),

@@ -185,7 +185,22 @@ fn lines<'a>(
             format::rate(wr)
         )),
     ));
-    for n in &sys.net {
+    if let Some(p) = &sys.pressure {
+        let avg = |f: &Option<crate::model::PressureFigures>| {
+            f.map_or_else(|| "-".to_string(), |f| format!("{:.1}%", f.some_avg10))
+        };
+        out.push((
+            3,
+            Line::raw(format!(
+                "PSI  stalled (some, 10s): cpu {}  memory {}  io {}",
+                avg(&p.cpu),
+                avg(&p.memory),
+                avg(&p.io)
+            )),
+        ));
+    }
+    // Recorded moments keep the machine's totals only: no per-device lines to show.
+    for n in sys.net.iter().filter(|_| !recorded) {
         out.push((
             5,
             Line::styled(
@@ -199,7 +214,7 @@ fn lines<'a>(
             ),
         ));
     }
-    for d in &sys.disk_io {
+    for d in sys.disk_io.iter().filter(|_| !recorded) {
         out.push((
             5,
             Line::styled(
@@ -231,16 +246,18 @@ fn lines<'a>(
         };
         out.push((2, line));
     }
-    out.push((
-        4,
-        Line::styled(
-            format!(
-                "Tasks {} processes, {} threads, {} running, {} blocked",
-                sys.tasks.processes, sys.tasks.threads, sys.tasks.running, sys.tasks.blocked
-            ),
-            theme.dim(),
-        ),
-    ));
+    let tasks = if recorded {
+        format!(
+            "Tasks {} processes, {} threads (running and blocked not recorded)",
+            sys.tasks.processes, sys.tasks.threads
+        )
+    } else {
+        format!(
+            "Tasks {} processes, {} threads, {} running, {} blocked",
+            sys.tasks.processes, sys.tasks.threads, sys.tasks.running, sys.tasks.blocked
+        )
+    };
+    out.push((4, Line::styled(tasks, theme.dim())));
     keep_by_priority(out, height)
 }
 
