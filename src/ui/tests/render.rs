@@ -463,6 +463,17 @@ fn history_charts() {
     let mut s = with(&[Action::Down, Action::History]);
     s.history = Some(fixture::history());
     check("history", &s);
+    // A time axis with times under it, and each chart's scale (before: neither).
+    let t = text(&buffer(&s, 80, 24));
+    let labels = t.lines().find(|l| l.contains("02:15")).unwrap_or_default();
+    assert!(
+        labels.contains("02:00") && labels.contains("02:30") && labels.contains("03:00"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Load (1 min)  avg 4.12  max 7.00  (bars 0 to 7.00)"),
+        "{t}"
+    );
     s.options.ascii = true;
     for (w, h) in SIZES {
         let t = text(&buffer(&s, w, h));
