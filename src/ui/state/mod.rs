@@ -161,6 +161,8 @@ pub struct AppState {
     pub feed: Option<Feed>,
     /// Machine CPU % of recent ticks, oldest first.
     pub cpu_history: VecDeque<f64>,
+    /// Each core's busy % of recent ticks, oldest first (per-core graphs on large terminals).
+    pub core_history: Vec<VecDeque<f64>>,
     pub view: View,
     pub focus: Pane,
     pub user_selected: usize,
@@ -199,6 +201,7 @@ impl AppState {
             config,
             feed: None,
             cpu_history: VecDeque::with_capacity(SPARK_LEN),
+            core_history: Vec::new(),
             view: View::Main,
             focus: Pane::Users,
             user_selected: 0,
@@ -222,6 +225,17 @@ impl AppState {
 
     /// Take a new tick's data.
     pub fn ingest(&mut self, feed: Feed) {
+        let cores = &feed.snapshot.system.cpu.cores;
+        // A CPU hot-plugged in or out starts the per-core history again.
+        if self.core_history.len() != cores.len() {
+            self.core_history = vec![VecDeque::with_capacity(SPARK_LEN); cores.len()];
+        }
+        for (h, c) in self.core_history.iter_mut().zip(cores) {
+            if h.len() == SPARK_LEN {
+                h.pop_front();
+            }
+            h.push_back(c.busy);
+        }
         if self.cpu_history.len() == SPARK_LEN {
             self.cpu_history.pop_front();
         }

@@ -331,6 +331,23 @@ fn renice_dialog() {
     check("renice", &s);
 }
 
+/// Large terminals draw each core's recent history (btop's per-core graphs); smaller ones keep
+/// one bar per core.
+#[test]
+fn per_core_history_where_the_terminal_is_large_enough() {
+    let s = fixture::state();
+    let t = text(&buffer(&s, 160, 48));
+    let core0 = t
+        .lines()
+        .find(|l| l.starts_with("│  0 "))
+        .unwrap_or_default();
+    let glyphs: std::collections::BTreeSet<char> =
+        core0.chars().filter(|c| ('▁'..='█').contains(c)).collect();
+    assert!(glyphs.len() >= 4, "a history, not a bar: {core0}");
+    let t = text(&buffer(&s, 80, 24));
+    assert!(!t.contains("│  0 "), "no room at 80x24: {t}");
+}
+
 #[test]
 fn pressure_stall_figures_are_shown() {
     use crate::model::{Pressure, PressureFigures};
