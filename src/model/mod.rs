@@ -349,8 +349,9 @@ impl Severity {
 }
 
 impl fmt::Display for Severity {
+    /// Padded like a string, so `{:<8}` lines up `sysmon alerts`' columns.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -381,4 +382,17 @@ pub struct IoCounters {
     /// Bytes fetched from and sent to the storage layer.
     pub read_bytes: u64,
     pub write_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Severity;
+
+    /// `sysmon alerts` formats the severity with `{:<8}`; it was ignored, and the columns after
+    /// it did not line up.
+    #[test]
+    fn severity_honours_width_and_alignment() {
+        assert_eq!(format!("{:<8}|", Severity::Low), "low     |");
+        assert_eq!(format!("{:>8}|", Severity::Critical), "critical|");
+    }
 }
