@@ -6,6 +6,7 @@
 //! of 150). Every error names the key and, where it came from a file, the line; an override from
 //! the environment is blamed on its variable instead.
 
+pub mod edit;
 mod locate;
 mod lookup;
 mod validate;

@@ -104,6 +104,12 @@ pub enum Action {
     StartSearch,
     /// The next row matching the search, after the cursor (F3 again).
     SearchNext,
+    /// Choose the process list's columns and their order (htop's F2 setup).
+    ChooseColumns,
+    /// In a list of choices: show or hide the one under the cursor.
+    ToggleItem,
+    /// In a list of choices: move the one under the cursor up (-1) or down (+1).
+    MoveItem(i32),
     /// Tree view: fold or unfold the children of the process under the cursor.
     ToggleFold,
     /// Start typing a process filter.

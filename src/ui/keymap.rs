@@ -39,6 +39,8 @@ pub enum InputMode {
     Details,
     /// Choosing a nice value.
     Renice,
+    /// Choosing the process list's columns.
+    Columns,
 }
 
 /// Which views a binding applies in.
@@ -65,6 +67,7 @@ impl Scope {
                     | InputMode::UserPicker
                     | InputMode::Help
                     | InputMode::Renice
+                    | InputMode::Columns
             ),
             Scope::Main => matches!(mode, InputMode::Main | InputMode::Travel),
             Scope::Travel => mode == InputMode::Travel,
@@ -191,6 +194,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[code(KeyCode::Right)], "Left Right", Action::ScrollCommand(1), Processes, "scroll the command line", None),
     bind(&[code(KeyCode::Left)], "Left", Action::ScrollCommand(-1), Processes, "", None),
     bind(&[k('c')], "c", Action::ToggleFold, Processes, "tree: fold / unfold children", None),
+    bind(&[code(KeyCode::F(2))], "F2", Action::ChooseColumns, Processes, "choose and order columns", None),
     bind(&[code(KeyCode::F(5))], "F5", Action::ToggleTree, Processes, "tree view", Some("tree")),
     bind(&[code(KeyCode::Enter)], "Enter", Action::Enter, Processes, "the process in detail", Some("details")),
     bind(&[k('k'), code(KeyCode::F(9))], "k F9", Action::Signal, Processes, "send a signal", Some("signal")),
@@ -225,6 +229,18 @@ pub fn action_for(key: KeyEvent, mode: InputMode) -> Option<Action> {
             KeyCode::End | KeyCode::Char('G') => Action::Bottom,
             _ => Action::Back,
         });
+    }
+    if mode == InputMode::Columns {
+        return match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Some(Action::Up),
+            KeyCode::Down | KeyCode::Char('j') => Some(Action::Down),
+            KeyCode::Char(' ') => Some(Action::ToggleItem),
+            KeyCode::F(7) | KeyCode::Char('-') => Some(Action::MoveItem(-1)),
+            KeyCode::F(8) | KeyCode::Char('+') => Some(Action::MoveItem(1)),
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Esc | KeyCode::Char('q') => Some(Action::Back),
+            _ => None,
+        };
     }
     if mode == InputMode::Renice {
         return match key.code {
@@ -306,6 +322,14 @@ pub fn hints(mode: InputMode, readonly: bool) -> Vec<(&'static str, &'static str
         }
         InputMode::UserPicker => {
             return vec![("Up/Down", "choose"), ("Enter", "chart"), ("Esc", "cancel")];
+        }
+        InputMode::Columns => {
+            return vec![
+                ("Space", "show/hide"),
+                ("F7/F8", "move"),
+                ("Enter", "save"),
+                ("Esc", "cancel"),
+            ];
         }
         InputMode::Renice => {
             return vec![

@@ -149,6 +149,7 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                 load_details(session, state, pid);
             }
             Effect::LoadDetails { pid } => load_details(session, state, pid),
+            Effect::SaveColumns(columns) => save_columns(state, &columns),
             Effect::LoadHistory { since, until, user } => {
                 match session.db.history(since, until, user.as_deref()) {
                     Some(Ok(data)) => state.history = Some(data),
@@ -235,6 +236,28 @@ fn renice(state: &mut AppState, pid: u32, start_time: Timestamp, nice: i32) {
             true,
         ),
         Err(e) => state.notify(format!("renice {pid}: {e}"), true),
+    }
+}
+
+/// Keep the chosen columns in the config file this session read, for the next one.
+fn save_columns(state: &mut AppState, columns: &[String]) {
+    let Some(path) = state.options.config_path.clone() else {
+        state.notify(
+            "columns set for this session; no config file to keep them in \
+             (sysmon config init creates one)",
+            false,
+        );
+        return;
+    };
+    match crate::config::edit::save_ui_columns(&path, columns) {
+        Ok(()) => state.notify(format!("columns saved to {}", path.display()), false),
+        Err(e) => state.notify(
+            format!(
+                "columns set for this session; not saved to {}: {e}",
+                path.display()
+            ),
+            true,
+        ),
     }
 }
 

@@ -731,3 +731,32 @@ fn mouse_clicks_sort_by_a_header_and_select_a_row() {
     t.send(&["q"]);
     assert_exited_and_restored(&t);
 }
+
+/// F2 in the process list: hide USER, and the choice lands in the config file the session read,
+/// the rest of the file kept.
+#[test]
+fn chosen_columns_are_saved_to_the_config_file() {
+    let t = Tmux::start("--interval 0.5", "C.UTF-8");
+    t.wait_text("Users");
+    let before = std::fs::read_to_string(t.config()).expect("config");
+    t.send(&["p"]);
+    t.wait_text("Processes: all users");
+    t.send(&["F2"]);
+    t.wait_text("Columns");
+    t.send(&["Down", "Space", "Enter"]);
+    t.wait_text("columns saved to");
+    let after = std::fs::read_to_string(t.config()).expect("config");
+    assert!(
+        after.contains(
+            r#"columns = ["pid", "state", "cpu", "mem", "res", "threads", "time", "command"]"#
+        ),
+        "{after}"
+    );
+    for line in before.lines() {
+        assert!(after.contains(line), "{line:?} was lost:\n{after}");
+    }
+    let s = t.wait_for("the list without USER", |s| !s.contains(" USER "));
+    assert!(s.contains("PID"), "{s}");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}

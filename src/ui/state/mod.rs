@@ -21,7 +21,7 @@ mod overlay;
 mod processes;
 mod travel;
 
-pub use overlay::{Confirm, Overlay, ReniceDialog, SignalDialog};
+pub use overlay::{ColumnChooser, Confirm, Overlay, ReniceDialog, SignalDialog};
 pub use processes::{DetailsView, Inspected, ProcessView};
 pub use travel::HistoryView;
 
@@ -82,6 +82,8 @@ pub enum Effect {
     LoadDetails {
         pid: u32,
     },
+    /// Write `[ui] columns` to the config file this session was started with.
+    SaveColumns(Vec<String>),
     /// Load the history charts' data.
     LoadHistory {
         since: Timestamp,
@@ -153,6 +155,8 @@ pub struct Options {
     pub tz: TimeZone,
     /// No acknowledging, resolving or signalling (`--readonly`).
     pub readonly: bool,
+    /// The config file this session read, where the column chooser saves (None: defaults).
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 pub struct AppState {
@@ -428,6 +432,10 @@ impl AppState {
             Action::PickUser => self.open_picker(),
             Action::Signal => self.open_signal(),
             Action::Renice(by) => self.open_renice(by),
+            Action::ChooseColumns => {
+                self.overlay = Some(Overlay::Columns(ColumnChooser::new(&self.columns())));
+            }
+            Action::ToggleItem | Action::MoveItem(_) => {}
             Action::StartGoto => self.overlay = Some(Overlay::Goto(String::new())),
             Action::Quit | Action::Confirm | Action::Cancel => {}
         }

@@ -9,6 +9,7 @@
 use super::{AppState, Effect, TravelTo};
 use crate::model::Timestamp;
 use crate::ui::action::Action;
+use crate::ui::columns::Column;
 use crate::ui::keymap::InputMode;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,37 @@ pub enum Overlay {
     Goto(String),
     /// The history view's user picker: the highlighted row of [`AppState::chart_choices`].
     Picker(usize),
+    /// Choosing the process list's columns and their order.
+    Columns(ColumnChooser),
+}
+
+/// Every column, shown or not, in the order chosen; the cursor's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnChooser {
+    pub rows: Vec<(Column, bool)>,
+    pub at: usize,
+}
+
+impl ColumnChooser {
+    /// The chosen columns first, in their order, then the others.
+    pub fn new(shown: &[Column]) -> Self {
+        let mut rows: Vec<(Column, bool)> = shown.iter().map(|c| (*c, true)).collect();
+        rows.extend(
+            crate::ui::columns::ALL
+                .iter()
+                .filter(|c| !shown.contains(c))
+                .map(|c| (*c, false)),
+        );
+        ColumnChooser { rows, at: 0 }
+    }
+
+    pub fn chosen(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(c, _)| c.name().to_string())
+            .collect()
+    }
 }
 
 impl Overlay {
@@ -37,6 +69,7 @@ impl Overlay {
             Overlay::Renice(_) => InputMode::Renice,
             Overlay::Goto(_) => InputMode::Goto,
             Overlay::Picker(_) => InputMode::UserPicker,
+            Overlay::Columns(_) => InputMode::Columns,
         }
     }
 }
@@ -100,6 +133,7 @@ impl AppState {
             Overlay::Renice(d) => self.renice_action(d, action),
             Overlay::Goto(text) => self.goto_action(text, action),
             Overlay::Picker(at) => self.picker_action(at, action),
+            Overlay::Columns(c) => self.columns_action(c, action),
         };
         self.overlay = keep;
     }
@@ -186,6 +220,39 @@ impl AppState {
             d.step = d.step.clamp(range.start() - c, range.end() - c);
         }
         Some(Overlay::Renice(d))
+    }
+
+    /// Keys while choosing columns: Space shows or hides one, F7/F8 move it, Enter keeps the
+    /// choice (and saves it to the config file), Esc leaves everything as it was.
+    fn columns_action(&mut self, mut c: ColumnChooser, action: Action) -> Option<Overlay> {
+        let last = c.rows.len().saturating_sub(1);
+        match action {
+            Action::Up => c.at = c.at.saturating_sub(1),
+            Action::Down => c.at = (c.at + 1).min(last),
+            Action::ToggleItem => {
+                let shown = c.rows.iter().filter(|(_, on)| *on).count();
+                if let Some(row) = c.rows.get_mut(c.at) {
+                    // At least one column stays.
+                    if !(row.1 && shown == 1) {
+                        row.1 = !row.1;
+                    }
+                }
+            }
+            Action::MoveItem(by) => {
+                let to = c.at.saturating_add_signed(by as isize).min(last);
+                c.rows.swap(c.at, to);
+                c.at = to;
+            }
+            Action::Enter => {
+                let chosen = c.chosen();
+                self.config.ui.columns = chosen.clone();
+                self.effects.push(Effect::SaveColumns(chosen));
+                return None;
+            }
+            Action::Back => return None,
+            _ => {}
+        }
+        Some(Overlay::Columns(c))
     }
 
     /// Keys while a time is typed: `6h`, `30m` back from now, or `2026-11-22T03:00`.

@@ -371,6 +371,7 @@ pub fn options() -> Options {
         own_pid: OWN_PID,
         tz: TimeZone::UTC,
         readonly: false,
+        config_path: None,
     }
 }
 

@@ -1723,3 +1723,52 @@ mod mouse {
         assert!(mouse::actions(&s, SCREEN, click(3, 10)).is_empty());
     }
 }
+
+mod column_chooser {
+    use super::*;
+    use crate::ui::columns::Column;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn f2_hides_and_moves_columns_then_keeps_and_saves_the_choice() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(2))]);
+        assert_eq!(s.input_mode(), InputMode::Columns);
+        // Hide USER (row 1), then move COMMAND (last) to the top.
+        press(&mut s, &[code(KeyCode::Down), key(' ')]);
+        press(&mut s, &[code(KeyCode::End)]);
+        for _ in 0..8 {
+            press(&mut s, &[code(KeyCode::Down)]);
+        }
+        for _ in 0..8 {
+            press(&mut s, &[code(KeyCode::F(7))]);
+        }
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let want = [
+            "command", "pid", "state", "cpu", "mem", "res", "threads", "time",
+        ];
+        assert_eq!(s.config.ui.columns, want);
+        assert_eq!(s.columns()[0], Column::Command);
+        assert!(!s.columns().contains(&Column::User));
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::SaveColumns(
+                want.iter().map(|c| c.to_string()).collect()
+            )]
+        );
+    }
+
+    #[test]
+    fn esc_leaves_the_columns_and_one_always_stays() {
+        let mut s = fixture::state();
+        s.config.ui.columns = vec!["pid".into()];
+        press(&mut s, &[key('p'), code(KeyCode::F(2)), key(' ')]);
+        let Some(Overlay::Columns(c)) = &s.overlay else {
+            panic!("chooser closed")
+        };
+        assert_eq!(c.chosen(), vec!["pid".to_string()], "the last one stays");
+        press(&mut s, &[code(KeyCode::Down), key(' '), code(KeyCode::Esc)]);
+        assert_eq!(s.config.ui.columns, vec!["pid".to_string()]);
+        assert!(s.take_effects().is_empty());
+    }
+}

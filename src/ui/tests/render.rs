@@ -325,6 +325,19 @@ fn process_details() {
 }
 
 #[test]
+fn column_chooser() {
+    check(
+        "columns",
+        &with(&[
+            Action::AllProcesses,
+            Action::ChooseColumns,
+            Action::Down,
+            Action::ToggleItem,
+        ]),
+    );
+}
+
+#[test]
 fn renice_dialog() {
     let mut s = with(&[Action::AllProcesses, Action::Renice(1)]);
     inspected(&mut s, 2002);

@@ -7,7 +7,7 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{clean, pane};
 use crate::ui::signal::SIGNALS;
-use crate::ui::state::{Confirm, ReniceDialog, SignalDialog};
+use crate::ui::state::{ColumnChooser, Confirm, ReniceDialog, SignalDialog};
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, confirm: &Confirm, theme: &Theme) {
@@ -88,5 +88,38 @@ pub fn draw_renice(frame: &mut Frame<'_>, area: Rect, d: &ReniceDialog, theme: &
             theme.key(),
         ),
     ];
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The column chooser: every column, shown ones ticked, in the order the list would have them.
+pub fn draw_columns(frame: &mut Frame<'_>, area: Rect, c: &ColumnChooser, theme: &Theme) {
+    let w = area.width.saturating_sub(4).min(48);
+    let h = (c.rows.len() as u16 + 4).min(area.height);
+    let rect = super::popup(frame, area, w, h);
+    let block = pane("Columns".into(), true, theme);
+    let inner = block.inner(rect);
+    frame.render_widget(block, rect);
+    let rows = usize::from(inner.height.saturating_sub(1));
+    let first = super::scroll_offset(c.at, rows);
+    let mut lines: Vec<Line<'_>> = c
+        .rows
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, (col, on))| {
+            let tick = if *on { "[x]" } else { "[ ]" };
+            let line = Line::raw(format!(" {tick} {:<8} {}", col.header(), col.name()));
+            if i == c.at {
+                line.patch_style(theme.selected())
+            } else {
+                line
+            }
+        })
+        .collect();
+    lines.push(Line::styled(
+        " Space show/hide  F7/F8 move  Enter save",
+        theme.dim(),
+    ));
     frame.render_widget(Paragraph::new(lines), inner);
 }

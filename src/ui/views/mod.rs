@@ -117,6 +117,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
     match &state.overlay {
         Some(Overlay::Signal(d)) => dialog::draw_signal(frame, area, d, &theme),
         Some(Overlay::Renice(d)) => dialog::draw_renice(frame, area, d, &theme),
+        Some(Overlay::Columns(c)) => dialog::draw_columns(frame, area, c, &theme),
         Some(Overlay::Confirm(confirm)) => dialog::draw(frame, area, confirm, &theme),
         Some(Overlay::Help { scroll }) => help::draw(frame, area, *scroll, &theme),
         Some(Overlay::Picker(at)) => history::picker(frame, body, state, *at, &theme),
