@@ -152,6 +152,15 @@ impl Tmux {
         self.wait_for(needle, |s| s.contains(needle))
     }
 
+    /// The process list, filtered (still typing) down to the `sleep 300` with this pid.
+    fn filter_to(&self, pid: u32) {
+        self.send(&["p"]);
+        self.wait_text("Processes: all users");
+        self.send(&["/"]);
+        self.send_text(&format!("pid={pid}"));
+        self.wait_text("sleep 300");
+    }
+
     fn config(&self) -> &Path {
         &self.cfg
     }
@@ -565,11 +574,7 @@ fn k_sends_the_chosen_signal_to_the_chosen_process() {
     let pid = victim.id();
     let t = Tmux::start("--interval 0.5", "C.UTF-8");
     t.wait_text("Users");
-    t.send(&["p"]);
-    t.wait_text("Processes: all users");
-    t.send(&["/"]);
-    t.send_text(&format!("pid={pid}"));
-    t.wait_text("sleep 300");
+    t.filter_to(pid);
     t.send(&["Enter"]);
     t.send(&["k"]);
     t.wait_text(&format!("Signal process {pid}"));
@@ -638,9 +643,7 @@ fn f8_renices_the_chosen_process_after_a_confirmation() {
     assert_eq!(nice_of(pid), 0);
     let t = Tmux::start("--interval 0.5", "C.UTF-8");
     t.wait_text("Users");
-    t.send(&["p", "/"]);
-    t.send_text(&format!("pid={pid}"));
-    t.wait_text("sleep 300");
+    t.filter_to(pid);
     t.send(&["Enter", "F8"]);
     t.wait_text("nice now 0   set to 1");
     t.send(&["F8", "F8", "Up"]);
@@ -666,9 +669,7 @@ fn readonly_refuses_to_renice() {
     let pid = victim.pid();
     let t = Tmux::start("--interval 0.5 --readonly", "C.UTF-8");
     t.wait_text("READ-ONLY");
-    t.send(&["p", "/"]);
-    t.send_text(&format!("pid={pid}"));
-    t.wait_text("sleep 300");
+    t.filter_to(pid);
     t.send(&["Enter", "F7"]);
     t.wait_text("read-only session (--readonly): no renicing");
     assert_eq!(nice_of(pid), 0);
@@ -684,9 +685,7 @@ fn the_cursor_follows_its_process_while_the_list_resorts() {
     let pid = victim.pid();
     let t = Tmux::start("--interval 0.5", "C.UTF-8");
     t.wait_text("Users");
-    t.send(&["p", "/"]);
-    t.send_text(&format!("pid={pid}"));
-    t.wait_text("sleep 300");
+    t.filter_to(pid);
     // Ctrl-U erases the filter and keeps typing: every process is listed again.
     t.send(&["C-u"]);
     t.wait_for("the whole list", |s| !s.contains(&format!("pid={pid}")));
