@@ -63,9 +63,9 @@ impl AlertDb {
                 return;
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                // The pane's title already says the alerts are this session's.
                 self.note = Some(format!(
-                    "{}: permission denied; this session's alerts only. To share the daemon's, \
-                     join its group (README: Sharing the database)",
+                    "{}: permission denied (join its group: README, Sharing the database)",
                     self.path.display()
                 ));
                 return;

@@ -63,6 +63,17 @@ impl Tmux {
     }
 
     fn start_with(dir: tempfile::TempDir, cfg: PathBuf, args: &str, lang: &str) -> Tmux {
+        Tmux::start_as(dir, cfg, "", args, lang)
+    }
+
+    /// `prefix` goes before the binary: `runuser -u NAME --` runs it as another user.
+    fn start_as(
+        dir: tempfile::TempDir,
+        cfg: PathBuf,
+        prefix: &str,
+        args: &str,
+        lang: &str,
+    ) -> Tmux {
         assert!(
             tmux_available(),
             "tmux is not installed: the TUI end-to-end tests need it (apt-get install -y tmux)"
@@ -73,7 +84,7 @@ impl Tmux {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let script = format!(
-            "env -u NO_COLOR LANG={lang} LC_ALL={lang} {} --config {} {args}; \
+            "env -u NO_COLOR LANG={lang} LC_ALL={lang} {prefix} {} --config {} {args}; \
              echo EXITED rc=$?; \
              echo MODES $(stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo); \
              sleep 60",
@@ -756,6 +767,52 @@ fn chosen_columns_are_saved_to_the_config_file() {
     }
     let s = t.wait_for("the list without USER", |s| !s.contains(" USER "));
     assert!(s.contains("PID"), "{s}");
+    t.send(&["q"]);
+    assert_exited_and_restored(&t);
+}
+
+/// A user (uid >= 1000) for the tests that need someone other than root; created once.
+fn unprivileged_user() -> &'static str {
+    const NAME: &str = "smtui11";
+    let exists = Command::new("id")
+        .arg(NAME)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !exists {
+        // Parallel tests may race to create it: a failure is fine if it exists afterwards.
+        let _ = Command::new("useradd")
+            .args(["-M", "-N", "-K", "UID_MIN=1000", "-s", "/bin/sh", NAME])
+            .status();
+    }
+    NAME
+}
+
+/// A user who may not read the daemon's database is told so, and what to do, rather than "no
+/// database" (before: a cut-off title in the alerts pane, and `t` said "no database").
+#[test]
+fn a_database_this_user_may_not_read_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    let user = unprivileged_user();
+    let (dir, cfg, db) = config_dir("");
+    std::fs::write(&db, b"").expect("database file");
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).expect("chmod db");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).expect("chmod cfg");
+    let t = Tmux::start_as(
+        dir,
+        cfg,
+        &format!("runuser -u {user} --"),
+        "--interval 0.5",
+        "C.UTF-8",
+    );
+    let s = t.wait_text("permission denied");
+    // A loaded host may have an alert of this session's own.
+    assert!(s.contains(" (this session) "), "{s}");
+    assert!(s.contains("Sharing the database"), "{s}");
+    t.send(&["t"]);
+    t.wait_text("nothing recorded to travel to:");
     t.send(&["q"]);
     assert_exited_and_restored(&t);
 }
