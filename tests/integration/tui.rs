@@ -549,6 +549,20 @@ fn j_and_capital_j_step_through_the_past_by_the_range_and_the_charts_pick_a_user
     t.wait_for("live again", |s| {
         !s.contains("HISTORY") && s.contains("Users")
     });
+    // b takes what an admin types: a compound duration, and a time before anything recorded,
+    // which lands on the first sample and says so.
+    t.send(&["b"]);
+    t.send_text("1h30m");
+    t.send(&["Enter"]);
+    at("0.90");
+    t.send(&["b"]);
+    t.send_text("99999h");
+    t.send(&["Enter"]);
+    t.wait_text("nothing is recorded that far back: the first sample");
+    t.send(&["L"]);
+    t.wait_for("live again", |s| {
+        !s.contains("HISTORY") && s.contains("Users")
+    });
 
     // The charts span the same range; u lists the users recorded in it.
     t.send(&["Tab"]);
