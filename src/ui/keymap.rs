@@ -298,6 +298,21 @@ pub const HELP_SCOPES: [Scope; 5] = [
     Scope::History,
 ];
 
+/// How many columns the help takes on a `width` x `height` terminal: 1 or 2 when it all fits,
+/// 0 when it must scroll. The overlay draws by it, and the keys scroll only when it scrolls, so
+/// that otherwise any key closes the help, as its title says.
+pub fn help_columns(width: u16, height: u16) -> usize {
+    let len = help_len();
+    let room = usize::from(height.saturating_sub(3));
+    if len <= room {
+        1
+    } else if len.div_ceil(2) <= room && width.saturating_sub(2).min(76) >= 60 {
+        2
+    } else {
+        0
+    }
+}
+
 /// How many lines the help has: a heading per scope and a line per described binding.
 pub fn help_len() -> usize {
     let described = BINDINGS

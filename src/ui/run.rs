@@ -342,6 +342,7 @@ fn event_loop(
         if dirty {
             let size = terminal.size()?;
             state.page = usize::from(size.height.saturating_sub(8)).max(1);
+            state.screen = (size.width, size.height);
             terminal.draw(|f| super::views::draw(f, state))?;
             dirty = false;
         }

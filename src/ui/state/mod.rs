@@ -180,6 +180,8 @@ pub struct AppState {
     pub quit: bool,
     /// Rows a PgUp/PgDn moves; the run loop sets it from the terminal height.
     pub page: usize,
+    /// The terminal's width and height; the run loop sets it.
+    pub screen: (u16, u16),
     pub effects: Vec<Effect>,
     pub notice: Option<Notice>,
     /// Where the alerts come from, e.g. why there is no database; shown in the alerts pane.
@@ -217,6 +219,7 @@ impl AppState {
             paused: false,
             quit: false,
             page: 10,
+            screen: (80, 24),
             effects: Vec::new(),
             notice: None,
             alerts_source: None,

@@ -141,6 +141,10 @@ impl AppState {
     /// Scroll keys move the help; anything else closes it and does nothing else, because a
     /// stray key while reading must not act on a row the user cannot see.
     fn help_action(&mut self, scroll: usize, action: Action) -> Option<Overlay> {
+        if crate::ui::keymap::help_columns(self.screen.0, self.screen.1) != 0 {
+            // It all fits: nothing to scroll, so every key closes it.
+            return None;
+        }
         let last = crate::ui::keymap::help_len().saturating_sub(1);
         let page = self.page.max(1);
         let scroll = match action {

@@ -242,6 +242,7 @@ fn help_opens_and_any_key_closes_it_without_acting() {
 #[test]
 fn help_scrolls_with_the_arrows_and_stops_at_its_end() {
     let mut s = fixture::state();
+    s.screen = (40, 12);
     press(&mut s, &[key('?'), key('j'), code(KeyCode::Down)]);
     assert_eq!(s.overlay, Some(Overlay::Help { scroll: 2 }));
     press(&mut s, &[code(KeyCode::Up)]);
@@ -252,6 +253,10 @@ fn help_scrolls_with_the_arrows_and_stops_at_its_end() {
     press(&mut s, &[code(KeyCode::PageDown)]);
     assert_eq!(s.overlay, Some(Overlay::Help { scroll: last }));
     assert_eq!(s.user_selected, 0, "scrolling the help moved no cursor");
+    // Where it all fits there is nothing to scroll: the arrows close it like any key.
+    s.screen = (160, 48);
+    press(&mut s, &[code(KeyCode::Down)]);
+    assert!(!help_open(&s));
 }
 
 #[test]

@@ -35,13 +35,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, scroll: usize, theme: &Theme) {
     let all = lines(theme);
     let w = area.width.saturating_sub(2).min(76);
     let room = area.height.saturating_sub(3) as usize;
-    let columns = if all.len() <= room {
-        1
-    } else if all.len().div_ceil(2) <= room && w >= 60 {
-        2
-    } else {
-        0
-    };
+    let columns = crate::ui::keymap::help_columns(area.width, area.height);
     let rows = match columns {
         1 => all.len(),
         2 => all.len().div_ceil(2),

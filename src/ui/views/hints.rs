@@ -32,8 +32,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
+    let mut hints = keymap::hints(state.input_mode(), state.options.readonly);
+    if state.input_mode() == keymap::InputMode::Help
+        && keymap::help_columns(frame.area().width, frame.area().height) != 0
+    {
+        hints = vec![("any key", "closes the help")];
+    }
     let mut spans = Vec::new();
-    for (key, what) in keymap::hints(state.input_mode(), state.options.readonly) {
+    for (key, what) in hints {
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {what} ")));
     }
