@@ -361,6 +361,12 @@ pub fn hints(mode: InputMode, readonly: bool) -> Vec<(&'static str, &'static str
     BINDINGS
         .iter()
         .filter(|b| b.scope.covers(mode) && !(readonly && b.action.writes()))
+        // The details view offers what acts on its process, not the list's own keys.
+        .filter(|b| {
+            mode != InputMode::Details
+                || b.scope == Scope::Everywhere
+                || matches!(b.action, Action::Signal | Action::Renice(_))
+        })
         .filter_map(|b| {
             b.hint
                 .map(|h| (b.label.split(' ').next().unwrap_or(b.label), h))
