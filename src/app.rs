@@ -135,7 +135,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     e => Failure::Runtime(e.to_string()),
                 });
             }
-            monitor(&cli.run, config)
+            monitor(&cli.run, config, source.path())
         }
     }
 }
@@ -220,7 +220,7 @@ fn write_new_config(path: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::Runtime(format!("cannot write {}: {e}", path.display())))
 }
 
-fn monitor(args: &RunArgs, config: Config) -> Result<(), Failure> {
+fn monitor(args: &RunArgs, config: Config, config_path: Option<&Path>) -> Result<(), Failure> {
     let collector = Collector::live(config.monitoring.disks.clone())
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     let refresh = args.interval.unwrap_or(config.ui.refresh_secs);
@@ -231,11 +231,16 @@ fn monitor(args: &RunArgs, config: Config) -> Result<(), Failure> {
     if args.batch {
         return batch(&mut engine, args, Duration::from_secs_f64(refresh));
     }
-    tui(engine, args, refresh)
+    tui(engine, args, refresh, config_path)
 }
 
 /// The full-screen UI: the default when no mode flag is given.
-fn tui(engine: Engine, args: &RunArgs, refresh: f64) -> Result<(), Failure> {
+fn tui(
+    engine: Engine,
+    args: &RunArgs,
+    refresh: f64,
+    config_path: Option<&Path>,
+) -> Result<(), Failure> {
     use crate::ui::state::{AppState, Options};
     if !rustix::termios::isatty(io::stdout()) || !rustix::termios::isatty(io::stdin()) {
         return Err(Failure::Usage(
@@ -250,6 +255,7 @@ fn tui(engine: Engine, args: &RunArgs, refresh: f64) -> Result<(), Failure> {
         own_pid: std::process::id(),
         tz: jiff::tz::TimeZone::system(),
         readonly: args.readonly,
+        config_path: config_path.map(Path::to_path_buf),
     };
     let state = AppState::new(engine.config().clone(), options);
     crate::ui::run(engine, state).map_err(|e| Failure::Runtime(format!("terminal UI: {e}")))

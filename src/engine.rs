@@ -79,6 +79,16 @@ impl Engine {
         Ok(Some(Tick { snapshot, events }))
     }
 
+    /// One process in depth, read now (the TUI's details view); the environment only when
+    /// `with_env`.
+    pub fn process_details(
+        &self,
+        pid: u32,
+        with_env: bool,
+    ) -> io::Result<crate::model::ProcessDetails> {
+        self.collector.details(pid, with_env)
+    }
+
     /// Re-read the command lines of processes on screen.
     pub fn refresh_cmdlines(&mut self, pids: &[u32]) {
         self.collector.refresh_cmdlines(pids);

@@ -5,6 +5,7 @@
 //! pure `derive` step's job, which keeps this module about I/O and its failure modes only:
 //! processes that vanish mid-scan, unreadable entries and optional files never fail a sample.
 
+pub mod details;
 pub mod exits;
 pub mod fixture;
 pub mod memory;
@@ -176,6 +177,12 @@ impl Collector {
     /// between samples is then exact, whoever reaped them).
     pub fn exact_exits(&self) -> bool {
         self.exits.is_some()
+    }
+
+    /// One process in depth (see `details`), for a viewer who asked; the environment only when
+    /// `with_env`.
+    pub fn details(&self, pid: u32, with_env: bool) -> io::Result<crate::model::ProcessDetails> {
+        details::read(&self.opts.proc_root, pid, with_env)
     }
 
     /// Re-read the command lines of processes being shown; they are otherwise read once.

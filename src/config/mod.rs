@@ -6,6 +6,7 @@
 //! of 150). Every error names the key and, where it came from a file, the line; an override from
 //! the environment is blamed on its variable instead.
 
+pub mod edit;
 mod locate;
 mod lookup;
 mod validate;
@@ -124,11 +125,21 @@ impl Default for Filtering {
 #[serde(deny_unknown_fields, default)]
 pub struct Ui {
     pub refresh_secs: f64,
+    /// The process list's columns, in order (names from [`PROCESS_COLUMNS`]).
+    pub columns: Vec<String>,
 }
+
+/// The process list's columns `[ui] columns` may name, in the default order.
+pub const PROCESS_COLUMNS: &[&str] = &[
+    "pid", "user", "state", "cpu", "mem", "res", "threads", "time", "command",
+];
 
 impl Default for Ui {
     fn default() -> Self {
-        Ui { refresh_secs: 2.0 }
+        Ui {
+            refresh_secs: 2.0,
+            columns: PROCESS_COLUMNS.iter().map(|c| c.to_string()).collect(),
+        }
     }
 }
 

@@ -60,6 +60,24 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     )?;
 
     range_f64(&["ui", "refresh_secs"], c.ui.refresh_secs, 0.1, 3600.0)?;
+    let cols = &c.ui.columns;
+    if cols.is_empty() {
+        return err(&["ui", "columns"], "must name at least one column".into());
+    }
+    for (i, name) in cols.iter().enumerate() {
+        if !super::PROCESS_COLUMNS.contains(&name.as_str()) {
+            return err(
+                &["ui", "columns"],
+                format!(
+                    "{name:?} is not a column; the columns are {}",
+                    super::PROCESS_COLUMNS.join(", ")
+                ),
+            );
+        }
+        if cols[..i].contains(name) {
+            return err(&["ui", "columns"], format!("{name:?} is listed twice"));
+        }
+    }
     if let Some(p) = &c.storage.path
         && p.as_os_str().is_empty()
     {

@@ -349,7 +349,50 @@ impl Severity {
 }
 
 impl fmt::Display for Severity {
+    /// Padded like a string, so `{:<8}` lines up `sysmon alerts`' columns.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
+    }
+}
+
+/// One process in depth, read on request for the details view. `None` is "not readable" (a
+/// process of another user, a kernel without the file), never zero.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessDetails {
+    pub pid: u32,
+    /// The full command line, arguments joined by spaces, control characters removed.
+    pub cmdline: Option<String>,
+    pub priority: Option<i32>,
+    pub nice: Option<i32>,
+    pub cwd: Option<String>,
+    pub open_files: Option<usize>,
+    /// The cgroup v2 path (or the v1 lines).
+    pub cgroup: Option<String>,
+    pub io: Option<IoCounters>,
+    /// `NAME=value` entries, read only for a viewer who may see them.
+    pub environ: Option<Vec<String>>,
+}
+
+/// Cumulative I/O of one process, from /proc/PID/io.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IoCounters {
+    /// Bytes read and written through syscalls, page cache and pipes included.
+    pub rchar: u64,
+    pub wchar: u64,
+    /// Bytes fetched from and sent to the storage layer.
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Severity;
+
+    /// `sysmon alerts` formats the severity with `{:<8}`; it was ignored, and the columns after
+    /// it did not line up.
+    #[test]
+    fn severity_honours_width_and_alignment() {
+        assert_eq!(format!("{:<8}|", Severity::Low), "low     |");
+        assert_eq!(format!("{:>8}|", Severity::Critical), "critical|");
     }
 }

@@ -104,7 +104,7 @@ fn recommendation(facts: &Facts, heaviest: Option<&UserSummary>, at: Timestamp) 
             "System {} is nearing its limit; nothing to do yet, but watch the users listed below.",
             m.label()
         ),
-        (AlertKind::System, m) => system_advice(m, heaviest),
+        (AlertKind::System, m) => system_advice(m, facts.value, heaviest),
         (AlertKind::User, m) => format!(
             "{} is using {} {} (limit {}). If that is not expected, ask them about {}.",
             key.subject,
@@ -125,15 +125,19 @@ fn recommendation(facts: &Facts, heaviest: Option<&UserSummary>, at: Timestamp) 
     }
 }
 
-fn system_advice(metric: Metric, heaviest: Option<&UserSummary>) -> String {
+/// Advice for a machine-wide figure over its limit, worded for how far over it is: "saturated"
+/// and "exhausted" only when they are.
+fn system_advice(metric: Metric, value: f64, heaviest: Option<&UserSummary>) -> String {
     let what = match metric {
-        Metric::Memory => "Memory is nearly exhausted",
-        Metric::Cpu | Metric::Disk => "The CPUs are saturated",
+        Metric::Memory if value >= 95.0 => "Memory is nearly exhausted".to_string(),
+        Metric::Memory => format!("Memory use is high ({})", text::percent(value)),
+        Metric::Cpu | Metric::Disk if value >= 95.0 => "The CPUs are saturated".to_string(),
+        Metric::Cpu | Metric::Disk => format!("CPU use is high ({})", text::percent(value)),
     };
     match heaviest {
         Some(u) => format!(
-            "{what}. The heaviest user is {} ({} CPU, {} memory); check {} and renice, limit or \
-             stop it if it is runaway.",
+            "{what}. The heaviest user is {} ({} CPU, {} memory); check {} and renice it \
+             (F7/F8 in sysmon's process list), limit or stop it if it is runaway.",
             u.name,
             text::percent(u.cpu_percent),
             text::percent(u.memory_percent),

@@ -7,20 +7,56 @@
 /// What the process list is ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SortKey {
+    Pid,
+    User,
+    State,
     Cpu,
     Memory,
-    Name,
+    Threads,
     Time,
+    /// The command shown.
+    Name,
 }
 
 impl SortKey {
+    /// How the title says the order: names read A to Z, figures heaviest first.
+    pub fn direction(self, inverted: bool) -> &'static str {
+        match (self, inverted) {
+            (SortKey::Name | SortKey::User | SortKey::State, false) => "A-Z",
+            (SortKey::Name | SortKey::User | SortKey::State, true) => "Z-A",
+            (SortKey::Pid, false) => "low first",
+            (SortKey::Pid, true) => "high first",
+            (_, false) => "high first",
+            (_, true) => "low first",
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
+            SortKey::Pid => "PID",
+            SortKey::User => "USER",
+            SortKey::State => "STATE",
+            SortKey::Threads => "THREADS",
             SortKey::Cpu => "CPU",
             SortKey::Memory => "MEM",
-            SortKey::Name => "NAME",
+            SortKey::Name => "COMMAND",
             SortKey::Time => "TIME",
         }
+    }
+}
+
+impl Action {
+    /// Whether the action changes the machine or shared state (refused, and not offered in the
+    /// hint bar, in a `--readonly` session).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Action::Acknowledge
+                | Action::Resolve
+                | Action::ResolveAll
+                | Action::Signal
+                | Action::Renice(_)
+        )
     }
 }
 
@@ -35,6 +71,10 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    /// Give a pane the focus (a click on it).
+    Focus(crate::ui::state::Pane),
+    /// Put the cursor on this row of the list on screen (a click on it).
+    Select(usize),
     /// Drill into the selected row (a user's processes).
     Enter,
     /// Leave the current view or overlay.
@@ -54,6 +94,24 @@ pub enum Action {
     Sort(SortKey),
     InvertSort,
     ToggleTree,
+    /// Sort by the column left (-1) or right (+1) of the one sorted by now (htop's `<` `>`).
+    SortColumn(i32),
+    /// Sort by this column; the one already sorted by reverses (a click on its header).
+    SortToggle(SortKey),
+    /// Scroll the COMMAND column left (-1) or right (+1).
+    ScrollCommand(i32),
+    /// Start typing a search (htop F3): the cursor jumps to the next match.
+    StartSearch,
+    /// The next row matching the search, after the cursor (F3 again).
+    SearchNext,
+    /// Choose the process list's columns and their order (htop's F2 setup).
+    ChooseColumns,
+    /// In a list of choices: show or hide the one under the cursor.
+    ToggleItem,
+    /// In a list of choices: move the one under the cursor up (-1) or down (+1).
+    MoveItem(i32),
+    /// Tree view: fold or unfold the children of the process under the cursor.
+    ToggleFold,
     /// Start typing a process filter.
     StartFilter,
     FilterChar(char),
@@ -62,6 +120,8 @@ pub enum Action {
     FilterAccept,
     /// Drop the filter.
     FilterClear,
+    /// Erase what is typed and keep typing (Ctrl-U).
+    FilterErase,
     /// Acknowledge the selected alert (asks first).
     Acknowledge,
     /// Resolve the selected alert (asks first).
@@ -91,8 +151,10 @@ pub enum Action {
     RangeShorter,
     /// The history view: choose whose CPU and memory are charted.
     PickUser,
-    /// Choose a signal for the selected process.
+    /// Choose a signal for the selected process, or (users pane) every process of the user.
     Signal,
+    /// Renice the selected process: -1 raises its priority (F7), +1 lowers it (F8).
+    Renice(i32),
     /// Time travel: type a time to go to.
     StartGoto,
 }

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::model::{Alert, AlertKey};
+use crate::model::{Alert, AlertKey, AlertKind, Metric, Snapshot};
 use crate::store::StoredAlert;
 
 /// An alert as the alerts pane shows it.
@@ -85,5 +85,29 @@ impl AlertOp {
             AlertOp::Acknowledge => "acknowledged",
             AlertOp::Resolve => "resolved",
         }
+    }
+}
+
+/// The figure `key` watches, in `snapshot`: what an alert's details show as "now" beside the
+/// value recorded with the alert. None when the subject is not in the sample (a user who has
+/// logged out, a disk that could not be examined).
+pub fn current_value(snapshot: &Snapshot, key: &AlertKey) -> Option<f64> {
+    let sys = &snapshot.system;
+    match (key.kind, key.metric) {
+        (AlertKind::System, Metric::Cpu) => Some(sys.cpu.total.busy),
+        (AlertKind::System, Metric::Memory) => Some(sys.memory.used_percent),
+        (AlertKind::System, Metric::Disk) => sys
+            .disks
+            .iter()
+            .find(|d| d.ok && d.path == key.subject)
+            .map(|d| d.used_percent),
+        (AlertKind::User | AlertKind::PersistentUser, m) => {
+            let u = snapshot.user(&key.subject)?;
+            Some(match m {
+                Metric::Memory => u.memory_percent,
+                Metric::Cpu | Metric::Disk => u.cpu_percent,
+            })
+        }
+        (AlertKind::Recovery, _) => None,
     }
 }

@@ -50,10 +50,24 @@ impl AlertDb {
         if self.store.is_some() || self.failed {
             return;
         }
-        match self.path.try_exists() {
-            Ok(true) => {}
-            Ok(false) => {
+        // A file this user may not read is "permission denied" with what to do about it, not
+        // "no database".
+        let reach = self
+            .path
+            .try_exists()
+            .and_then(|exists| std::fs::File::open(&self.path).map(|_| exists));
+        match reach {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.note = Some("no database: this session's alerts only".into());
+                return;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                // The pane's title already says the alerts are this session's.
+                self.note = Some(format!(
+                    "{}: permission denied (join its group: README, Sharing the database)",
+                    self.path.display()
+                ));
                 return;
             }
             Err(e) => {
@@ -165,7 +179,10 @@ impl AlertDb {
     /// after the last sample kept).
     pub fn recorded(&self, to: TravelTo) -> Result<Option<RecordedState>, String> {
         let Some(store) = &self.store else {
-            return Err("no database: nothing recorded to travel to".into());
+            return Err(match &self.note {
+                Some(why) => format!("nothing recorded to travel to: {why}"),
+                None => "no database: nothing recorded to travel to".into(),
+            });
         };
         let err = |e: crate::store::StoreError| e.to_string();
         let at = match to {

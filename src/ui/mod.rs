@@ -7,9 +7,11 @@
 
 pub mod action;
 pub mod alerts;
+pub mod columns;
 mod db;
 pub mod history;
 pub mod keymap;
+pub mod mouse;
 pub mod procs;
 mod run;
 pub mod signal;
@@ -17,6 +19,7 @@ pub mod state;
 pub mod theme;
 pub mod travel;
 pub mod views;
+pub mod when;
 
 #[cfg(test)]
 mod tests;

@@ -6,17 +6,76 @@
 //! the user, name or command line.
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::action::SortKey;
 use super::state::ProcessView;
 use crate::model::ProcessStats;
 
-/// One line of the list: a process and, in tree mode, how deep it sits.
+/// One line of the list: a process and, in tree mode, where it sits.
 #[derive(Debug, Clone, Copy)]
 pub struct ProcRow<'a> {
     pub process: &'a ProcessStats,
     pub depth: usize,
+    /// Tree mode: the last of its siblings (`└─` rather than `├─`).
+    pub last: bool,
+    /// Tree mode: bit `k` (1 <= k < depth) set when the ancestor at depth `k` has siblings
+    /// below it, so a `│` continues in that column.
+    pub more: u64,
+    /// Tree mode: how many descendants are folded away under this row.
+    pub folded: usize,
+}
+
+impl ProcRow<'_> {
+    fn flat(process: &ProcessStats) -> ProcRow<'_> {
+        ProcRow {
+            process,
+            depth: 0,
+            last: true,
+            more: 0,
+            folded: 0,
+        }
+    }
+
+    /// `│  ├─ `: the tree's lines to the left of the command (empty for a root).
+    pub fn branch(&self, ascii: bool) -> String {
+        if self.depth == 0 {
+            return String::new();
+        }
+        let (bar, tee, elbow) = if ascii {
+            ("|  ", "|- ", "`- ")
+        } else {
+            ("│  ", "├─ ", "└─ ")
+        };
+        let mut out = String::new();
+        for k in 1..self.depth {
+            out.push_str(if k < 64 && self.more & (1 << k) != 0 {
+                bar
+            } else {
+                "   "
+            });
+        }
+        out.push_str(if self.last { elbow } else { tee });
+        out
+    }
+
+    /// `[+12] ` before the command of a row whose 12 descendants are folded away.
+    pub fn fold_mark(&self) -> String {
+        if self.folded == 0 {
+            String::new()
+        } else {
+            format!("[+{}] ", self.folded)
+        }
+    }
+}
+
+/// What the COMMAND column shows, and so what a sort by name orders by.
+pub fn shown_command(p: &ProcessStats) -> &str {
+    if p.cmdline.is_empty() {
+        &p.name
+    } else {
+        &p.cmdline
+    }
 }
 
 enum Term<'a> {
@@ -65,7 +124,11 @@ fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey) -> Ordering {
         SortKey::Cpu => b.cpu_percent.total_cmp(&a.cpu_percent),
         SortKey::Memory => b.memory_bytes.cmp(&a.memory_bytes),
         SortKey::Time => b.cpu_time_secs.total_cmp(&a.cpu_time_secs),
-        SortKey::Name => a.name.cmp(&b.name),
+        SortKey::Name => shown_command(a).cmp(shown_command(b)),
+        SortKey::Pid => a.pid.cmp(&b.pid),
+        SortKey::User => a.user.cmp(&b.user),
+        SortKey::State => a.state.cmp(&b.state),
+        SortKey::Threads => b.threads.cmp(&a.threads),
     };
     by.then(a.pid.cmp(&b.pid))
 }
@@ -84,17 +147,14 @@ pub fn rows<'a>(all: &'a [ProcessStats], view: &ProcessView) -> Vec<ProcRow<'a>>
     };
     picked.sort_by(order);
     if !view.tree {
-        return picked
-            .into_iter()
-            .map(|process| ProcRow { process, depth: 0 })
-            .collect();
+        return picked.into_iter().map(ProcRow::flat).collect();
     }
-    tree(picked)
+    tree(picked, &view.folded)
 }
 
 /// Children under their parents, siblings in the sorted order. A process whose parent is not in
 /// the list is a root.
-fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
+fn tree<'a>(sorted: Vec<&'a ProcessStats>, folded: &BTreeSet<u32>) -> Vec<ProcRow<'a>> {
     let present: HashSet<u32> = sorted.iter().map(|p| p.pid).collect();
     let mut children: HashMap<u32, Vec<&ProcessStats>> = HashMap::new();
     let mut roots = Vec::new();
@@ -107,24 +167,61 @@ fn tree(sorted: Vec<&ProcessStats>) -> Vec<ProcRow<'_>> {
     }
     let mut out = Vec::with_capacity(sorted.len());
     let mut seen = HashSet::new();
-    let mut stack: Vec<(&ProcessStats, usize)> = roots.into_iter().rev().map(|p| (p, 0)).collect();
-    while let Some((p, depth)) = stack.pop() {
-        if !seen.insert(p.pid) {
+    let mut stack: Vec<ProcRow<'_>> = roots.into_iter().rev().map(ProcRow::flat).collect();
+    while let Some(row) = stack.pop() {
+        if !seen.insert(row.process.pid) {
             continue;
         }
-        out.push(ProcRow { process: p, depth });
-        if let Some(kids) = children.get(&p.pid) {
-            stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+        if folded.contains(&row.process.pid) {
+            let hidden = descendants(row.process.pid, &children, &mut seen);
+            out.push(ProcRow {
+                folded: hidden,
+                ..row
+            });
+            continue;
+        }
+        out.push(row);
+        if let Some(kids) = children.get(&row.process.pid) {
+            // Below this row, its own column continues while it has siblings after it.
+            let more = if row.depth >= 1 && !row.last && row.depth < 64 {
+                row.more | (1 << row.depth)
+            } else {
+                row.more
+            };
+            let n = kids.len();
+            stack.extend(kids.iter().enumerate().rev().map(|(i, k)| ProcRow {
+                process: k,
+                depth: row.depth + 1,
+                last: i + 1 == n,
+                more,
+                folded: 0,
+            }));
         }
     }
     // A parent cycle (pid reuse races) leaves processes unreached: list them as roots.
     for p in sorted {
         if seen.insert(p.pid) {
-            out.push(ProcRow {
-                process: p,
-                depth: 0,
-            });
+            out.push(ProcRow::flat(p));
         }
     }
     out
+}
+
+/// Mark every descendant of `pid` as seen (folded away) and count them.
+fn descendants(
+    pid: u32,
+    children: &HashMap<u32, Vec<&ProcessStats>>,
+    seen: &mut HashSet<u32>,
+) -> usize {
+    let mut count = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        for k in children.get(&p).into_iter().flatten() {
+            if seen.insert(k.pid) {
+                count += 1;
+                stack.push(k.pid);
+            }
+        }
+    }
+    count
 }

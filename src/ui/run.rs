@@ -31,14 +31,24 @@ impl TerminalGuard {
     fn enter() -> io::Result<TerminalGuard> {
         terminal::enable_raw_mode()?;
         let guard = TerminalGuard;
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            cursor::Hide,
+            event::EnableMouseCapture
+        )?;
         Ok(guard)
     }
 }
 
 fn restore() {
     let _ = terminal::disable_raw_mode();
-    let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+    let _ = execute!(
+        io::stdout(),
+        event::DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
 }
 
 impl Drop for TerminalGuard {
@@ -128,11 +138,18 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
                 }
             }
             Effect::Travel(to) => travel(session, state, to),
-            Effect::Signal {
+            Effect::Signal { targets, signal } => send_signal(state, &targets, signal),
+            Effect::Renice {
                 pid,
                 start_time,
-                signal,
-            } => send_signal(state, pid, start_time, signal),
+                nice,
+            } => {
+                renice(state, pid, start_time, nice);
+                // Show the value the kernel now has.
+                load_details(session, state, pid);
+            }
+            Effect::LoadDetails { pid } => load_details(session, state, pid),
+            Effect::SaveColumns(columns) => save_columns(state, &columns),
             Effect::LoadHistory { since, until, user } => {
                 match session.db.history(since, until, user.as_deref()) {
                     Some(Ok(data)) => state.history = Some(data),
@@ -152,27 +169,112 @@ fn run_effects(session: &mut Session, state: &mut AppState) {
     }
 }
 
-/// Send a signal, but only to the process that was chosen: its pid must still be in the latest
-/// sample with the same start time.
-fn send_signal(state: &mut AppState, pid: u32, start_time: Timestamp, signal: usize) {
-    let same = state.feed.as_ref().is_some_and(|f| {
+/// Whether `pid` with `start_time` is still in the latest sample: the process that was chosen,
+/// not another one that got its pid since.
+fn still_there(state: &AppState, pid: u32, start_time: Timestamp) -> bool {
+    state.feed.as_ref().is_some_and(|f| {
         f.snapshot
             .processes
             .iter()
             .any(|p| p.pid == pid && p.start_time == start_time)
-    });
+    })
+}
+
+/// Send a signal, but only to the processes that were chosen: each pid must still be in the
+/// latest sample with the same start time.
+fn send_signal(state: &mut AppState, targets: &[(u32, Timestamp)], signal: usize) {
     let name = super::signal::SIGNALS.get(signal).map_or("?", |s| s.name);
-    if !same {
-        state.notify(format!("process {pid} has exited; nothing sent"), true);
-        return;
+    let (mut sent, mut gone, mut denied, mut failed) = (0, 0, 0, None);
+    for &(pid, start) in targets {
+        if !still_there(state, pid, start) {
+            gone += 1;
+            continue;
+        }
+        match super::signal::send(pid, signal) {
+            Ok(()) => sent += 1,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => denied += 1,
+            Err(e) => failed = Some(format!("{pid}: {e}")),
+        }
     }
-    match super::signal::send(pid, signal) {
-        Ok(()) => state.notify(format!("sent SIG{name} to {pid}"), false),
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => state.notify(
+    let (text, error) = match targets {
+        [(pid, _)] if sent == 1 => (format!("sent SIG{name} to {pid}"), false),
+        [(pid, _)] if gone == 1 => (format!("process {pid} has exited; nothing sent"), true),
+        [(pid, _)] if denied == 1 => (
             format!("SIG{name} to {pid}: not permitted (only its owner or root may signal it)"),
             true,
         ),
-        Err(e) => state.notify(format!("SIG{name} to {pid}: {e}"), true),
+        _ => {
+            let mut t = format!("sent SIG{name} to {sent} of {} processes", targets.len());
+            if gone > 0 {
+                t.push_str(&format!("; {gone} had exited (left alone)"));
+            }
+            if denied > 0 {
+                t.push_str(&format!("; {denied} not permitted"));
+            }
+            if let Some(f) = &failed {
+                t.push_str(&format!("; {f}"));
+            }
+            (t, sent < targets.len())
+        }
+    };
+    state.notify(text, error);
+}
+
+/// Renice the chosen process if it is still the one chosen.
+fn renice(state: &mut AppState, pid: u32, start_time: Timestamp, nice: i32) {
+    if !still_there(state, pid, start_time) {
+        state.notify(format!("process {pid} has exited; not reniced"), true);
+        return;
+    }
+    match super::signal::renice(pid, nice) {
+        Ok(()) => state.notify(format!("process {pid} now has nice {nice}"), false),
+        Err(e) if matches!(e.kind(), io::ErrorKind::PermissionDenied) => state.notify(
+            format!(
+                "renice {pid}: not permitted (only root may raise a priority; only the owner or \
+                 root may lower it)"
+            ),
+            true,
+        ),
+        Err(e) => state.notify(format!("renice {pid}: {e}"), true),
+    }
+}
+
+/// Keep the chosen columns in the config file this session read, for the next one.
+fn save_columns(state: &mut AppState, columns: &[String]) {
+    let Some(path) = state.options.config_path.clone() else {
+        state.notify(
+            "columns set for this session; no config file to keep them in \
+             (sysmon config init creates one)",
+            false,
+        );
+        return;
+    };
+    match crate::config::edit::save_ui_columns(&path, columns) {
+        Ok(()) => state.notify(format!("columns saved to {}", path.display()), false),
+        Err(e) => state.notify(
+            format!(
+                "columns set for this session; not saved to {}: {e}",
+                path.display()
+            ),
+            true,
+        ),
+    }
+}
+
+/// Read one process in depth through the engine; its environment only for its own user or root.
+fn load_details(session: &Session, state: &mut AppState, pid: u32) {
+    let owner = state
+        .shown()
+        .and_then(|f| f.snapshot.processes.iter().find(|p| p.pid == pid))
+        .map(|p| p.uid);
+    let viewer = rustix::process::geteuid().as_raw();
+    let with_env = viewer == 0 || owner == Some(viewer);
+    match session.engine.process_details(pid, with_env) {
+        Ok(d) => state.set_details(Timestamp::now(), d),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            state.notify(format!("process {pid} has exited"), true);
+        }
+        Err(e) => state.notify(format!("cannot read process {pid}: {e}"), true),
     }
 }
 
@@ -191,7 +293,23 @@ fn travel(session: &Session, state: &mut AppState, to: TravelTo) {
                 .map(|f| f.snapshot.host.clone())
                 .unwrap_or_default();
             let feed = super::travel::feed_from(&rec, &host, &state.config);
+            let asked = match to {
+                TravelTo::At(t) => Some(t),
+                _ => None,
+            };
             state.arrive(feed);
+            // Further back than anything kept: the first sample is what there is. Say so.
+            if let Some(t) = asked
+                && rec.at.secs_since(t) > rec.system.interval_secs.max(1.0) * 2.0
+            {
+                let first = super::views::header::stamp(state, rec.at.0);
+                state.notify(
+                    format!(
+                        "nothing is recorded that far back: the first sample, {first}, is shown"
+                    ),
+                    true,
+                );
+            }
         }
         Ok(None) => match to {
             TravelTo::After(_) => {
@@ -217,12 +335,14 @@ fn event_loop(
         if !state.paused && Instant::now() >= next_tick {
             dirty |= tick(session, state)?;
             state.load_history();
+            state.load_details();
             run_effects(session, state);
             next_tick = Instant::now() + Duration::from_secs_f64(state.refresh_secs);
         }
         if dirty {
             let size = terminal.size()?;
             state.page = usize::from(size.height.saturating_sub(8)).max(1);
+            state.screen = (size.width, size.height);
             terminal.draw(|f| super::views::draw(f, state))?;
             dirty = false;
         }
@@ -245,6 +365,16 @@ fn event_loop(
                     }
                     dirty = true;
                 }
+            }
+            Event::Mouse(m) => {
+                let size = terminal.size()?;
+                let area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                let actions = super::mouse::actions(state, area, m);
+                for action in &actions {
+                    state.apply(*action);
+                }
+                run_effects(session, state);
+                dirty |= !actions.is_empty();
             }
             Event::Resize(..) => {
                 terminal.autoresize()?;

@@ -360,8 +360,10 @@ fn alerts_carry_what_an_admin_needs() {
     );
     assert_eq!(
         d.recommendation,
-        "The CPUs are saturated. The heaviest user is alice (60.0% CPU, 10.0% memory); check \
-         their process alice-job (pid 10010) and renice, limit or stop it if it is runaway."
+        "CPU use is high (93.0%). The heaviest user is alice (60.0% CPU, 10.0% memory); check \
+         their process alice-job (pid 10010) and renice it (F7/F8 in sysmon's process list), \
+         limit or stop it if it is runaway.",
+        "93 % is high, not saturated, and sysmon itself can renice"
     );
 }
 

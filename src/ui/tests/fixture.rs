@@ -371,6 +371,7 @@ pub fn options() -> Options {
         own_pid: OWN_PID,
         tz: TimeZone::UTC,
         readonly: false,
+        config_path: None,
     }
 }
 
@@ -380,6 +381,9 @@ pub fn state() -> AppState {
     for i in 0..40 {
         let mut f = feed();
         f.snapshot.system.cpu.total.busy = f64::from((i * 37) % 100);
+        for (j, c) in f.snapshot.system.cpu.cores.iter_mut().enumerate() {
+            c.busy = f64::from((i * 37 + j as u32 * 13) % 100);
+        }
         s.ingest(f);
     }
     s.ingest(feed());

@@ -3,7 +3,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::fixture;
 use crate::ui::action::{Action, SortKey};
 use crate::ui::keymap::{self, BINDINGS, InputMode};
-use crate::ui::state::{AppState, Pane, View};
+use crate::ui::state::{AppState, Confirm, Overlay, Pane, SignalDialog, View};
 use crate::ui::theme::{self, Theme};
 
 fn key(c: char) -> KeyEvent {
@@ -20,6 +20,24 @@ fn press(s: &mut AppState, keys: &[KeyEvent]) {
         if let Some(a) = keymap::action_for(*k, s.input_mode()) {
             s.apply(a);
         }
+    }
+}
+
+fn help_open(s: &AppState) -> bool {
+    matches!(s.overlay, Some(Overlay::Help { .. }))
+}
+
+fn confirm(s: &AppState) -> Option<&Confirm> {
+    match &s.overlay {
+        Some(Overlay::Confirm(c)) => Some(c),
+        _ => None,
+    }
+}
+
+fn signal(s: &AppState) -> Option<&SignalDialog> {
+    match &s.overlay {
+        Some(Overlay::Signal(d)) => Some(d),
+        _ => None,
     }
 }
 
@@ -73,7 +91,7 @@ fn movement_stays_inside_the_list() {
     assert_eq!(s.user_selected, 2);
     press(&mut s, &[key('j'), code(KeyCode::PageDown)]);
     assert_eq!(s.user_selected, 2);
-    press(&mut s, &[key('k')]);
+    press(&mut s, &[code(KeyCode::Up)]);
     assert_eq!(s.user_selected, 1);
     press(&mut s, &[key('g')]);
     assert_eq!(s.user_selected, 0);
@@ -126,7 +144,7 @@ fn sort_keys_and_invert() {
     let names: Vec<String> = s
         .process_rows()
         .iter()
-        .map(|r| r.process.name.to_string())
+        .map(|r| crate::ui::procs::shown_command(r.process).to_string())
         .collect();
     let mut sorted = names.clone();
     sorted.sort();
@@ -135,7 +153,7 @@ fn sort_keys_and_invert() {
     let names: Vec<String> = s
         .process_rows()
         .iter()
-        .map(|r| r.process.name.to_string())
+        .map(|r| crate::ui::procs::shown_command(r.process).to_string())
         .collect();
     sorted.reverse();
     assert_eq!(names, sorted);
@@ -205,17 +223,40 @@ fn filter_typed_with_prefixes() {
 fn help_opens_and_any_key_closes_it_without_acting() {
     let mut s = fixture::state();
     press(&mut s, &[key('?')]);
-    assert!(s.help);
-    press(&mut s, &[key('j')]);
-    assert!(!s.help);
+    assert!(help_open(&s));
+    press(&mut s, &[key('x')]);
+    assert!(!help_open(&s), "a key bound to nothing closes the help too");
+    press(&mut s, &[key('?'), key('p')]);
+    assert!(!help_open(&s));
     assert_eq!(
-        s.user_selected, 0,
-        "the key that closed the help did not move"
+        s.view,
+        View::Main,
+        "the key that closed the help did not act"
     );
     press(&mut s, &[code(KeyCode::F(1))]);
-    assert!(s.help);
+    assert!(help_open(&s));
     press(&mut s, &[code(KeyCode::Esc)]);
-    assert!(!s.help);
+    assert!(!help_open(&s));
+}
+
+#[test]
+fn help_scrolls_with_the_arrows_and_stops_at_its_end() {
+    let mut s = fixture::state();
+    s.screen = (40, 12);
+    press(&mut s, &[key('?'), key('j'), code(KeyCode::Down)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 2 }));
+    press(&mut s, &[code(KeyCode::Up)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: 1 }));
+    press(&mut s, &[key('G')]);
+    let last = keymap::help_len() - 1;
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: last }));
+    press(&mut s, &[code(KeyCode::PageDown)]);
+    assert_eq!(s.overlay, Some(Overlay::Help { scroll: last }));
+    assert_eq!(s.user_selected, 0, "scrolling the help moved no cursor");
+    // Where it all fits there is nothing to scroll: the arrows close it like any key.
+    s.screen = (160, 48);
+    press(&mut s, &[code(KeyCode::Down)]);
+    assert!(!help_open(&s));
 }
 
 #[test]
@@ -356,14 +397,10 @@ mod alerts {
         let mut s = fixture::state();
         press(&mut s, &[code(KeyCode::Tab), key('j'), key('r')]);
         assert_eq!(s.input_mode(), InputMode::Confirm);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(q.contains("/home"), "{q}");
         press(&mut s, &[key('n')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(s.take_effects().is_empty());
 
         press(&mut s, &[key('r'), code(KeyCode::Esc)]);
@@ -386,13 +423,13 @@ mod alerts {
     fn acknowledge_an_already_acknowledged_alert_says_so() {
         let mut s = fixture::state();
         press(&mut s, &[code(KeyCode::Tab), key('G'), key('a')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
                 .is_some_and(|n| n.error && n.text.contains("already"))
         );
-        press(&mut s, &[key('k')]);
+        press(&mut s, &[code(KeyCode::Up)]);
         assert!(s.notice.is_none(), "the next key clears the notice");
     }
 
@@ -400,11 +437,7 @@ mod alerts {
     fn resolve_all_targets_every_open_alert() {
         let mut s = fixture::state();
         press(&mut s, &[key('R')]);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(q.contains("all 3"), "{q}");
         press(&mut s, &[code(KeyCode::Enter)]);
         let effects = s.take_effects();
@@ -418,7 +451,7 @@ mod alerts {
     fn alerts_need_a_selection_and_a_writable_session() {
         let mut s = fixture::state();
         press(&mut s, &[key('a')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -428,14 +461,14 @@ mod alerts {
         let mut s = fixture::state();
         s.options.readonly = true;
         press(&mut s, &[code(KeyCode::Tab), key('r')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
                 .is_some_and(|n| n.text.contains("read-only"))
         );
         press(&mut s, &[key('R')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
     }
 
     #[test]
@@ -557,7 +590,7 @@ mod travel {
         press(&mut s, &[code(KeyCode::Down)]);
         assert_eq!(s.user_selected, 1, "the arrows still move");
         assert!(s.take_effects().is_empty());
-        press(&mut s, &[code(KeyCode::Up), key('k')]);
+        press(&mut s, &[code(KeyCode::Up)]);
         assert_eq!(s.user_selected, 0);
         // The old keys stay as aliases.
         press(&mut s, &[key('<'), key('>')]);
@@ -641,7 +674,7 @@ mod travel {
     fn l_returns_to_live_and_alerts_cannot_be_changed_in_the_past() {
         let mut s = travelling();
         press(&mut s, &[code(KeyCode::Tab), key('r')]);
-        assert!(s.confirm.is_none());
+        assert!(confirm(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -851,8 +884,7 @@ mod history {
             s.chart_choices(),
             vec![None, Some("alice"), Some("bob"), Some(fixture::HOSTILE)]
         );
-        let View::History(hv) = &s.view else { panic!() };
-        assert_eq!(hv.picker, Some(2), "bob is charted");
+        assert_eq!(s.overlay, Some(Overlay::Picker(2)), "bob is charted");
         press(&mut s, &[key('k'), code(KeyCode::Up), code(KeyCode::Enter)]);
         assert_eq!(s.input_mode(), InputMode::History);
         let View::History(hv) = &s.view else { panic!() };
@@ -887,7 +919,7 @@ mod history {
         let View::History(hv) = &s.view else {
             panic!("Esc closed only the picker: {:?}", s.view)
         };
-        assert_eq!((hv.picker, hv.user.as_deref()), (None, Some("bob")));
+        assert_eq!((&s.overlay, hv.user.as_deref()), (&None, Some("bob")));
         assert!(s.take_effects().is_empty());
         press(&mut s, &[key('u'), key('q')]);
         assert!(!s.quit, "q closes the picker");
@@ -919,13 +951,9 @@ mod signals {
         press(&mut s, &[key('k')]);
         assert_eq!(s.input_mode(), InputMode::Signal);
         press(&mut s, &[key('j'), code(KeyCode::Down), key('k')]);
-        assert_eq!(s.signal.as_ref().map(|d| d.selected), Some(1));
+        assert_eq!(signal(&s).map(|d| d.selected), Some(1));
         press(&mut s, &[code(KeyCode::Enter)]);
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(
             q.contains("SIGINT to process 2002 (python3, user alice)"),
             "{q}"
@@ -939,8 +967,7 @@ mod signals {
         assert_eq!(
             s.take_effects(),
             vec![Effect::Signal {
-                pid: 2002,
-                start_time: start,
+                targets: vec![(2002, start)],
                 signal: 1
             }]
         );
@@ -950,7 +977,7 @@ mod signals {
     fn esc_or_no_sends_nothing() {
         let mut s = fixture::state();
         press(&mut s, &[key('p'), key('k'), code(KeyCode::Esc)]);
-        assert!(s.signal.is_none());
+        assert!(signal(&s).is_none());
         assert!(
             matches!(s.view, View::Processes(_)),
             "Esc closed only the menu"
@@ -964,7 +991,7 @@ mod signals {
         let mut s = fixture::state();
         s.options.readonly = true;
         press(&mut s, &[key('p'), key('k')]);
-        assert!(s.signal.is_none());
+        assert!(signal(&s).is_none());
         assert!(
             s.notice
                 .as_ref()
@@ -981,11 +1008,7 @@ mod signals {
             &mut s,
             &[code(KeyCode::Enter), key('k'), code(KeyCode::Enter)],
         );
-        let q = s
-            .confirm
-            .as_ref()
-            .map(|c| c.question.clone())
-            .unwrap_or_default();
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
         assert!(crate::sanitize::is_clean(&q), "{q:?}");
     }
 }
@@ -1020,7 +1043,7 @@ mod goto {
         assert!(s.take_effects().is_empty());
         assert!(s.notice.as_ref().is_some_and(|n| n.error));
         press(&mut s, &[key('b'), key('q'), code(KeyCode::Esc)]);
-        assert!(s.goto.is_none());
+        assert!(s.overlay.is_none());
         assert!(!s.quit, "q is text in the prompt");
     }
 }
@@ -1130,4 +1153,627 @@ fn the_user_cursor_follows_its_user() {
     f.snapshot.users.reverse();
     s.ingest(f);
     assert_eq!(s.visible_users()[s.user_selected].uid, chosen);
+}
+
+mod defects {
+    use super::*;
+    use crate::ui::columns::cpu_time;
+
+    #[test]
+    fn ctrl_u_erases_the_typed_filter_and_keeps_typing() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('/')]);
+        typed(&mut s, "pid=2003");
+        assert_eq!(pids(&s), vec![2003]);
+        press(
+            &mut s,
+            &[KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)],
+        );
+        assert_eq!(pids(&s).len(), fixture::processes().len());
+        assert_eq!(s.input_mode(), InputMode::Filter, "still typing");
+        typed(&mut s, "pid=2002");
+        assert_eq!(pids(&s), vec![2002]);
+    }
+
+    /// N orders by what the COMMAND column shows (the command line), not the short name.
+    #[test]
+    fn n_sorts_by_the_command_shown() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('N')]);
+        let shown: Vec<String> = s
+            .process_rows()
+            .iter()
+            .map(|r| crate::ui::procs::shown_command(r.process).to_string())
+            .collect();
+        let mut sorted = shown.clone();
+        sorted.sort();
+        assert_eq!(shown, sorted);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort.direction(pv.inverted), "A-Z");
+        assert_eq!(SortKey::Cpu.direction(false), "high first");
+        assert_eq!(SortKey::Name.direction(true), "Z-A");
+    }
+
+    #[test]
+    fn readonly_hints_offer_nothing_that_writes() {
+        let writes = |mode| {
+            keymap::hints(mode, true)
+                .iter()
+                .any(|(_, w)| ["ack", "resolve", "signal"].contains(w))
+        };
+        assert!(!writes(InputMode::Main));
+        assert!(!writes(InputMode::Processes));
+        assert!(
+            keymap::hints(InputMode::Main, false)
+                .iter()
+                .any(|(_, w)| *w == "ack")
+        );
+    }
+
+    /// htop's TIME+: minutes:seconds.hundredths (before: `3m` for 4:28.29).
+    #[test]
+    fn cpu_time_reads_like_htop() {
+        assert_eq!(cpu_time(268.29), "4:28.29");
+        assert_eq!(cpu_time(0.0), "0:00.00");
+        assert_eq!(cpu_time(3599.999), "1h00:00");
+        assert_eq!(cpu_time(12.0 * 3600.0 + 187.0), "12h03:07");
+        assert_eq!(cpu_time(500.0 * 3600.0), "500h");
+    }
+
+    /// Siblings get `├─` and the last one `└─`, and a parent's column continues past its
+    /// children while it has siblings below (before: `└─` for every row).
+    #[test]
+    fn the_tree_draws_siblings_and_continuing_lines() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(5))]);
+        let rows = s.process_rows();
+        let children_of = |pid: u32| {
+            rows.iter()
+                .filter(|r| r.process.ppid == pid && r.depth > 0)
+                .collect::<Vec<_>>()
+        };
+        let parent = rows
+            .iter()
+            .find(|r| children_of(r.process.pid).len() >= 2)
+            .expect("a process with two children in the fixture");
+        let kids = children_of(parent.process.pid);
+        let (last, others) = kids.split_last().expect("two children");
+        assert!(last.branch(false).ends_with("└─ "));
+        for k in others {
+            assert!(k.branch(false).ends_with("├─ "), "{}", k.branch(false));
+        }
+        // Everything drawn under a non-last child carries its `│`.
+        for r in rows.iter().filter(|r| r.depth > kids[0].depth) {
+            if r.more & (1 << kids[0].depth) != 0 {
+                assert!(r.branch(false).contains('│'));
+            }
+        }
+        assert!(rows.iter().all(|r| r.branch(true).is_ascii()));
+    }
+}
+
+mod acting_on_processes {
+    use super::*;
+    use crate::model::{IoCounters, ProcessDetails, Timestamp};
+    use crate::ui::state::Effect;
+
+    fn start_of(pid: u32) -> Timestamp {
+        fixture::processes()
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.start_time)
+            .unwrap_or_default()
+    }
+
+    /// `k` on a user in the users pane: every one of their processes, named by count, each
+    /// with its start time so that the run loop leaves a reused pid alone.
+    #[test]
+    fn k_on_a_user_signals_all_their_processes_after_naming_the_count() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Down), key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Signal);
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert_eq!(q, "Send SIGTERM to all 4 processes of user bob?");
+        press(&mut s, &[key('y')]);
+        let mut expected: Vec<(u32, Timestamp)> = [3001, 3002, 3003, 3004]
+            .iter()
+            .map(|&p| (p, start_of(p)))
+            .collect();
+        let Some(Effect::Signal { targets, signal: 0 }) = s.take_effects().pop() else {
+            panic!("no SIGTERM effect")
+        };
+        let mut targets = targets;
+        targets.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(targets, expected);
+    }
+
+    #[test]
+    fn k_elsewhere_on_the_main_screen_explains_itself_and_moves_nothing() {
+        let mut s = fixture::state();
+        press(&mut s, &[code(KeyCode::Tab), code(KeyCode::Down), key('k')]);
+        assert_eq!(s.input_mode(), InputMode::Main);
+        assert_eq!(s.alert_selected, 1, "k no longer moves up");
+        assert!(s.notice.as_ref().is_some_and(|n| n.error));
+    }
+
+    #[test]
+    fn the_signal_menu_offers_every_signal_and_pages_through_them() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), key('k'), code(KeyCode::End)]);
+        assert_eq!(signal(&s).map(|d| d.selected), Some(30));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert!(q.starts_with("Send SIGSYS to process 2002"), "{q}");
+    }
+
+    #[test]
+    fn readonly_and_the_past_refuse_signals_to_users_and_renicing() {
+        let mut s = fixture::state();
+        s.options.readonly = true;
+        press(&mut s, &[key('k')]);
+        assert!(s.overlay.is_none());
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        assert!(s.overlay.is_none());
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("read-only"))
+        );
+        assert!(s.take_effects().is_empty());
+    }
+
+    /// F8 asks for the current nice value, shows it once read, and a yes renices from it.
+    #[test]
+    fn f7_f8_renice_from_the_current_value_after_a_confirmation() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        assert_eq!(s.input_mode(), InputMode::Renice);
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 2002 }]);
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("not known")),
+            "no value to renice from yet"
+        );
+        s.set_details(
+            fixture::AT,
+            ProcessDetails {
+                pid: 2002,
+                nice: Some(5),
+                ..ProcessDetails::default()
+            },
+        );
+        press(
+            &mut s,
+            &[
+                code(KeyCode::F(8)),
+                code(KeyCode::F(7)),
+                code(KeyCode::Down),
+            ],
+        );
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let q = confirm(&s).map(|c| c.question.clone()).unwrap_or_default();
+        assert_eq!(q, "Renice process 2002 (python3, user alice) from 5 to 7?");
+        press(&mut s, &[key('y')]);
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::Renice {
+                pid: 2002,
+                start_time: start_of(2002),
+                nice: 7
+            }]
+        );
+    }
+
+    #[test]
+    fn renice_stays_within_minus_20_and_19() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(8))]);
+        s.set_details(
+            fixture::AT,
+            ProcessDetails {
+                pid: 2002,
+                nice: Some(18),
+                ..ProcessDetails::default()
+            },
+        );
+        for _ in 0..5 {
+            press(&mut s, &[code(KeyCode::F(8))]);
+        }
+        let Some(Overlay::Renice(d)) = &s.overlay else {
+            panic!("renice dialog closed")
+        };
+        assert_eq!(d.target(), Some(19));
+    }
+
+    /// Enter opens the details; each reading after the first gives I/O rates; Esc returns to
+    /// the list as it was.
+    #[test]
+    fn enter_shows_a_process_in_detail_with_io_rates_and_esc_returns() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[
+                key('p'),
+                key('M'),
+                code(KeyCode::Down),
+                code(KeyCode::Enter),
+            ],
+        );
+        let View::Details(dv) = &s.view else {
+            panic!("no details view: {:?}", s.view)
+        };
+        assert_eq!(dv.pid, 3003);
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 3003 }]);
+        let io = |r: u64, w: u64| ProcessDetails {
+            pid: 3003,
+            io: Some(IoCounters {
+                read_bytes: r,
+                write_bytes: w,
+                ..IoCounters::default()
+            }),
+            ..ProcessDetails::default()
+        };
+        s.set_details(fixture::AT, io(1000, 0));
+        assert_eq!(s.details.as_ref().and_then(|d| d.io_rates), None);
+        s.set_details(fixture::AT.plus_secs(2.0), io(5000, 2048));
+        assert_eq!(
+            s.details.as_ref().and_then(|d| d.io_rates),
+            Some((2000.0, 1024.0))
+        );
+        s.load_details();
+        assert_eq!(s.take_effects(), vec![Effect::LoadDetails { pid: 3003 }]);
+        press(&mut s, &[code(KeyCode::Esc)]);
+        let View::Processes(pv) = &s.view else {
+            panic!("Esc left the details for {:?}", s.view)
+        };
+        assert_eq!((pv.sort, pv.selected), (SortKey::Memory, 1));
+    }
+}
+
+mod process_list {
+    use super::*;
+    use crate::ui::columns::Column;
+
+    fn selected_pid(s: &AppState) -> Option<u32> {
+        let View::Processes(pv) = &s.view else {
+            return None;
+        };
+        s.process_rows().get(pv.selected).map(|r| r.process.pid)
+    }
+
+    #[test]
+    fn angle_brackets_sort_by_every_column_in_turn() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            press(&mut s, &[key('>')]);
+            let View::Processes(pv) = &s.view else {
+                panic!()
+            };
+            seen.push(pv.sort);
+        }
+        assert_eq!(
+            seen,
+            vec![
+                SortKey::Memory,
+                SortKey::Threads,
+                SortKey::Time,
+                SortKey::Name,
+                SortKey::Pid,
+                SortKey::User,
+                SortKey::State,
+                SortKey::Cpu
+            ],
+            "MEM% and RES share one order"
+        );
+        press(&mut s, &[key('<')]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort, SortKey::State);
+        press(&mut s, &[key('<')]);
+        let users: Vec<String> = s
+            .process_rows()
+            .iter()
+            .map(|r| r.process.user.to_string())
+            .collect();
+        let mut sorted = users.clone();
+        sorted.sort();
+        assert_eq!(users, sorted, "back past PID to USER: sorted by user");
+        press(&mut s, &[code(KeyCode::F(6))]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.sort, SortKey::State, "F6 is >");
+    }
+
+    /// The cursor stays on its process while the filter changes around it.
+    #[test]
+    fn the_filter_keeps_the_cursor_on_its_process() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::Down), code(KeyCode::Down)],
+        );
+        let before = selected_pid(&s);
+        press(&mut s, &[key('/')]);
+        typed(&mut s, "b");
+        assert_eq!(selected_pid(&s), before, "still listed: still selected");
+        press(
+            &mut s,
+            &[KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)],
+        );
+        assert_eq!(selected_pid(&s), before);
+        typed(&mut s, "pid=1");
+        assert_eq!(selected_pid(&s), Some(1), "filtered out: the top row");
+    }
+
+    #[test]
+    fn f3_searches_and_jumps_to_the_next_match() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(3))]);
+        assert_eq!(s.input_mode(), InputMode::Search);
+        typed(&mut s, "cc1plus");
+        assert_eq!(selected_pid(&s), Some(3003));
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(selected_pid(&s), Some(3004));
+        press(&mut s, &[code(KeyCode::Enter)]);
+        assert_eq!(s.input_mode(), InputMode::Processes);
+        assert_eq!(
+            pids(&s).len(),
+            fixture::processes().len(),
+            "search hides nothing"
+        );
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(selected_pid(&s), Some(3003), "wraps around");
+        assert_eq!(
+            s.input_mode(),
+            InputMode::Search,
+            "F3 reopens the search line"
+        );
+        press(&mut s, &[code(KeyCode::Esc)]);
+        assert_eq!(s.input_mode(), InputMode::Processes, "Esc ended the search");
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert!(pv.search.is_empty());
+        press(&mut s, &[code(KeyCode::F(3))]);
+        assert_eq!(s.input_mode(), InputMode::Search);
+        typed(&mut s, "no-such-thing");
+        assert!(
+            s.notice
+                .as_ref()
+                .is_some_and(|n| n.text.contains("no process matches"))
+        );
+    }
+
+    #[test]
+    fn left_and_right_scroll_the_command_line() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::Right), code(KeyCode::Right)],
+        );
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.hscroll, 16);
+        press(
+            &mut s,
+            &[
+                code(KeyCode::Left),
+                code(KeyCode::Left),
+                code(KeyCode::Left),
+            ],
+        );
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.hscroll, 0);
+    }
+
+    #[test]
+    fn c_folds_and_unfolds_a_branch_of_the_tree() {
+        let mut s = fixture::state();
+        press(
+            &mut s,
+            &[key('p'), code(KeyCode::F(5)), code(KeyCode::F(3))],
+        );
+        typed(&mut s, "make");
+        press(&mut s, &[code(KeyCode::Enter), key('c')]);
+        let rows = s.process_rows();
+        assert!(
+            !rows
+                .iter()
+                .any(|r| r.process.pid == 3003 || r.process.pid == 3004)
+        );
+        let make = rows
+            .iter()
+            .find(|r| r.process.pid == 3002)
+            .expect("make listed");
+        assert_eq!(make.folded, 2);
+        assert_eq!(make.fold_mark(), "[+2] ");
+        assert_eq!(selected_pid(&s), Some(3002));
+        press(&mut s, &[key('c')]);
+        assert_eq!(pids(&s).len(), fixture::processes().len());
+    }
+
+    #[test]
+    fn configured_columns_are_used_in_their_order() {
+        let mut s = fixture::state();
+        s.config.ui.columns = vec!["command".into(), "pid".into()];
+        assert_eq!(s.columns(), vec![Column::Command, Column::Pid]);
+        press(&mut s, &[key('p'), key('>')]);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(
+            pv.sort,
+            SortKey::Name,
+            "from CPU (not shown) to the first column"
+        );
+    }
+}
+
+mod mouse {
+    use super::*;
+    use crate::ui::mouse;
+    use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    use ratatui::layout::Rect;
+
+    const SCREEN: Rect = Rect {
+        x: 0,
+        y: 0,
+        width: 80,
+        height: 24,
+    };
+
+    fn click(x: u16, y: u16) -> MouseEvent {
+        MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: x,
+            row: y,
+            modifiers: KeyModifiers::NONE,
+        }
+    }
+
+    fn apply_all(s: &mut AppState, ev: MouseEvent) -> Vec<Action> {
+        let actions = mouse::actions(s, SCREEN, ev);
+        for a in &actions {
+            s.apply(*a);
+        }
+        actions
+    }
+
+    /// Row numbers below are read off the 80x24 snapshots (`main_80x24`, `all_processes`).
+    fn row_of(s: &AppState, needle: &str) -> u16 {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24))
+            .expect("test terminal");
+        term.draw(|f| crate::ui::views::draw(f, s)).expect("draw");
+        let buf = term.backend().buffer().clone();
+        (0..24)
+            .find(|&y| {
+                let line: String = (0..80).map(|x| buf[(x, y)].symbol().to_string()).collect();
+                line.contains(needle)
+            })
+            .unwrap_or_else(|| panic!("{needle} not on screen"))
+    }
+
+    #[test]
+    fn a_click_focuses_a_pane_and_selects_the_row_under_it() {
+        let mut s = fixture::state();
+        let bob = row_of(&s, "bob  ");
+        assert_eq!(
+            apply_all(&mut s, click(3, bob)),
+            vec![Action::Focus(Pane::Users), Action::Select(1)]
+        );
+        assert_eq!(s.user_selected, 1);
+        let second_alert = row_of(&s, "SEVERITY") + 2;
+        assert_eq!(
+            apply_all(&mut s, click(3, second_alert)),
+            vec![Action::Focus(Pane::Alerts), Action::Select(1)]
+        );
+        assert_eq!((s.focus, s.alert_selected), (Pane::Alerts, 1));
+        let sys = row_of(&s, "System");
+        apply_all(&mut s, click(3, sys + 1));
+        assert_eq!(s.focus, Pane::System);
+    }
+
+    #[test]
+    fn the_wheel_scrolls_and_a_header_click_sorts_then_reverses() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p')]);
+        let wheel = MouseEvent {
+            kind: MouseEventKind::ScrollDown,
+            column: 10,
+            row: 10,
+            modifiers: KeyModifiers::NONE,
+        };
+        apply_all(&mut s, wheel);
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(pv.selected, 3);
+        let header = row_of(&s, "COMMAND");
+        // PID is the first column.
+        assert_eq!(
+            apply_all(&mut s, click(2, header)),
+            vec![Action::SortToggle(SortKey::Pid)]
+        );
+        assert_eq!(pids(&s)[0], 1);
+        apply_all(&mut s, click(2, header));
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert!(pv.inverted, "a second click reverses");
+        let row = row_of(&s, " 3003 ");
+        apply_all(&mut s, click(40, row));
+        let View::Processes(pv) = &s.view else {
+            panic!()
+        };
+        assert_eq!(s.process_rows()[pv.selected].process.pid, 3003);
+    }
+
+    #[test]
+    fn clicks_do_not_reach_behind_a_dialog() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('?')]);
+        assert!(mouse::actions(&s, SCREEN, click(3, 10)).is_empty());
+    }
+}
+
+mod column_chooser {
+    use super::*;
+    use crate::ui::columns::Column;
+    use crate::ui::state::Effect;
+
+    #[test]
+    fn f2_hides_and_moves_columns_then_keeps_and_saves_the_choice() {
+        let mut s = fixture::state();
+        press(&mut s, &[key('p'), code(KeyCode::F(2))]);
+        assert_eq!(s.input_mode(), InputMode::Columns);
+        // Hide USER (row 1), then move COMMAND (last) to the top.
+        press(&mut s, &[code(KeyCode::Down), key(' ')]);
+        press(&mut s, &[code(KeyCode::End)]);
+        for _ in 0..8 {
+            press(&mut s, &[code(KeyCode::Down)]);
+        }
+        for _ in 0..8 {
+            press(&mut s, &[code(KeyCode::F(7))]);
+        }
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let want = [
+            "command", "pid", "state", "cpu", "mem", "res", "threads", "time",
+        ];
+        assert_eq!(s.config.ui.columns, want);
+        assert_eq!(s.columns()[0], Column::Command);
+        assert!(!s.columns().contains(&Column::User));
+        assert_eq!(
+            s.take_effects(),
+            vec![Effect::SaveColumns(
+                want.iter().map(|c| c.to_string()).collect()
+            )]
+        );
+    }
+
+    #[test]
+    fn esc_leaves_the_columns_and_one_always_stays() {
+        let mut s = fixture::state();
+        s.config.ui.columns = vec!["pid".into()];
+        press(&mut s, &[key('p'), code(KeyCode::F(2)), key(' ')]);
+        let Some(Overlay::Columns(c)) = &s.overlay else {
+            panic!("chooser closed")
+        };
+        assert_eq!(c.chosen(), vec!["pid".to_string()], "the last one stays");
+        press(&mut s, &[code(KeyCode::Down), key(' '), code(KeyCode::Esc)]);
+        assert_eq!(s.config.ui.columns, vec!["pid".to_string()]);
+        assert!(s.take_effects().is_empty());
+    }
 }

@@ -8,7 +8,7 @@ use crate::ui::action::Action;
 use crate::ui::state::{AppState, Options};
 use crate::ui::views;
 
-const SIZES: [(u16, u16); 2] = [(80, 24), (160, 48)];
+const SIZES: [(u16, u16); 3] = [(80, 24), (160, 48), (40, 12)];
 
 fn buffer(state: &AppState, w: u16, h: u16) -> Buffer {
     let mut term = match Terminal::new(TestBackend::new(w, h)) {
@@ -196,6 +196,208 @@ fn alert_details() {
     );
 }
 
+/// The alert was recorded a minute before the sample on screen, at 93 %; the machine is at
+/// 41.5 % now. Before: `93.0% now` (the recorded figure under the wrong label) and `Lasting`
+/// frozen at what it was when recorded.
+#[test]
+fn alert_details_label_the_recorded_figure_and_show_the_current_one() {
+    let mut s = fixture::state();
+    let mut f = fixture::feed();
+    f.snapshot.at = f.snapshot.at.plus_secs(60.0);
+    for u in &mut f.snapshot.users {
+        u.cpu_percent = 41.5;
+    }
+    s.ingest(f);
+    s.apply(Action::NextPane);
+    let row = s
+        .alerts()
+        .iter()
+        .position(|r| {
+            r.alert.key == crate::model::AlertKey::user("alice", crate::model::Metric::Cpu)
+        })
+        .expect("alice's alert in the fixture");
+    for _ in 0..row {
+        s.apply(Action::Down);
+    }
+    s.apply(Action::Enter);
+    let screen = text(&buffer(&s, 160, 48));
+    let figure = screen
+        .lines()
+        .find(|l| l.contains("Figure"))
+        .unwrap_or_default();
+    assert!(figure.contains("93.0% at 03:00:00"), "{figure}");
+    assert!(figure.contains("41.5% now"), "{figure}");
+    let lasting = screen
+        .lines()
+        .find(|l| l.contains("Lasting"))
+        .unwrap_or_default();
+    assert!(
+        lasting.contains("1h13m"),
+        "72 minutes recorded + 1 since: {lasting}"
+    );
+}
+
+/// 40x12: the header kept Light/Medium/Heavy and the users pane a row (before: the status was
+/// cut off the right, and the alerts pane took the rows).
+#[test]
+fn small_terminals_keep_the_status_and_a_user_row() {
+    let s = fixture::state();
+    let screen = text(&buffer(&s, 40, 12));
+    let label = s.shown().map(|f| f.status.status.label()).unwrap_or("?");
+    assert!(
+        screen.lines().next().unwrap_or("").contains(label),
+        "{screen}"
+    );
+    assert!(screen.contains("alice"), "{screen}");
+}
+
+#[test]
+fn readonly_sessions_are_marked_and_not_offered_writes() {
+    let mut s = fixture::state();
+    s.options.readonly = true;
+    check("main_readonly", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(screen.contains("READ-ONLY"), "{screen}");
+    let hints = screen.lines().last().unwrap_or_default();
+    assert!(
+        !hints.contains("ack") && !hints.contains("resolve"),
+        "{hints}"
+    );
+    s.apply(Action::AllProcesses);
+    let screen = text(&buffer(&s, 160, 48));
+    let hints = screen.lines().last().unwrap_or_default();
+    assert!(!hints.contains("signal"), "{hints}");
+}
+
+fn inspected(s: &mut AppState, pid: u32) {
+    use crate::model::{IoCounters, ProcessDetails};
+    let io = |r: u64, w: u64| IoCounters {
+        rchar: r,
+        wchar: w,
+        read_bytes: r,
+        write_bytes: w,
+    };
+    let d = |io| {
+        ProcessDetails {
+        pid,
+        cmdline: Some("python3 train.py --epochs 400 --batch-size 256 --data /scratch/alice/imagenet --resume runs/last.ckpt".into()),
+        priority: Some(25),
+        nice: Some(5),
+        cwd: Some("/home/alice/proj\u{1b}[2J".into()),
+        open_files: Some(42),
+        cgroup: Some("/user.slice/user-1000.slice/session-3.scope".into()),
+        io: Some(io),
+        environ: Some(vec!["HOME=/home/alice".into(), "CUDA_VISIBLE_DEVICES=0,1".into()]),
+    }
+    };
+    s.set_details(fixture::AT, d(io(1 << 30, 1 << 20)));
+    s.set_details(
+        fixture::AT.plus_secs(2.0),
+        d(io((1 << 30) + (8 << 20), (1 << 20) + (2 << 20))),
+    );
+}
+
+#[test]
+fn process_details() {
+    let mut s = with(&[Action::AllProcesses, Action::Enter]);
+    inspected(&mut s, 2002);
+    check("process_details", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(
+        screen.contains("read 4.0 MiB/s  write 1.0 MiB/s"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("--resume runs/last.ckpt"),
+        "the full command line"
+    );
+    let mut other = with(&[Action::AllProcesses, Action::Enter]);
+    other.set_details(
+        fixture::AT,
+        crate::model::ProcessDetails {
+            pid: 2002,
+            ..Default::default()
+        },
+    );
+    let screen = text(&buffer(&other, 160, 48));
+    assert!(screen.contains("Directory   not readable"), "{screen}");
+    assert!(screen.contains("own user and root"), "{screen}");
+}
+
+#[test]
+fn column_chooser() {
+    check(
+        "columns",
+        &with(&[
+            Action::AllProcesses,
+            Action::ChooseColumns,
+            Action::Down,
+            Action::ToggleItem,
+        ]),
+    );
+}
+
+#[test]
+fn renice_dialog() {
+    let mut s = with(&[Action::AllProcesses, Action::Renice(1)]);
+    inspected(&mut s, 2002);
+    check("renice", &s);
+}
+
+/// Large terminals draw each core's recent history (btop's per-core graphs); smaller ones keep
+/// one bar per core.
+#[test]
+fn per_core_history_where_the_terminal_is_large_enough() {
+    let s = fixture::state();
+    let t = text(&buffer(&s, 160, 48));
+    let core0 = t
+        .lines()
+        .find(|l| l.starts_with("│  0 "))
+        .unwrap_or_default();
+    let glyphs: std::collections::BTreeSet<char> =
+        core0.chars().filter(|c| ('▁'..='█').contains(c)).collect();
+    assert!(glyphs.len() >= 4, "a history, not a bar: {core0}");
+    let t = text(&buffer(&s, 80, 24));
+    assert!(!t.contains("│  0 "), "no room at 80x24: {t}");
+}
+
+#[test]
+fn pressure_stall_figures_are_shown() {
+    use crate::model::{Pressure, PressureFigures};
+    let mut s = fixture::state();
+    let mut f = fixture::feed();
+    let fig = |v: f64| PressureFigures {
+        some_avg10: v,
+        ..PressureFigures::default()
+    };
+    f.snapshot.system.pressure = Some(Pressure {
+        cpu: Some(fig(12.5)),
+        memory: Some(fig(0.4)),
+        io: None,
+    });
+    s.ingest(f);
+    let t = text(&buffer(&s, 160, 48));
+    assert!(
+        t.contains("PSI  stalled (some, 10s): cpu 12.5%  memory 0.4%  io -"),
+        "{t}"
+    );
+}
+
+/// Why the alerts are this session's only is a line in the pane; the title keeps the count
+/// (before: a long reason in the title, cut off at 80 columns with the count).
+#[test]
+fn the_alerts_source_note_leaves_the_title_whole() {
+    let mut s = fixture::state();
+    s.alerts_source = Some(
+        "/var/lib/sysmon/sysmon.db: permission denied; this session's alerts only. To share the \
+         daemon's, join its group (README: Sharing the database)"
+            .into(),
+    );
+    let t = text(&buffer(&s, 80, 24));
+    assert!(t.contains("Alerts 3 (this session)"), "{t}");
+    assert!(t.contains("permission denied"), "{t}");
+}
+
 #[test]
 fn confirm_dialog() {
     check(
@@ -261,8 +463,24 @@ fn time_travel() {
     ));
     s.apply(Action::ToggleSystemUsers);
     check("history_moment", &s);
+    // What a recorded moment does not keep is said, not made up (before: `0 running`, an
+    // interface named `all`, state `?`, `THR 0`).
+    let t = text(&buffer(&s, 160, 48));
+    assert!(t.contains("(running and blocked not recorded)"), "{t}");
+    assert!(!t.contains("0 running") && !t.contains("  all "), "{t}");
     s.apply(Action::Enter);
     check("history_moment_user", &s);
+    let t = text(&buffer(&s, 160, 48));
+    assert!(t.contains("S THR TIME not recorded"), "{t}");
+    let row = t.lines().find(|l| l.contains("5001")).unwrap_or_default();
+    assert!(!row.contains(" ? ") && !row.contains("0:00.00"), "{row}");
+    s.apply(Action::Enter);
+    assert!(
+        s.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("recorded moment")),
+        "no live details of a recorded process"
+    );
     // A shorter step is shown in the banner, which says what j and J do.
     s.apply(Action::Back);
     s.apply(Action::RangeShorter);
@@ -275,6 +493,17 @@ fn history_charts() {
     let mut s = with(&[Action::Down, Action::History]);
     s.history = Some(fixture::history());
     check("history", &s);
+    // A time axis with times under it, and each chart's scale (before: neither).
+    let t = text(&buffer(&s, 80, 24));
+    let labels = t.lines().find(|l| l.contains("02:15")).unwrap_or_default();
+    assert!(
+        labels.contains("02:00") && labels.contains("02:30") && labels.contains("03:00"),
+        "{t}"
+    );
+    assert!(
+        t.contains("Load (1 min)  avg 4.12  max 7.00  (bars 0 to 7.00)"),
+        "{t}"
+    );
     s.options.ascii = true;
     for (w, h) in SIZES {
         let t = text(&buffer(&s, w, h));

@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{clean, pane};
 use crate::format;
-use crate::model::{AlertKey, AlertState};
+use crate::model::{Alert, AlertKey, AlertState, Timestamp};
 use crate::ui::state::AppState;
 use crate::ui::theme::Theme;
 
@@ -54,14 +54,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, key: &AlertKey,
                 super::header::clock(state, a.opened_at.0)
             ),
         ),
+        field("Figure", figure(state, a, now)),
         field(
-            "Figure",
-            format!(
-                "{:.1}% now, limit {:.0}%, peak {:.1}%",
-                a.value, a.threshold, a.peak
-            ),
+            "Lasting",
+            // Over the limit for `duration_secs` when last recorded, and since then until now.
+            format::duration(d.duration_secs + now.secs_since(a.updated_at).max(0.0) as u64),
         ),
-        field("Lasting", format::duration(d.duration_secs)),
         field(
             "Machine",
             format!(
@@ -103,4 +101,27 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, key: &AlertKey,
         theme.dim(),
     ));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// The value recorded with the alert, labelled with when it was recorded, and the current one
+/// from the sample on screen beside it: a stored alert's figure is written when it opens, so
+/// "now" must come from the live data.
+fn figure(state: &AppState, a: &Alert, now: Timestamp) -> String {
+    let when = if a.updated_at == a.opened_at {
+        "at opening".to_string()
+    } else {
+        format!("at {}", super::header::clock(state, a.updated_at.0))
+    };
+    let current = state
+        .shown()
+        .and_then(|f| crate::ui::alerts::current_value(&f.snapshot, &a.key));
+    let current = match current {
+        Some(v) if now != a.updated_at => format!(", {v:.1}% now"),
+        Some(_) => String::new(),
+        None => ", not in the current sample".to_string(),
+    };
+    format!(
+        "{:.1}% {when}{current}; limit {:.0}%, peak {:.1}%",
+        a.value, a.threshold, a.peak
+    )
 }

@@ -13,8 +13,10 @@ use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, focused: bool) {
     let alerts = state.alerts();
+    // The title stays short so a narrow terminal keeps the count; why alerts come from this
+    // session only is a line of its own.
     let title = match &state.alerts_source {
-        Some(src) => format!("Alerts {} - {}", alerts.len(), super::clean(src)),
+        Some(_) => format!("Alerts {} (this session)", alerts.len()),
         None => format!("Alerts {}", alerts.len()),
     };
     let block = pane(title, focused, theme);
@@ -23,8 +25,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     let Some(feed) = state.shown() else { return };
     let now = feed.snapshot.at;
     let width = inner.width as usize;
-    let rows = (inner.height as usize).saturating_sub(1);
-    let mut lines = vec![Line::styled(
+    let mut lines = Vec::new();
+    if let Some(src) = &state.alerts_source {
+        lines.push(Line::styled(fit(src, width, theme), theme.dim()));
+    }
+    let rows = (inner.height as usize).saturating_sub(1 + lines.len());
+    lines.push(Line::styled(
         fit(
             &format!(
                 "{:<8} {:>6} {:<3} {:<12} MESSAGE",
@@ -34,7 +40,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
             theme,
         ),
         theme.heading(),
-    )];
+    ));
     if alerts.is_empty() {
         lines.push(Line::styled("no open alerts", theme.dim()));
     }
@@ -64,4 +70,13 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
         lines.push(line);
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The index of the alert drawn at screen row `y` of the pane at `area`, if any.
+pub fn row_at(state: &AppState, area: Rect, y: u16) -> Option<usize> {
+    let note = u16::from(state.alerts_source.is_some());
+    let rows = (area.height as usize).saturating_sub(3 + usize::from(note));
+    let line = usize::from(y.checked_sub(area.y + 2 + note)?);
+    let i = scroll_offset(state.alert_selected, rows) + line;
+    (line < rows && i < state.alerts().len()).then_some(i)
 }

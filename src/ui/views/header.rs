@@ -70,8 +70,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         frame.render_widget(Paragraph::new(lines), area);
         return;
     }
+    // The status right after the host: on a narrow terminal the line is cut from the right, and
+    // Light / Medium / Heavy is the one word that must survive.
     let first = Line::from(vec![
         Span::styled(format!(" {} ", clean(&snap.host)), theme.title()),
+        Span::styled(format!(" {} ", status.label()), theme.status(status)),
         Span::raw(format!(
             " up {} ",
             format::duration(sys.uptime_secs.max(0.0) as u64)
@@ -82,7 +85,6 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
             sys.load.one, sys.load.five, sys.load.fifteen
         )),
         Span::raw(format!(" {} cores ", sys.cpu.count)),
-        Span::styled(format!(" {} ", status.label()), theme.status(status)),
     ]);
     let own = match state.own_process() {
         Some(p) => format!(
@@ -92,10 +94,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         ),
         None => " sysmon -".to_string(),
     };
-    let mut second = vec![
+    let mut second = Vec::new();
+    if state.options.readonly {
+        second.push(Span::styled(" READ-ONLY ", theme.banner()));
+    }
+    second.extend([
         Span::styled(own, theme.dim()),
         Span::raw(format!(" every {}s ", trim_secs(state.refresh_secs))),
-    ];
+    ]);
     if state.paused {
         second.push(Span::styled(" PAUSED ", theme.banner()));
     }

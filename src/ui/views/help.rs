@@ -6,21 +6,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::pane;
-use crate::ui::keymap::{BINDINGS, Scope};
-use crate::ui::state::AppState;
+use crate::ui::keymap::{BINDINGS, HELP_SCOPES};
 use crate::ui::theme::Theme;
 
 const LABEL_W: usize = 11;
 
 fn lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     let mut out = Vec::new();
-    for scope in [
-        Scope::Everywhere,
-        Scope::Main,
-        Scope::Travel,
-        Scope::Processes,
-        Scope::History,
-    ] {
+    for scope in HELP_SCOPES {
         out.push(Line::styled(scope.heading(), theme.heading()));
         // An empty help is covered by the line before it (`PgUp PgDn`).
         for b in BINDINGS
@@ -36,14 +29,17 @@ fn lines<'a>(theme: &Theme) -> Vec<Line<'a>> {
     out
 }
 
-pub fn draw(frame: &mut Frame<'_>, area: Rect, _state: &AppState, theme: &Theme) {
+/// One column when it fits, else two side by side; when even two do not fit (a small terminal),
+/// one column that scrolls, with the title saying where it is.
+pub fn draw(frame: &mut Frame<'_>, area: Rect, scroll: usize, theme: &Theme) {
     let all = lines(theme);
     let w = area.width.saturating_sub(2).min(76);
-    let one_column = all.len() as u16 + 2 <= area.height.saturating_sub(1);
-    let rows = if one_column {
-        all.len()
-    } else {
-        all.len().div_ceil(2)
+    let room = area.height.saturating_sub(3) as usize;
+    let columns = crate::ui::keymap::help_columns(area.width, area.height);
+    let rows = match columns {
+        1 => all.len(),
+        2 => all.len().div_ceil(2),
+        _ => room,
     };
     // Over the header too: on 80x24 every line needs the height.
     let h = (rows as u16 + 2).min(area.height.saturating_sub(1));
@@ -54,19 +50,32 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, _state: &AppState, theme: &Theme)
         height: h,
     };
     frame.render_widget(Clear, rect);
-    let block = pane("Help - any key closes".into(), true, theme);
+    let title = if columns == 0 {
+        let first = scroll.min(all.len().saturating_sub(room));
+        let last = (first + room).min(all.len());
+        format!("Help {}-{} of {}, Up/Down", first + 1, last, all.len())
+    } else {
+        "Help - any key closes".to_string()
+    };
+    let block = pane(title, true, theme);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    // One column when it fits, else two side by side.
-    if all.len() <= inner.height as usize {
-        frame.render_widget(Paragraph::new(all), inner);
-        return;
+    match columns {
+        1 => frame.render_widget(Paragraph::new(all), inner),
+        2 => {
+            let half = all.len().div_ceil(2);
+            let mut left = all;
+            let rightl = left.split_off(half);
+            let [l, r] =
+                Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
+                    .areas(inner);
+            frame.render_widget(Paragraph::new(left), l);
+            frame.render_widget(Paragraph::new(rightl), r);
+        }
+        _ => {
+            let first = scroll.min(all.len().saturating_sub(inner.height as usize));
+            let shown: Vec<Line<'_>> = all.into_iter().skip(first).collect();
+            frame.render_widget(Paragraph::new(shown), inner);
+        }
     }
-    let half = all.len().div_ceil(2);
-    let mut left = all;
-    let rightl = left.split_off(half);
-    let [l, r] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
-    frame.render_widget(Paragraph::new(left), l);
-    frame.render_widget(Paragraph::new(rightl), r);
 }

@@ -6,11 +6,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::ui::keymap;
-use crate::ui::state::AppState;
+use crate::ui::state::{AppState, Overlay};
 use crate::ui::theme::Theme;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
-    if let Some(text) = &state.goto {
+    if let Some(Overlay::Goto(text)) = &state.overlay {
         let line = Line::from(vec![
             Span::styled(" Go to: ", theme.key()),
             Span::raw(format!("{}_", super::clean(text))),
@@ -32,8 +32,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) 
         frame.render_widget(Paragraph::new(line), area);
         return;
     }
+    let mut hints = keymap::hints(state.input_mode(), state.options.readonly);
+    if state.input_mode() == keymap::InputMode::Help
+        && keymap::help_columns(frame.area().width, frame.area().height) != 0
+    {
+        hints = vec![("any key", "closes the help")];
+    }
     let mut spans = Vec::new();
-    for (key, what) in keymap::hints(state.input_mode()) {
+    for (key, what) in hints {
         spans.push(Span::styled(format!(" {key}"), theme.key()));
         spans.push(Span::raw(format!(" {what} ")));
     }

@@ -52,7 +52,8 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
         frame.render_widget(Paragraph::new("Loading..."), inner);
         return;
     };
-    let marks_h = (data.marks.len().min(4) + 1) as u16;
+    // The axis with its alert marks, the time labels, then the latest alerts.
+    let marks_h = (data.marks.len().min(4) + 2) as u16;
     let [charts, axis] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(marks_h)]).areas(inner);
     let n = data.series.len().max(1) as u16;
@@ -61,13 +62,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, hv: &HistoryVie
         chart(frame, *rect, series, data, theme);
     }
     marks(frame, axis, state, data, theme);
-    if let Some(at) = hv.picker {
-        picker(frame, area, state, at, theme);
-    }
 }
 
 /// The user picker: the machine alone, then the users recorded in the range.
-fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
+pub fn picker(frame: &mut Frame<'_>, area: Rect, state: &AppState, at: usize, theme: &Theme) {
     let choices = state.chart_choices();
     let w = area.width.saturating_sub(4).min(40);
     // The choices, a line saying there is no user when there is none, the key reminder.
@@ -190,11 +188,17 @@ fn chart(frame: &mut Frame<'_>, rect: Rect, s: &Series, data: &HistoryData, them
     } else {
         s.points.iter().sum::<f64>() / s.points.len() as f64
     };
+    // The scale: bars reach the top at 100 % for percentages, at the range's maximum otherwise.
+    let top = match s.unit {
+        Unit::Percent => 100.0,
+        _ => max,
+    };
     let title = format!(
-        "{}  avg {}  max {}",
+        "{}  avg {}  max {}  (bars 0 to {})",
         clean(&s.label),
         figure(avg, s.unit),
-        figure(max, s.unit)
+        figure(max, s.unit),
+        figure(top, s.unit)
     );
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(rect);
     frame.render_widget(Paragraph::new(Line::styled(title, theme.heading())), head);
@@ -229,15 +233,15 @@ fn marks(frame: &mut Frame<'_>, rect: Rect, state: &AppState, data: &HistoryData
             axis[x as usize] = '^';
         }
     }
-    let mut lines = vec![Line::styled(
-        axis.into_iter().collect::<String>(),
-        theme.dim(),
-    )];
+    let mut lines = vec![
+        Line::styled(axis.into_iter().collect::<String>(), theme.dim()),
+        Line::styled(time_labels(state, data, width), theme.dim()),
+    ];
     for m in data
         .marks
         .iter()
         .rev()
-        .take(usize::from(rect.height.saturating_sub(1)))
+        .take(usize::from(rect.height.saturating_sub(2)))
     {
         lines.push(Line::from(vec![
             ratatui::text::Span::raw(format!("^ {} ", super::header::stamp(state, m.at.0))),
@@ -249,6 +253,44 @@ fn marks(frame: &mut Frame<'_>, rect: Rect, state: &AppState, data: &HistoryData
         ]));
     }
     frame.render_widget(Paragraph::new(lines), rect);
+}
+
+/// Times under the axis: the start at the left edge, the end at the right, and quarter marks
+/// between where they fit; `HH:MM` for a day or less, `MM-DD HH:MM` beyond.
+fn time_labels(state: &AppState, data: &HistoryData, width: usize) -> String {
+    let (since, until) = (data.since.0, data.until.0);
+    let long = until - since > 86_400_000;
+    let label = |ms: i64| {
+        let stamp = super::header::stamp(state, ms);
+        // `2026-11-22 03:00:00` -> `03:00` or `11-22 03:00`.
+        let from = if long { 5 } else { 11 };
+        stamp.get(from..16).unwrap_or(&stamp).to_string()
+    };
+    let mut out = vec![' '; width];
+    let mut put = |x: usize, text: &str| {
+        let x = x.min(width.saturating_sub(text.chars().count()));
+        // Only where it does not run into a label already placed.
+        let free = (x.saturating_sub(1)..(x + text.len() + 1).min(width)).all(|i| out[i] == ' ');
+        if free {
+            for (i, c) in text.chars().enumerate() {
+                if let Some(slot) = out.get_mut(x + i) {
+                    *slot = c;
+                }
+            }
+        }
+    };
+    put(0, &label(since));
+    let end = label(until);
+    put(width.saturating_sub(end.len()), &end);
+    for q in 1..4 {
+        let at = since + (until - since) * q / 4;
+        let text = label(at);
+        put(
+            (width * q as usize / 4).saturating_sub(text.len() / 2),
+            &text,
+        );
+    }
+    out.into_iter().collect()
 }
 
 #[cfg(test)]

@@ -7,15 +7,16 @@
 //! or built by a test, must not be able to write escape sequences to an admin's terminal.
 
 mod alert;
-mod alerts;
+pub(crate) mod alerts;
+mod details;
 mod dialog;
 pub(crate) mod header;
 mod help;
 mod hints;
 mod history;
-mod processes;
+pub(crate) mod processes;
 mod system;
-mod users;
+pub(crate) mod users;
 
 use std::borrow::Cow;
 
@@ -24,7 +25,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::state::{AppState, Pane, View};
+use super::state::{AppState, Overlay, Pane, View};
 use super::theme::Theme;
 use crate::sanitize;
 
@@ -89,9 +90,8 @@ pub fn scroll_offset(selected: usize, height: usize) -> usize {
 pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
     let theme = theme(state);
     let area = frame.area();
-    let header_h = header::height(state);
     let [top, body, bottom] = Layout::vertical([
-        Constraint::Length(header_h),
+        Constraint::Length(header::height(state)),
         Constraint::Min(0),
         Constraint::Length(1),
     ])
@@ -111,46 +111,84 @@ pub fn draw(frame: &mut Frame<'_>, state: &AppState) {
             View::Processes(pv) => processes::draw(frame, body, state, pv, &theme),
             View::Alert(key) => alert::draw(frame, body, state, key, &theme),
             View::History(hv) => history::draw(frame, body, state, hv, &theme),
+            View::Details(dv) => details::draw(frame, body, state, dv, &theme),
         }
     }
-    if let Some(d) = &state.signal {
-        dialog::draw_signal(frame, area, d, &theme);
-    }
-    if let Some(confirm) = &state.confirm {
-        dialog::draw(frame, area, confirm, &theme);
-    }
-    if state.help {
-        help::draw(frame, area, state, &theme);
+    match &state.overlay {
+        Some(Overlay::Signal(d)) => dialog::draw_signal(frame, area, d, &theme),
+        Some(Overlay::Renice(d)) => dialog::draw_renice(frame, area, d, &theme),
+        Some(Overlay::Columns(c)) => dialog::draw_columns(frame, area, c, &theme),
+        Some(Overlay::Confirm(confirm)) => dialog::draw(frame, area, confirm, &theme),
+        Some(Overlay::Help { scroll }) => help::draw(frame, area, *scroll, &theme),
+        Some(Overlay::Picker(at)) => history::picker(frame, body, state, *at, &theme),
+        // The time prompt replaces the hint bar.
+        Some(Overlay::Goto(_)) | None => {}
     }
 }
 
-/// System, users and alerts. Wide terminals: system above alerts on the left, users on the
-/// right at full height. Otherwise stacked, with the system pane cut to its key figures.
-fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+/// Where the main screen's panes are: system, users, alerts (a pane without room is None).
+/// Wide terminals: system above alerts on the left, users on the right at full height.
+/// Otherwise stacked, with the system pane cut to its key figures. Drawing and mouse clicks
+/// both use it.
+pub fn main_areas(state: &AppState, area: Rect) -> [Option<Rect>; 3] {
     if area.width >= 140 {
         let [left, rightp] =
             Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)])
                 .areas(area);
         let sys_h = system::wanted_height(state, left.width).min(left.height.saturating_sub(6));
         let [s, a] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(left);
-        system::draw(frame, s, state, theme, state.focus == Pane::System);
-        alerts::draw(frame, a, state, theme, state.focus == Pane::Alerts);
-        users::draw(frame, rightp, state, theme, state.focus == Pane::Users);
-        return;
+        return [Some(s), Some(rightp), Some(a)];
     }
-    let alerts_h = alerts_height(state, area.height);
+    // The users pane keeps its heading and at least one row at any size.
+    let alerts_h = alerts_height(state, area.height).min(area.height.saturating_sub(USERS_MIN));
     let [upper, lower] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(alerts_h)]).areas(area);
-    alerts::draw(frame, lower, state, theme, state.focus == Pane::Alerts);
+    if upper.height < USERS_MIN + SYSTEM_MIN {
+        // No room for both: the header carries the status, and the system pane is drawn in the
+        // users' place only while it has the focus.
+        return if state.focus == Pane::System {
+            [Some(upper), None, Some(lower)]
+        } else {
+            [None, Some(upper), Some(lower)]
+        };
+    }
     let sys_h = system::stacked_height(state, upper.height);
     let [s, u] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(upper);
-    system::draw(frame, s, state, theme, state.focus == Pane::System);
-    users::draw(frame, u, state, theme, state.focus == Pane::Users);
+    [Some(s), Some(u), Some(lower)]
 }
+
+fn draw_main(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme) {
+    let [s, u, a] = main_areas(state, area);
+    if let Some(s) = s {
+        system::draw(frame, s, state, theme, state.focus == Pane::System);
+    }
+    if let Some(u) = u {
+        users::draw(frame, u, state, theme, state.focus == Pane::Users);
+    }
+    if let Some(a) = a {
+        alerts::draw(frame, a, state, theme, state.focus == Pane::Alerts);
+    }
+}
+
+/// The body: everything between the header and the hint bar.
+pub fn body_area(state: &AppState, area: Rect) -> Rect {
+    let [_, body, _] = Layout::vertical([
+        Constraint::Length(header::height(state)),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    body
+}
+
+/// Borders, the heading and one user.
+const USERS_MIN: u16 = 4;
+/// Borders and one line of figures.
+const SYSTEM_MIN: u16 = 3;
 
 /// Enough rows for the open alerts, within limits that leave room for the users.
 fn alerts_height(state: &AppState, body: u16) -> u16 {
-    let n = state.alerts().len() as u16;
+    let n = state.alerts().len() as u16 + u16::from(state.alerts_source.is_some());
     let max = (body / 3).max(4);
     (n.max(1) + 3).min(max)
 }

@@ -7,14 +7,54 @@ use ratatui::widgets::Paragraph;
 
 use super::{clean, fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::{MemorySource, ProcessStats, UserStats};
+use crate::model::{MemorySource, UserStats};
+use crate::ui::columns::{self, Column};
+use crate::ui::procs::{ProcRow, shown_command};
 use crate::ui::state::{AppState, ProcessView};
 use crate::ui::theme::{Level, Theme};
+
+/// Where the list's parts are inside the pane: the header line's y, the first row's y, how
+/// many rows fit, and the first row index shown. Drawing and mouse clicks both use it.
+pub struct ListGeometry {
+    pub header_y: u16,
+    pub first_y: u16,
+    pub height: usize,
+    pub offset: usize,
+    pub x: u16,
+    pub width: usize,
+}
+
+pub fn geometry(area: Rect, state: &AppState, pv: &ProcessView) -> ListGeometry {
+    let inner = pane(String::new(), true, &super::theme(state)).inner(area);
+    let mut above = 0u16;
+    if pv.user.as_deref().is_some_and(|name| {
+        state
+            .shown()
+            .is_some_and(|f| f.snapshot.user(name).is_some())
+    }) {
+        above += 1;
+    }
+    if pv.editing || !pv.filter.is_empty() {
+        above += 1;
+    }
+    if pv.searching || !pv.search.is_empty() {
+        above += 1;
+    }
+    let height = (inner.height.saturating_sub(above + 1)) as usize;
+    ListGeometry {
+        header_y: inner.y + above,
+        first_y: inner.y + above + 1,
+        height,
+        offset: scroll_offset(pv.selected, height),
+        x: inner.x,
+        width: inner.width as usize,
+    }
+}
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessView, theme: &Theme) {
     let rows = state.process_rows();
     let who = pv.user.as_deref().map_or("all users".into(), clean);
-    let arrow = if pv.inverted { "asc" } else { "desc" };
+    let arrow = pv.sort.direction(pv.inverted);
     let mut title = format!(
         "Processes: {who} ({}) sort {} {arrow}",
         rows.len(),
@@ -23,10 +63,18 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     if pv.tree {
         title.push_str(" tree");
     }
+    let recorded = state.travel.is_some();
+    if recorded {
+        title.push_str(" - recorded: top processes, S THR TIME not recorded");
+    }
+    if pv.hscroll > 0 {
+        title.push_str(&format!(" command from column {}", pv.hscroll + 1));
+    }
     let block = pane(title, true, theme);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let width = inner.width as usize;
+    let geo = geometry(area, state, pv);
+    let width = geo.width;
     let mut lines = Vec::new();
     if let Some(line) = pv
         .user
@@ -44,22 +92,42 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
             Span::styled("  (text, user=NAME, cmd=TEXT, pid=N)", theme.dim()),
         ]));
     }
-    lines.push(Line::styled(
-        fit(
-            &format!(
-                "{:>7} {:<9} S {:>6}{:>6}{:>11}{:>5}{:>8} COMMAND",
-                "PID", "USER", "CPU%", "MEM%", "RES", "THR", "TIME"
-            ),
-            width,
-            theme,
-        ),
-        theme.heading(),
-    ));
-    let height = (inner.height as usize).saturating_sub(lines.len());
-    let offset = scroll_offset(pv.selected, height);
+    if pv.searching || !pv.search.is_empty() {
+        let cursor = if pv.searching { "_" } else { "" };
+        lines.push(Line::from(vec![
+            Span::styled("Search: ", theme.key()),
+            Span::raw(format!("{}{cursor}", clean(&pv.search))),
+            Span::styled("  (F3 next match)", theme.dim()),
+        ]));
+    }
+    let columns = state.columns();
+    let layout = columns::layout(&columns, width);
+    let mut header = Vec::new();
+    for &(c, _, w) in &layout {
+        let mut name = c.header().to_string();
+        if c.sort() == pv.sort {
+            name.push(if theme.ascii {
+                '*'
+            } else if pv.inverted {
+                '▲'
+            } else {
+                '▼'
+            });
+        }
+        header.push(Span::styled(
+            cell(&name, w, c.right_aligned(), theme),
+            if c.sort() == pv.sort {
+                theme.key()
+            } else {
+                theme.heading()
+            },
+        ));
+        header.push(Span::raw(" "));
+    }
+    lines.push(Line::from(header));
     let limit = state.config.users.cpu_threshold.max(1.0);
-    for (i, r) in rows.iter().enumerate().skip(offset).take(height) {
-        let mut line = row(r.process, r.depth, theme, width, limit);
+    for (i, r) in rows.iter().enumerate().skip(geo.offset).take(geo.height) {
+        let mut line = row(r, &layout, pv.hscroll, recorded, theme, limit);
         if i == pv.selected {
             line = line.patch_style(theme.selected());
         }
@@ -69,6 +137,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
         lines.push(Line::styled("no process matches", theme.dim()));
     }
     frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// `s` fitted to `w` characters, aligned.
+fn cell(s: &str, w: usize, right_aligned: bool, theme: &Theme) -> String {
+    if right_aligned {
+        let cut = crate::format::truncate(&clean(s), w, theme.ascii);
+        right(&cut, w)
+    } else {
+        fit(s, w, theme)
+    }
 }
 
 /// How the user's totals were obtained, where that differs from adding up the rows below.
@@ -96,35 +174,42 @@ fn user_summary<'a>(u: &UserStats, theme: &Theme, width: usize) -> Line<'a> {
     Line::styled(fit(&text, width, theme), theme.dim())
 }
 
-fn row<'a>(p: &ProcessStats, depth: usize, theme: &Theme, width: usize, limit: f64) -> Line<'a> {
-    let fixed = 7 + 1 + 9 + 3 + 6 + 6 + 11 + 5 + 8 + 1;
-    let branch = if depth == 0 {
-        String::new()
-    } else {
-        let mark = if theme.ascii { "`- " } else { "└─ " };
-        format!("{}{mark}", "  ".repeat(depth - 1))
-    };
-    let cmd = if p.cmdline.is_empty() {
-        &p.name
-    } else {
-        &p.cmdline
-    };
-    let cpu_style = theme.level(Level::of(p.cpu_percent, limit * 4.0));
-    Line::from(vec![
-        Span::raw(right(&p.pid.to_string(), 7)),
-        Span::raw(" "),
-        Span::raw(fit(&p.user, 9, theme)),
-        Span::raw(format!(" {} ", clean(&p.state.to_string()))),
-        Span::styled(right(&format!("{:.1}", p.cpu_percent), 6), cpu_style),
-        Span::raw(right(&format!("{:.1}", p.memory_percent), 6)),
-        Span::raw(right(&format::bytes(p.memory_bytes), 11)),
-        Span::raw(right(&p.threads.to_string(), 5)),
-        Span::raw(right(&format::duration(p.cpu_time_secs.max(0.0) as u64), 8)),
-        Span::raw(" "),
-        Span::raw(fit(
-            &format!("{branch}{}", clean(cmd)),
-            width.saturating_sub(fixed),
-            theme,
-        )),
-    ])
+/// One process: each column's cell; COMMAND carries the tree's lines and starts `hscroll`
+/// characters in (Left / Right scroll a long command line).
+fn row<'a>(
+    r: &ProcRow<'_>,
+    layout: &[(Column, usize, usize)],
+    hscroll: usize,
+    recorded: bool,
+    theme: &Theme,
+    limit: f64,
+) -> Line<'a> {
+    let p = r.process;
+    let mut spans = Vec::with_capacity(layout.len() * 2);
+    for &(c, _, w) in layout {
+        let span = match c {
+            Column::Command => {
+                let text = format!(
+                    "{}{}{}",
+                    r.branch(theme.ascii),
+                    r.fold_mark(),
+                    clean(shown_command(p))
+                );
+                let shifted: String = text.chars().skip(hscroll).collect();
+                Span::raw(fit(&shifted, w, theme))
+            }
+            // What a recorded moment does not keep is a dash, not a made-up figure.
+            Column::State | Column::Threads | Column::Time if recorded => {
+                Span::styled(cell("-", w, c.right_aligned(), theme), theme.dim())
+            }
+            Column::Cpu => Span::styled(
+                cell(&c.text(p), w, true, theme),
+                theme.level(Level::of(p.cpu_percent, limit * 4.0)),
+            ),
+            _ => Span::raw(cell(&c.text(p), w, c.right_aligned(), theme)),
+        };
+        spans.push(span);
+        spans.push(Span::raw(" "));
+    }
+    Line::from(spans)
 }

@@ -17,6 +17,9 @@ use crate::ui::theme::{Level, Theme};
 /// Width of one per-core cell: `12 ████░░░░ 100%`.
 const CORE_CELL: usize = 18;
 
+/// Narrowest per-core graph cell: `12 ▁▂▃▅▇█▇▅▃▂▁▂▃▅▇█▇▅ 100%`.
+const GRAPH_CELL: usize = 36;
+
 /// Rows the pane wants when stacked above the users: its figures, within a third of the screen.
 pub fn stacked_height(state: &AppState, available: u16) -> u16 {
     let disks = state
@@ -111,8 +114,34 @@ fn lines<'a>(
     let cores = &sys.cpu.cores;
     let per_row = (width / CORE_CELL).max(1);
     let grid_rows = cores.len().div_ceil(per_row);
-    // The grid when it fits in half the pane, else one glyph per core on one line.
-    if grid_rows > 0 && grid_rows * 2 <= height.saturating_sub(4) {
+    // btop's per-core graphs where there is room for them: each core's recent history.
+    let graph_cell = (width / (width / GRAPH_CELL).max(1)).max(GRAPH_CELL);
+    let graphs_per_row = (width / graph_cell).max(1);
+    let graph_rows = cores.len().div_ceil(graphs_per_row);
+    let history = &state.core_history;
+    if !recorded
+        && history.len() == cores.len()
+        && graph_rows > 0
+        && graph_rows + 10 <= height
+        && width >= 2 * GRAPH_CELL
+    {
+        let spark = graph_cell - 10;
+        for (row, chunk) in cores.chunks(graphs_per_row).enumerate() {
+            let start = row * graphs_per_row;
+            let mut spans = Vec::new();
+            for (i, c) in chunk.iter().enumerate() {
+                let h = &history[start + i];
+                spans.push(Span::raw(format!("{:>3} ", start + i)));
+                spans.push(Span::styled(
+                    format!("{:<spark$}", theme.sparkline(h.iter(), spark)),
+                    theme.level(Level::of(c.busy, mon.cpu_threshold)),
+                ));
+                spans.push(Span::raw(format!("{:>4.0}% ", c.busy)));
+            }
+            out.push((1, Line::from(spans)));
+        }
+    } else if grid_rows > 0 && grid_rows * 2 <= height.saturating_sub(4) {
+        // The grid when it fits in half the pane, else one glyph per core on one line.
         for (row, chunk) in cores.chunks(per_row).enumerate() {
             let start = row * per_row;
             let mut spans = Vec::new();
@@ -185,7 +214,22 @@ fn lines<'a>(
             format::rate(wr)
         )),
     ));
-    for n in &sys.net {
+    if let Some(p) = &sys.pressure {
+        let avg = |f: &Option<crate::model::PressureFigures>| {
+            f.map_or_else(|| "-".to_string(), |f| format!("{:.1}%", f.some_avg10))
+        };
+        out.push((
+            3,
+            Line::raw(format!(
+                "PSI  stalled (some, 10s): cpu {}  memory {}  io {}",
+                avg(&p.cpu),
+                avg(&p.memory),
+                avg(&p.io)
+            )),
+        ));
+    }
+    // Recorded moments keep the machine's totals only: no per-device lines to show.
+    for n in sys.net.iter().filter(|_| !recorded) {
         out.push((
             5,
             Line::styled(
@@ -199,7 +243,7 @@ fn lines<'a>(
             ),
         ));
     }
-    for d in &sys.disk_io {
+    for d in sys.disk_io.iter().filter(|_| !recorded) {
         out.push((
             5,
             Line::styled(
@@ -231,16 +275,18 @@ fn lines<'a>(
         };
         out.push((2, line));
     }
-    out.push((
-        4,
-        Line::styled(
-            format!(
-                "Tasks {} processes, {} threads, {} running, {} blocked",
-                sys.tasks.processes, sys.tasks.threads, sys.tasks.running, sys.tasks.blocked
-            ),
-            theme.dim(),
-        ),
-    ));
+    let tasks = if recorded {
+        format!(
+            "Tasks {} processes, {} threads (running and blocked not recorded)",
+            sys.tasks.processes, sys.tasks.threads
+        )
+    } else {
+        format!(
+            "Tasks {} processes, {} threads, {} running, {} blocked",
+            sys.tasks.processes, sys.tasks.threads, sys.tasks.running, sys.tasks.blocked
+        )
+    };
+    out.push((4, Line::styled(tasks, theme.dim())));
     keep_by_priority(out, height)
 }
 

@@ -63,6 +63,33 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     frame.render_widget(Paragraph::new(lines), inner);
 }
 
+/// The index of the user drawn at screen row `y` of the pane at `area`, if any: the same
+/// layout `draw` uses, top-process lines included.
+pub fn row_at(state: &AppState, area: Rect, y: u16) -> Option<usize> {
+    let users = state.visible_users();
+    let inner = Rect {
+        y: area.y + 1,
+        height: area.height.saturating_sub(2),
+        ..area
+    };
+    let rows = (inner.height as usize).saturating_sub(1);
+    let with_top = users.len() * (1 + TOP_SHOWN) <= rows;
+    let offset = scroll_offset(state.user_selected, rows);
+    let mut line = usize::from(y.checked_sub(inner.y + 1)?);
+    for (i, u) in users.iter().enumerate().skip(offset) {
+        let taken = 1 + if with_top {
+            u.top_processes.len().min(TOP_SHOWN)
+        } else {
+            0
+        };
+        if line < taken {
+            return Some(i);
+        }
+        line -= taken;
+    }
+    None
+}
+
 /// Busy CPU no user can be charged with, so that the rows add up to the machine's figure.
 fn unattributed_line<'a>(state: &AppState, theme: &Theme, width: usize) -> Option<Line<'a>> {
     let feed = state.shown()?;
@@ -93,20 +120,29 @@ pub fn exited_note(u: &UserStats) -> Option<String> {
 const TOP_SHOWN: usize = 3;
 
 fn top_lines<'a>(u: &UserStats, theme: &Theme, width: usize) -> Vec<Line<'a>> {
-    let mark = if theme.ascii { "`-" } else { "└─" };
+    let (tee, elbow) = if theme.ascii {
+        ("|-", "`-")
+    } else {
+        ("├─", "└─")
+    };
+    let shown = u.top_processes.len().min(TOP_SHOWN);
     u.top_processes
         .iter()
         .take(TOP_SHOWN)
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
+            let mark = if i + 1 == shown { elbow } else { tee };
             let cmd = if p.cmdline.is_empty() {
                 &p.name
             } else {
                 &p.cmdline
             };
+            // Cores, like the CORES column above: a process's CPU% is of one core, a user's
+            // of the whole machine, and the two side by side unlabelled read as the same.
             let head = format!(
-                "  {mark} {:>7} {:>6.1}% {:>10} ",
+                "  {mark} {:>7} {:>5.2} cores {:>10} ",
                 p.pid,
-                p.cpu_percent,
+                p.cpu_percent / 100.0,
                 format::bytes(p.memory_bytes)
             );
             let rest = width.saturating_sub(head.chars().count());

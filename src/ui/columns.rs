@@ -1,0 +1,197 @@
+//! The process list's columns: what each shows, how wide it is, what sorting by it means.
+//!
+//! One table, so that the header, the rows, a click on a header and the `[ui] columns` setting
+//! (which columns, in which order) cannot disagree about where a column is.
+
+use super::action::SortKey;
+use crate::format;
+use crate::model::ProcessStats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Pid,
+    User,
+    State,
+    Cpu,
+    MemPercent,
+    Res,
+    Threads,
+    Time,
+    Command,
+}
+
+/// Every column, in the default order.
+pub const ALL: [Column; 9] = [
+    Column::Pid,
+    Column::User,
+    Column::State,
+    Column::Cpu,
+    Column::MemPercent,
+    Column::Res,
+    Column::Threads,
+    Column::Time,
+    Column::Command,
+];
+
+/// A COMMAND column that is not the last one gets this many characters.
+const COMMAND_INSIDE: usize = 30;
+
+impl Column {
+    /// The name `[ui] columns` uses (see `config::PROCESS_COLUMNS`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Column::Pid => "pid",
+            Column::User => "user",
+            Column::State => "state",
+            Column::Cpu => "cpu",
+            Column::MemPercent => "mem",
+            Column::Res => "res",
+            Column::Threads => "threads",
+            Column::Time => "time",
+            Column::Command => "command",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Column> {
+        ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    pub fn header(self) -> &'static str {
+        match self {
+            Column::Pid => "PID",
+            Column::User => "USER",
+            Column::State => "S",
+            Column::Cpu => "CPU%",
+            Column::MemPercent => "MEM%",
+            Column::Res => "RES",
+            Column::Threads => "THR",
+            Column::Time => "TIME",
+            Column::Command => "COMMAND",
+        }
+    }
+
+    /// Characters the column takes (COMMAND: what is left, when last).
+    pub fn width(self) -> usize {
+        match self {
+            Column::Pid => 7,
+            Column::User => 9,
+            Column::State => 1,
+            Column::Cpu => 6,
+            Column::MemPercent => 5,
+            Column::Res => 10,
+            Column::Threads => 4,
+            Column::Time => 9,
+            Column::Command => COMMAND_INSIDE,
+        }
+    }
+
+    /// Figures are right-aligned, text left-aligned.
+    pub fn right_aligned(self) -> bool {
+        !matches!(self, Column::User | Column::State | Column::Command)
+    }
+
+    pub fn sort(self) -> SortKey {
+        match self {
+            Column::Pid => SortKey::Pid,
+            Column::User => SortKey::User,
+            Column::State => SortKey::State,
+            Column::Cpu => SortKey::Cpu,
+            Column::MemPercent | Column::Res => SortKey::Memory,
+            Column::Threads => SortKey::Threads,
+            Column::Time => SortKey::Time,
+            Column::Command => SortKey::Name,
+        }
+    }
+
+    /// The cell's text for `p`, before fitting (COMMAND is drawn by the view, with the tree).
+    pub fn text(self, p: &ProcessStats) -> String {
+        match self {
+            Column::Pid => p.pid.to_string(),
+            Column::User => p.user.to_string(),
+            Column::State => p.state.to_string(),
+            Column::Cpu => format!("{:.1}", p.cpu_percent),
+            Column::MemPercent => format!("{:.1}", p.memory_percent),
+            Column::Res => format::bytes(p.memory_bytes),
+            Column::Threads => p.threads.to_string(),
+            Column::Time => cpu_time(p.cpu_time_secs),
+            Column::Command => super::procs::shown_command(p).to_string(),
+        }
+    }
+}
+
+/// Each column with the x offset it starts at and its width, for a list `width` wide: one
+/// space between columns, a last COMMAND column taking what is left.
+pub fn layout(columns: &[Column], width: usize) -> Vec<(Column, usize, usize)> {
+    let mut out = Vec::with_capacity(columns.len());
+    let mut x = 0;
+    for (i, &c) in columns.iter().enumerate() {
+        let last = i + 1 == columns.len();
+        let w = if c == Column::Command && last {
+            width.saturating_sub(x)
+        } else {
+            c.width()
+        };
+        out.push((c, x, w));
+        x += w + 1;
+    }
+    out
+}
+
+/// The column under x (a click on the header).
+pub fn at(columns: &[Column], width: usize, x: usize) -> Option<Column> {
+    layout(columns, width)
+        .into_iter()
+        .find(|&(_, start, w)| x >= start && x < start + w.max(1) + 1)
+        .map(|(c, _, _)| c)
+}
+
+/// The columns a `[ui] columns` list names, in its order (the config was validated, so every
+/// name is known; an unknown one is skipped rather than trusted).
+pub fn from_names(names: &[String]) -> Vec<Column> {
+    let chosen: Vec<Column> = names.iter().filter_map(|n| Column::parse(n)).collect();
+    if chosen.is_empty() {
+        ALL.to_vec()
+    } else {
+        chosen
+    }
+}
+
+/// CPU time as htop shows it: `4:28.29` (minutes, seconds, hundredths) under an hour,
+/// `12h03:07` under 100 hours, then whole hours.
+pub fn cpu_time(secs: f64) -> String {
+    let centis = (secs.max(0.0) * 100.0).round() as u64;
+    let total = centis / 100;
+    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
+    match h {
+        0 => format!("{m}:{s:02}.{:02}", centis % 100),
+        1..=99 => format!("{h}h{m:02}:{s:02}"),
+        _ => format!("{h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_config_name_is_a_column_and_back() {
+        for name in crate::config::PROCESS_COLUMNS {
+            let c = Column::parse(name).expect("a known column");
+            assert_eq!(c.name(), *name);
+        }
+        assert_eq!(ALL.len(), crate::config::PROCESS_COLUMNS.len());
+    }
+
+    #[test]
+    fn a_click_finds_the_column_under_it() {
+        let cols = ALL.to_vec();
+        // PID 0..7, USER 8..17, S 18, CPU% 20..26 ...
+        assert_eq!(at(&cols, 100, 0), Some(Column::Pid));
+        assert_eq!(at(&cols, 100, 9), Some(Column::User));
+        assert_eq!(at(&cols, 100, 18), Some(Column::State));
+        assert_eq!(at(&cols, 100, 22), Some(Column::Cpu));
+        assert_eq!(at(&cols, 100, 90), Some(Column::Command));
+        let few = vec![Column::Command, Column::Pid];
+        assert_eq!(layout(&few, 100)[1], (Column::Pid, 31, 7));
+    }
+}
