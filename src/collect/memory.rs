@@ -152,7 +152,7 @@ impl PssProbe {
             };
             self.wanted.push((i, priority));
         }
-        self.wanted.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        self.wanted.sort_unstable_by_key(|w| std::cmp::Reverse(w.1));
         let mut pages = 0;
         let wanted = std::mem::take(&mut self.wanted);
         for &(i, _) in wanted.iter().take(MAX_READS) {

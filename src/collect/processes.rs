@@ -519,7 +519,7 @@ impl ProcessScanner {
         let e = self.entries.get_mut(&pid)?;
         let due = e.exact_rss.is_none()
             || e.exact_at != (f.rss_pages, f.cpu_ticks)
-            || (generation + u64::from(pid)) % STATM_EVERY == 0;
+            || (generation + u64::from(pid)).is_multiple_of(STATM_EVERY);
         if due {
             let statm = e.statm.take();
             let (rss, opened) = self.read_rss(pid, statm.as_ref());

@@ -26,7 +26,7 @@ use crate::collect::{ExitLog, RawProc};
 /// Ticks of ended processes per user, with the user's name.
 pub type Exited = HashMap<u32, (Arc<str>, f64)>;
 
-fn find<'a>(procs: &'a [RawProc], pid: u32) -> Option<&'a RawProc> {
+fn find(procs: &[RawProc], pid: u32) -> Option<&RawProc> {
     procs
         .binary_search_by_key(&pid, |p| p.pid)
         .ok()

@@ -297,7 +297,7 @@ fn resident_memory_is_statms_exact_figure_not_stats_approximation() {
 fn children_cpu_reaches_the_user_whose_process_waited() {
     // make (alice) reaped 120 ticks of jobs nobody saw; 4 cores of 100 ticks.
     let make = FakeProcess::new(100, 1001, "make");
-    let mut rig = Rig::new(&[make.clone()]);
+    let mut rig = Rig::new(std::slice::from_ref(&make));
     let snap = two_samples(&mut rig, |rig| {
         rig.advance_cpu(35, 65);
         rig.fake
