@@ -1,8 +1,9 @@
 //! The outbox worker: delivers queued mail with retries, backoff and a rate cap.
 //!
 //! The rules exist so that an administrator can trust the mailbox during a bad night:
-//! - Mail goes out oldest first and is marked sent only after the server accepted it, so an SMTP
-//!   outage delays mail but loses none. If the store cannot record a delivery, the sender
+//! - Mail goes out oldest first and is marked sent the moment the server accepts it (its reply
+//!   to the end of DATA, before QUIT), so an SMTP outage delays mail but loses none, and a
+//!   server that stalls after accepting cannot widen the window in which a crash resends. If the store cannot record a delivery, the sender
 //!   remembers it and records it later rather than sending it again.
 //! - A failed mail is retried with exponential backoff (30 s, 1 m, 2 m, … capped at 30 min). A
 //!   permanent (5xx) refusal is retried too, but slower (5 m doubling to 2 h): it is usually
@@ -353,10 +354,12 @@ impl Sender {
                 });
                 return;
             }
-            match mailer.send_keyed(&item.mail, &outbox_key(&item)) {
+            let sent = mailer.send_keyed(&item.mail, &outbox_key(&item), &mut || {
+                self.delivered(outbox, vec![item.id], now, report);
+            });
+            match sent {
                 Ok(()) => {
                     capacity -= 1;
-                    self.delivered(outbox, vec![item.id], now, report);
                     report.events.push(SendEvent::Sent {
                         id: item.id,
                         subject: item.mail.subject,
@@ -402,11 +405,13 @@ impl Sender {
             ids.last().copied().unwrap_or(0),
             ids.len()
         );
-        match mailer.send_keyed(&mail, &key) {
+        let sent = mailer.send_keyed(&mail, &key, &mut || {
+            self.delivered(outbox, ids.clone(), now, report);
+        });
+        match sent {
             Ok(()) => {
                 // More than one digest's worth may be waiting; the rest go in the next one.
                 self.holding = items.len() >= limit;
-                self.delivered(outbox, ids.clone(), now, report);
                 self.failed_runs = 0;
                 report.events.push(SendEvent::DigestSent {
                     ids,

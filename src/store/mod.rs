@@ -5,8 +5,10 @@
 //! write the same file. WAL lets readers run during a write, `busy_timeout` makes the rare
 //! write/write collision wait instead of fail, and a transaction per sample means a crash loses at
 //! most the sample being written: the alert changes, the mails about them (the outbox) and the
-//! tracker state of a sample are committed together or not at all, so a restart neither loses
-//! nor duplicates a notification.
+//! tracker state of a sample are committed together or not at all, so a restart loses no
+//! notification and queues none twice. Delivery is exactly once except for a crash in the few
+//! milliseconds between the mail server accepting a message (its reply to the end of DATA) and
+//! the commit that marks it sent; that mail then goes out again with the same Message-ID.
 //!
 //! The file is laid out for its two very different workloads (see `schema.rs`): raw samples are
 //! appended every few seconds and kept 48 hours in compact rows (integer hundredths instead of

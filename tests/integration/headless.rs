@@ -255,7 +255,7 @@ fn smtp_down_then_up_delivers_every_mail_exactly_once() {
     std::thread::sleep(Duration::from_secs(2));
     let msgs: Vec<Received> = msgs.into_iter().chain(smtp.drain()).collect();
     assert!(!msgs.is_empty());
-    let ids: Vec<String> = msgs.iter().filter_map(|m| m.header("Message-ID")).collect();
+    let ids = message_ids(&msgs);
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
@@ -293,6 +293,70 @@ fn sigkill_leaves_a_sound_database_and_loses_no_queued_mail() {
         d2.log()
     );
     assert!(d2.log().contains("started"));
+}
+
+/// Outbox rows the daemon has marked sent.
+fn sent_rows(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(0)
+}
+
+fn message_ids(mails: &[Received]) -> Vec<String> {
+    mails
+        .iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .collect()
+}
+
+#[test]
+fn a_mail_the_server_accepted_is_recorded_before_quit_and_never_sent_twice() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let mut options = Options::new(Security::StartTls);
+    options.stall_after_data = true;
+    let stalling = TestServer::start_on(port, options, Some(&s.cert));
+    let mut d = Daemon::start(&s.cfg);
+    let first = collect_mail(&stalling, 45, |m| !m.is_empty());
+    assert!(!first.is_empty(), "no mail reached the server: {}", d.log());
+    // The server has answered 250 to the message and now answers nothing, not even QUIT. The
+    // delivery must be on record already; waiting for the goodbye would leave it unrecorded for
+    // as long as the server stalls.
+    assert!(
+        wait(10, || sent_rows(&s.db) >= 1),
+        "the accepted mail is not marked sent while the server stalls after accepting it: {}",
+        d.log()
+    );
+    d.signal(rustix::process::Signal::KILL);
+    d.wait_exit(5).expect("killed");
+    let mut got: Vec<Received> = first.into_iter().chain(stalling.drain()).collect();
+    drop(stalling);
+
+    let smtp = starttls_server(port, &s);
+    let d2 = Daemon::start(&s.cfg);
+    assert!(
+        wait(45, || status_field(&s.cfg, "outbox_backlog") == 0),
+        "{}",
+        d2.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    got.extend(smtp.drain());
+    let ids = message_ids(&got);
+    assert_eq!(ids.len(), got.len(), "every mail has a Message-ID");
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a mail was delivered twice: {ids:?}"
+    );
 }
 
 #[test]

@@ -312,9 +312,16 @@ impl Transport for FakeTransport {
         }
     }
 
-    fn send_keyed(&self, mail: &Mail, key: &str) -> Result<(), SendError> {
+    fn send_keyed(
+        &self,
+        mail: &Mail,
+        key: &str,
+        accepted: &mut dyn FnMut(),
+    ) -> Result<(), SendError> {
         self.keys.borrow_mut().push(key.to_string());
-        self.send(mail)
+        self.send(mail)?;
+        accepted();
+        Ok(())
     }
 }
 
