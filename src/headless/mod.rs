@@ -50,6 +50,9 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub enum DaemonError {
     /// Another daemon owns the database (exit status 2).
     AlreadyRunning { pid: Option<u32>, lock: String },
+    /// A condition restarting cannot fix, such as a database from a newer sysmon or one this
+    /// user cannot read (exit status 2).
+    Unusable(String),
     /// Anything else that prevents starting (exit status 1).
     Startup(String),
 }
@@ -68,7 +71,7 @@ impl std::fmt::Display for DaemonError {
                 f,
                 "another sysmon --headless is already using this database ({lock})"
             ),
-            DaemonError::Startup(m) => f.write_str(m),
+            DaemonError::Unusable(m) | DaemonError::Startup(m) => f.write_str(m),
         }
     }
 }
@@ -117,8 +120,19 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
             lock::lock_path(&db_path).display()
         )),
     })?;
-    let store = Store::open(&db_path)
-        .map_err(|e| DaemonError::Startup(format!("cannot open {}: {e}", db_path.display())))?;
+    let store = Store::open(&db_path).map_err(|e| {
+        let text = e.to_string();
+        let msg = if text.contains(&*db_path.to_string_lossy()) {
+            text
+        } else {
+            format!("cannot open {}: {text}", db_path.display())
+        };
+        if e.is_permanent() {
+            DaemonError::Unusable(msg)
+        } else {
+            DaemonError::Startup(msg)
+        }
+    })?;
     store
         .set_busy_timeout(WRITE_WAIT)
         .map_err(|e| DaemonError::Startup(format!("{}: {e}", db_path.display())))?;

@@ -135,6 +135,16 @@ impl StoreError {
         }
     }
 
+    /// Restarting cannot fix it: the file is from a newer sysmon, is not a SQLite database, or
+    /// cannot be opened, read or written by this user. A daemon exits 2 on it, so that systemd
+    /// (`RestartPreventExitStatus=2`) does not restart it in a loop.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            StoreError::NewerSchema { .. } => true,
+            _ => self.is_read_only() || self.sqlite_code() == Some(ErrorCode::NotADatabase),
+        }
+    }
+
     /// Another connection held a lock for longer than the busy timeout.
     pub fn is_busy(&self) -> bool {
         matches!(

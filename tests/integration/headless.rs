@@ -359,6 +359,51 @@ fn a_mail_the_server_accepted_is_recorded_before_quit_and_never_sent_twice() {
     );
 }
 
+/// systemd's `RestartPreventExitStatus=` in the shipped unit.
+fn unit_prevents_restart_on(code: i32) -> bool {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sysmon.service"),
+    )
+    .expect("unit");
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("RestartPreventExitStatus="))
+        .flat_map(|v| v.split_whitespace())
+        .any(|c| c == code.to_string())
+}
+
+#[test]
+fn a_database_a_restart_cannot_fix_exits_2_which_systemd_does_not_restart() {
+    // Written by a newer sysmon.
+    let s = setup(None, "");
+    let conn = rusqlite::Connection::open(&s.db).expect("create db");
+    conn.execute_batch(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+         INSERT INTO schema_version VALUES (999, 0);",
+    )
+    .expect("newer schema");
+    drop(conn);
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("newer than this sysmon"), "{}", d.log());
+
+    // Not a SQLite file at all (storage.path pointing at the wrong file).
+    let s = setup(None, "");
+    std::fs::write(&s.db, vec![b'x'; 8192]).expect("write");
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("not a database"), "{}", d.log());
+    assert_eq!(std::fs::read(&s.db).expect("kept"), vec![b'x'; 8192]);
+
+    // A directory where the file should be: it cannot be opened whoever runs the daemon.
+    let s = setup(None, "");
+    std::fs::create_dir(&s.db).expect("dir");
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("cannot open"), "{}", d.log());
+
+    assert!(unit_prevents_restart_on(2));
+}
+
 #[test]
 fn a_locked_database_is_buffered_and_caught_up() {
     let s = setup(None, "");
