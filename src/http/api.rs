@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -65,6 +66,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
     }
+}
+
+/// The answer to a request that took longer than [`super::REQUEST_TIMEOUT`].
+pub(super) fn request_timed_out() -> Response {
+    error(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
 }
 
 fn error(code: StatusCode, message: &str) -> ApiError {
@@ -205,8 +211,29 @@ enum Action {
     Resolve,
 }
 
-async fn act(state: AppState, raw: String, action: Action) -> Answer {
+/// The body of an acknowledgement or resolution: nothing, or the empty JSON object. Anything
+/// else is a client that believes it is passing an option, and is refused rather than ignored.
+pub(super) fn check_action_body(body: &[u8]) -> Result<(), String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) if m.is_empty() => Ok(()),
+        Ok(serde_json::Value::Object(m)) => Err(format!(
+            "the body takes no fields (got {:?}); send nothing or {{}}",
+            crate::sanitize::clean(&m.keys().next().cloned().unwrap_or_default())
+        )),
+        Ok(_) => Err("the body must be empty or the JSON object {}".into()),
+        Err(e) => Err(format!(
+            "the body is not JSON ({}); send nothing or {{}}",
+            crate::sanitize::clean(&e.to_string())
+        )),
+    }
+}
+
+async fn act(state: AppState, raw: String, body: &[u8], action: Action) -> Answer {
     let id = parse_id(&raw).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
+    check_action_body(body).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
     let done = with_store(&state, "alert action", move |s| {
         let now = Timestamp::now();
         match action {
@@ -236,12 +263,12 @@ async fn act(state: AppState, raw: String, action: Action) -> Answer {
         .into_response())
 }
 
-async fn ack(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    act(state, id, Action::Ack).await
+async fn ack(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Answer {
+    act(state, id, &body, Action::Ack).await
 }
 
-async fn resolve(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    act(state, id, Action::Resolve).await
+async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Answer {
+    act(state, id, &body, Action::Resolve).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -300,6 +327,17 @@ mod tests {
         assert!(parse_id("99999999999999999999").is_err());
         let m = parse_id("\x1b[2J").unwrap_err();
         assert!(!m.contains('\x1b'), "{m}");
+    }
+
+    #[test]
+    fn an_action_body_is_empty_or_the_empty_object() {
+        for ok in ["", "  \n", "{}", " { } "] {
+            assert_eq!(check_action_body(ok.as_bytes()), Ok(()), "{ok:?}");
+        }
+        for bad in ["{", "[]", "null", "\"x\"", "{\"by\": \"me\"}", "\x1b[2J"] {
+            let e = check_action_body(bad.as_bytes()).expect_err(bad);
+            assert!(!e.contains('\x1b'), "{e}");
+        }
     }
 
     #[test]
