@@ -7,8 +7,9 @@
 //!
 //! Nothing recorded is lost to a failing database: records that cannot be written (disk full,
 //! read-only file, a long lock) queue in memory, up to `MAX_BUFFERED`, and are written in order
-//! once the database accepts writes again. Monitoring, alerting and mail (from its own
-//! connection) go on meanwhile.
+//! once the database accepts writes again. Monitoring, alerting and mail go on meanwhile: the
+//! mails of a record that cannot be written are handed to the mail thread to deliver from
+//! memory, and recorded as sent when the record is written (see `mailer`).
 //!
 //! With `[http] enabled`, an HTTP server (`crate::http`) runs on a third thread; the loop only
 //! publishes each sample to it through non-blocking channels, so no client can slow sampling.
@@ -89,6 +90,8 @@ struct Pending {
     snapshot: Snapshot,
     events: Vec<Event>,
     mails: Vec<PendingMail>,
+    /// The mail thread's keys of `mails`, once they were handed to it to deliver from memory.
+    handed: Vec<u64>,
 }
 
 struct Daemon {
@@ -293,9 +296,18 @@ impl Daemon {
             snapshot,
             events: tick.events,
             mails,
+            handed: Vec::new(),
         });
-        if self.pending.len() > MAX_BUFFERED {
-            self.pending.pop_front();
+        if self.pending.len() > MAX_BUFFERED
+            && let Some(old) = self.pending.pop_front()
+        {
+            let mut ledger = self.mail.ledger();
+            for key in old.handed {
+                // A mail still to be sent stays with the mail thread.
+                if matches!(ledger.get(key), Some(mailer::Handed::Delivered(_))) {
+                    ledger.remove(key);
+                }
+            }
             self.dropped += 1;
         }
         self.flush();
@@ -339,6 +351,7 @@ impl Daemon {
                 render::mail_for(e, &config.alerts).map(|mail| PendingMail {
                     mail,
                     alert_key: e.alert().map(|a| a.key.clone()),
+                    sent_at: None,
                 })
             })
             .collect()
@@ -348,7 +361,25 @@ impl Daemon {
     fn flush(&mut self) {
         let state: TrackerState = self.engine.tracker().snapshot_state();
         let mut written = 0usize;
-        while let Some(p) = self.pending.front() {
+        while let Some(p) = self.pending.front_mut() {
+            // Mails handed to the mail thread are recorded as sent if it delivered them, or taken
+            // back into the outbox if not; the ledger stays locked until the row is written, and
+            // a record waits for the next tick while one of its mails is being delivered.
+            let mut ledger = (!p.handed.is_empty()).then(|| self.mail.ledger());
+            if let Some(l) = &ledger {
+                if p.handed
+                    .iter()
+                    .any(|k| l.get(*k) == Some(mailer::Handed::Sending))
+                {
+                    return;
+                }
+                for (m, key) in p.mails.iter_mut().zip(&p.handed) {
+                    m.sent_at = match l.get(*key) {
+                        Some(mailer::Handed::Delivered(at)) => Some(at),
+                        _ => None,
+                    };
+                }
+            }
             let rec = Record {
                 snapshot: &p.snapshot,
                 events: &p.events,
@@ -357,10 +388,18 @@ impl Daemon {
             };
             match self.store.record(&rec) {
                 Ok(_) => {
+                    if let Some(l) = ledger.as_mut() {
+                        for key in &p.handed {
+                            l.remove(*key);
+                        }
+                    }
+                    drop(ledger);
                     self.pending.pop_front();
                     written += 1;
                 }
                 Err(e) => {
+                    drop(ledger);
+                    self.hand_over_mail();
                     Counters::add(&self.counters.store_errors, 1);
                     self.counters.store_failing.store(true, Ordering::Relaxed);
                     if !self.store_failing {
@@ -393,6 +432,30 @@ impl Daemon {
                     }
                 ),
             );
+        }
+    }
+
+    /// Give the mails of records that cannot be written to the mail thread, so an alert raised
+    /// while the database is unwritable is mailed now rather than when it can be written.
+    fn hand_over_mail(&mut self) {
+        if !self.engine.config().email.enabled {
+            return;
+        }
+        let mut handed = 0;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.handed.is_empty() && !p.mails.is_empty())
+        {
+            p.handed = p
+                .mails
+                .iter()
+                .map(|m| self.mail.deliver_from_memory(m.mail.clone()))
+                .collect();
+            handed += p.handed.len();
+        }
+        if handed > 0 {
+            self.mail.poke();
         }
     }
 

@@ -202,6 +202,20 @@ impl Sender {
         self.max_per_hour = max_per_hour;
     }
 
+    /// Whether `email.max_per_hour` leaves room for one more mail by this sender's own count.
+    /// For mail delivered from memory while the outbox cannot be written, when the store cannot
+    /// say what an earlier process sent.
+    pub fn has_room(&mut self, now: Timestamp) -> bool {
+        let hour_ago = Timestamp(now.0.saturating_sub(HOUR_MS));
+        self.deliveries.retain(|t| *t >= hour_ago);
+        (self.deliveries.len() as u64) < u64::from(self.max_per_hour)
+    }
+
+    /// Count a mail delivered outside the outbox against `email.max_per_hour`.
+    pub fn count_delivery(&mut self, now: Timestamp) {
+        self.deliveries.push_back(now);
+    }
+
     /// Deliver what is due at `now`. Blocks for as long as the deliveries take (each bounded
     /// by the mailer's timeouts), so drive it from a thread that can wait.
     pub fn run_once(

@@ -404,6 +404,135 @@ fn a_database_a_restart_cannot_fix_exits_2_which_systemd_does_not_restart() {
     assert!(unit_prevents_restart_on(2));
 }
 
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// None (and the reason) when this machine does not let the test mount one.
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Write a file until the file system has no space left.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0xa5u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while f.write_all(&small).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn memory_mails(mails: &[Received]) -> usize {
+    mails
+        .iter()
+        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("memory")))
+        .count()
+}
+
+#[test]
+fn an_alert_raised_while_the_disk_is_full_is_mailed_at_once_and_recorded_once() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let dir = s.cfg.parent().expect("dir").to_path_buf();
+    let fs = match Tmpfs::mount(&dir.join("small"), "4m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot mount a tmpfs here ({e}); this test needs root");
+            return;
+        }
+    };
+    let db = dir.join("small/sysmon.db");
+    let mail = MailSetup {
+        port,
+        ca_file: &dir.join("ca.pem"),
+    };
+    let quiet =
+        config(&db, Some(&mail), "").replace("memory_threshold = 0.1", "memory_threshold = 99.9");
+    std::fs::write(&s.cfg, &quiet).expect("config");
+    let smtp = starttls_server(port, &s);
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(30, || status_field(&s.cfg, "samples").as_u64() >= Some(2)),
+        "{}",
+        d.log()
+    );
+
+    let filler = fs.fill();
+    assert!(
+        d.wait_log("cannot write to", 30),
+        "the database stayed writable on a full file system: {}",
+        d.log()
+    );
+    // The user goes over the limit (a memory threshold every machine exceeds) while nothing can
+    // be written.
+    std::fs::write(&s.cfg, config(&db, Some(&mail), "")).expect("config");
+    d.signal(rustix::process::Signal::HUP);
+    let mut got = collect_mail(&smtp, 30, |m| memory_mails(m) >= 1);
+    assert_eq!(
+        memory_mails(&got),
+        1,
+        "the alert was not mailed while the disk was full: {}",
+        d.log()
+    );
+    assert!(!d.log().contains("database writable again"), "{}", d.log());
+
+    std::fs::remove_file(&filler).expect("free space");
+    assert!(d.wait_log("database writable again", 30), "{}", d.log());
+    assert!(
+        wait(30, || status_field(&s.cfg, "outbox_backlog") == 0),
+        "{}",
+        d.log()
+    );
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let rows: Vec<Option<i64>> = conn
+        .prepare("SELECT sent_at FROM outbox WHERE subject LIKE '%memory%'")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .expect("outbox");
+    assert_eq!(rows.len(), 1, "the mail is recorded once: {rows:?}");
+    assert!(rows[0].is_some(), "and recorded as sent");
+    std::thread::sleep(Duration::from_secs(3));
+    got.extend(smtp.drain());
+    assert_eq!(
+        memory_mails(&got),
+        1,
+        "no second copy after the disk had room"
+    );
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+}
+
 #[test]
 fn a_locked_database_is_buffered_and_caught_up() {
     let s = setup(None, "");
