@@ -41,11 +41,25 @@ fn runtime(e: impl std::fmt::Display) -> Failure {
     Failure::Runtime(e.to_string())
 }
 
+/// `sysmon status`. The database is checked page by page first (`quick_check`): a damaged file
+/// is reported and the command exits 1, whatever else could still be read from it.
 pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     let path = config.storage.resolved_path();
     let pid = running_daemon(&path);
     let store = open(config)?;
-    let st = store.stats().map_err(runtime)?;
+    let damaged = store.quick_check().map_err(runtime)?;
+    let damage = |problems: &str| {
+        Failure::Runtime(format!(
+            "the database {} is damaged: {problems}. Stop sysmon, move the file aside with its \
+             -wal and -shm files and start it again (`sqlite3 FILE .recover` reads what is left)",
+            path.display()
+        ))
+    };
+    let st = match (store.stats(), &damaged) {
+        (Ok(st), _) => st,
+        (Err(_), Some(problems)) => return Err(damage(problems)),
+        (Err(e), None) => return Err(runtime(e)),
+    };
     let now = Timestamp::now();
     let age = st.last_sample.map(|t| now.secs_since(t));
     if as_json {
@@ -59,9 +73,10 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
             "last_sample_age_secs": age,
             "open_alerts": st.open_alerts,
             "outbox_backlog": st.outbox_backlog,
+            "damaged": damaged,
         });
         println!("{doc}");
-        return Ok(());
+        return damaged.as_deref().map_or(Ok(()), |p| Err(damage(p)));
     }
     println!(
         "daemon:        {}",
@@ -82,7 +97,7 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     }
     println!("open alerts:   {}", st.open_alerts);
     println!("mail backlog:  {}", st.outbox_backlog);
-    Ok(())
+    damaged.as_deref().map_or(Ok(()), |p| Err(damage(p)))
 }
 
 /// Who is acting, as the store records it (it adds the `operator:` prefix itself).

@@ -23,6 +23,8 @@ pub struct Counters {
     pub store_errors: AtomicU64,
     /// Whether the last write to the database failed.
     pub store_failing: AtomicBool,
+    /// The database was found damaged while running: nothing is written to it any more.
+    pub store_damaged: AtomicBool,
     /// Samples waiting in memory for the database.
     pub buffered: AtomicU64,
 }

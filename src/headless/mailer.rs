@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -196,6 +197,11 @@ fn worker(
         }
         let Some(m) = &mailer else { continue };
         deliver_direct(&mut direct, ledger, m, &mut sender, counters);
+        if counters.store_damaged.load(Ordering::Relaxed) {
+            // The sampling loop found the file damaged: leave it alone; mail comes from memory.
+            store = None;
+            continue;
+        }
         if store.is_none() {
             store = Store::open(&db)
                 .map_err(|e| {

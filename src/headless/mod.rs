@@ -102,6 +102,9 @@ struct Daemon {
     pending: VecDeque<Pending>,
     dropped: u64,
     store_failing: bool,
+    /// The database turned out damaged while running: what SQLite found. Nothing is written to
+    /// it from then on; samples stay in memory and mail goes out from memory.
+    damaged: Option<String>,
     mail: mailer::MailWorker,
     last_retention: Option<Instant>,
     watchdog: Option<Duration>,
@@ -124,6 +127,9 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
         )),
     })?;
     let store = Store::open(&db_path).map_err(|e| {
+        if e.is_corrupt() {
+            return DaemonError::Unusable(damaged_at_start(&db_path, &e.to_string()));
+        }
         let text = e.to_string();
         let msg = if text.contains(&*db_path.to_string_lossy()) {
             text
@@ -136,6 +142,18 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
             DaemonError::Startup(msg)
         }
     })?;
+    match store.quick_check() {
+        Ok(None) => {}
+        Ok(Some(problems)) => {
+            return Err(DaemonError::Unusable(damaged_at_start(&db_path, &problems)));
+        }
+        Err(e) => {
+            return Err(DaemonError::Startup(format!(
+                "cannot check {}: {e}",
+                db_path.display()
+            )));
+        }
+    }
     store
         .set_busy_timeout(WRITE_WAIT)
         .map_err(|e| DaemonError::Startup(format!("{}: {e}", db_path.display())))?;
@@ -181,6 +199,7 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
         pending: VecDeque::new(),
         dropped: 0,
         store_failing: false,
+        damaged: None,
         mail,
         last_retention: None,
         watchdog: sd_notify::watchdog_enabled(),
@@ -193,6 +212,18 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
     daemon.shut_down();
     drop(lock);
     Ok(())
+}
+
+/// Why a damaged database stops the daemon from starting, and what to do. The file is never
+/// changed: it may hold what an admin wants to recover, and moving it aside while a TUI still
+/// has it open could have that TUI delete the new file's write-ahead log when it closes.
+fn damaged_at_start(path: &std::path::Path, problems: &str) -> String {
+    let p = path.display();
+    format!(
+        "the database {p} is damaged ({problems}); sysmon leaves it as it is. To start afresh, \
+         stop every sysmon using it and move it aside with its -wal and -shm files (mv {p} \
+         {p}.damaged); `sqlite3 {p}.damaged .recover | sqlite3 {p}` recovers what can be read"
+    )
 }
 
 /// Continue from the state the previous run stored; the tracker itself decides whether the gap
@@ -359,6 +390,10 @@ impl Daemon {
 
     /// Write buffered records oldest first; stop at the first failure and try again next tick.
     fn flush(&mut self) {
+        if self.damaged.is_some() {
+            self.hand_over_mail();
+            return;
+        }
         let state: TrackerState = self.engine.tracker().snapshot_state();
         let mut written = 0usize;
         while let Some(p) = self.pending.front_mut() {
@@ -399,6 +434,9 @@ impl Daemon {
                 }
                 Err(e) => {
                     drop(ledger);
+                    if e.is_corrupt() {
+                        self.found_damage(&e);
+                    }
                     self.hand_over_mail();
                     Counters::add(&self.counters.store_errors, 1);
                     self.counters.store_failing.store(true, Ordering::Relaxed);
@@ -435,6 +473,31 @@ impl Daemon {
         }
     }
 
+    /// The first "malformed" error: check the whole file, say so as loudly as the daemon can
+    /// (the log, `/health`, systemd's status line; `sysmon status` checks for itself), and stop
+    /// writing to it. Monitoring and mail go on from memory.
+    fn found_damage(&mut self, e: &crate::store::StoreError) {
+        if self.damaged.is_some() {
+            return;
+        }
+        let problems = match self.store.quick_check() {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => e.to_string(),
+        };
+        log(
+            Level::Error,
+            &format!(
+                "DATABASE DAMAGED: {} ({problems}). Nothing more is written to it and it is \
+                 left as it is; monitoring and alert mail go on, samples are kept in memory (up \
+                 to {MAX_BUFFERED}). Stop sysmon, move the file aside with its -wal and -shm \
+                 files, and start it again; a restart on the damaged file exits 2",
+                self.store.path().display()
+            ),
+        );
+        self.counters.store_damaged.store(true, Ordering::Relaxed);
+        self.damaged = Some(problems);
+    }
+
     /// Give the mails of records that cannot be written to the mail thread, so an alert raised
     /// while the database is unwritable is mailed now rather than when it can be written.
     fn hand_over_mail(&mut self) {
@@ -465,6 +528,9 @@ impl Daemon {
         let (actions, cursor) = match self.store.operator_actions_since(self.cursor) {
             Ok(r) => r,
             Err(e) => {
+                if e.is_corrupt() {
+                    self.found_damage(&e);
+                }
                 Counters::add(&self.counters.store_errors, 1);
                 if !self.store_failing {
                     log(
@@ -525,6 +591,7 @@ impl Daemon {
             .last_retention
             .is_some_and(|t| t.elapsed() < RETENTION_EVERY)
             || self.store_failing
+            || self.damaged.is_some()
         {
             return;
         }
@@ -549,7 +616,12 @@ impl Daemon {
     fn notify_systemd(&mut self) {
         use sd_notify::NotifyState;
         let status = format!(
-            "{}; {} open alerts; {} samples buffered",
+            "{}{}; {} open alerts; {} samples buffered",
+            if self.damaged.is_some() {
+                "DATABASE DAMAGED, see the log; "
+            } else {
+                ""
+            },
             self.engine.status().status,
             self.engine.tracker().open_alerts().len(),
             self.pending.len()

@@ -124,8 +124,13 @@ async fn health_handler(State(state): State<AppState>) -> Response {
         .ok();
     let c = &hub.counters;
     let failing = c.store_failing.load(std::sync::atomic::Ordering::Relaxed);
+    let damaged = c.store_damaged.load(std::sync::atomic::Ordering::Relaxed);
     let doc = json!({
-        "status": if v.healthy { "ok" } else { "stale" },
+        "status": match (v.healthy, damaged) {
+            (false, _) => "stale",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         "engine": {
             "status": latest.as_ref().map(|l| l.status.status),
             "samples": Counters::get(&c.samples),
@@ -134,7 +139,11 @@ async fn health_handler(State(state): State<AppState>) -> Response {
             "interval_secs": hub.interval().as_secs(),
         },
         "database": {
-            "state": if failing { "failing" } else { "ok" },
+            "state": match (damaged, failing) {
+                (true, _) => "damaged",
+                (false, true) => "failing",
+                (false, false) => "ok",
+            },
             "buffered_samples": Counters::get(&c.buffered),
             "errors": Counters::get(&c.store_errors),
         },
@@ -144,7 +153,7 @@ async fn health_handler(State(state): State<AppState>) -> Response {
             "failed": Counters::get(&c.emails_failed),
         },
     });
-    let code = if v.healthy {
+    let code = if v.healthy && !damaged {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::server::{Options, Received, Security, TestCert, TestServer};
-use crate::support::{Daemon, base, cli, free_port, json, status_field, try_json, wait};
+use crate::support::{
+    Daemon, base, cli, damage_page, free_port, json, status_field, try_json, wait,
+};
 
 /// Where mail goes: a STARTTLS server on loopback whose self-signed certificate is trusted
 /// through `email.ca_file`.
@@ -531,6 +533,138 @@ fn an_alert_raised_while_the_disk_is_full_is_mailed_at_once_and_recorded_once() 
     );
     d.signal(rustix::process::Signal::TERM);
     assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+}
+
+#[test]
+fn a_damaged_database_is_refused_with_exit_2_reported_by_status_and_never_changed() {
+    // A database with samples, an alert and queued mail (the mail server is down).
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(45, || status_field(&s.cfg, "outbox_backlog").as_u64()
+            >= Some(1)
+            && status_field(&s.cfg, "samples").as_u64() >= Some(3)),
+        "{}",
+        d.log()
+    );
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_eq!(code, 0, "a sound database: {err}");
+
+    for object in ["samples", "outbox", "alerts", "outbox_due"] {
+        let copy = s.db.with_file_name(format!("{object}.db"));
+        std::fs::copy(&s.db, &copy).expect("copy");
+        damage_page(&copy, object);
+        let damaged = std::fs::read(&copy).expect("read");
+        let cfg = s.cfg.with_file_name(format!("{object}.toml"));
+        std::fs::write(
+            &cfg,
+            std::fs::read_to_string(&s.cfg)
+                .expect("config")
+                .replace(&s.db.display().to_string(), &copy.display().to_string()),
+        )
+        .expect("config");
+
+        let mut d = Daemon::start(&cfg);
+        assert_eq!(
+            d.wait_exit(30).map(|e| e.0),
+            Some(2),
+            "{object}: a damaged database must stop the daemon for good: {}",
+            d.log()
+        );
+        let log = d.log();
+        assert!(
+            log.contains("is damaged") && log.contains(&copy.display().to_string()),
+            "{object}: {log}"
+        );
+        let (code, _, err) = cli(&cfg, &["status"]);
+        assert_ne!(code, 0, "{object}: sysmon status on a damaged database");
+        assert!(err.contains("damaged"), "{object}: {err}");
+        assert_eq!(
+            std::fs::read(&copy).expect("read"),
+            damaged,
+            "{object}: the damaged file was changed"
+        );
+    }
+}
+
+/// `GET /health` as the raw answer, status line included.
+fn health(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("request");
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn damage_found_while_running_is_reported_loudly_and_alerts_are_still_mailed() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let dir = s.cfg.parent().expect("dir").to_path_buf();
+    let mail = MailSetup {
+        port,
+        ca_file: &dir.join("ca.pem"),
+    };
+    // Three hours of history, so that the samples table spans pages under a root page that new
+    // samples read but do not rewrite.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as i64;
+    crate::tui::three_hours_recorded(&s.db, now - 60_000);
+    let http_port = free_port();
+    let http = format!("[http]\nenabled = true\nlisten = \"127.0.0.1:{http_port}\"\n");
+    let alerting = config(&s.db, Some(&mail), "") + &http;
+    let quiet = alerting.replace("memory_threshold = 0.1", "memory_threshold = 99.9");
+    std::fs::write(&s.cfg, &quiet).expect("config");
+    let smtp = starttls_server(port, &s);
+    let mut d = Daemon::start(&s.cfg);
+    assert!(d.wait_log("started", 30), "{}", d.log());
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A stray write lands on the samples table's root page; another writer then changes the
+    // schema, so the daemon reads its pages afresh.
+    let conn = rusqlite::Connection::open(&s.db).expect("open");
+    conn.busy_timeout(Duration::from_secs(5)).expect("busy");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    damage_page(&s.db, "samples");
+    conn.execute_batch("CREATE TABLE stray_write (x INTEGER)")
+        .expect("touch");
+    drop(conn);
+    assert!(
+        d.wait_log("DATABASE DAMAGED", 30),
+        "the damage was not reported: {}",
+        d.log()
+    );
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_ne!(code, 0, "sysmon status on the damaged database");
+    assert!(err.contains("damaged"), "{err}");
+    let health = health(http_port);
+    assert!(
+        health.starts_with("HTTP/1.1 503")
+            && health.contains("\"status\":\"degraded\"")
+            && health.contains("\"state\":\"damaged\""),
+        "{health}"
+    );
+
+    // Still monitoring and mailing: an alert raised now is delivered.
+    std::fs::write(&s.cfg, alerting).expect("config");
+    d.signal(rustix::process::Signal::HUP);
+    let got = collect_mail(&smtp, 30, |m| memory_mails(m) >= 1);
+    assert_eq!(memory_mails(&got), 1, "{}", d.log());
+    assert!(d.child_alive(), "{}", d.log());
+    d.signal(rustix::process::Signal::TERM);
+    assert!(d.wait_exit(10).is_some(), "{}", d.log());
+    // And on restart it refuses, exit 2.
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(30).map(|e| e.0), Some(2), "{}", d.log());
 }
 
 #[test]

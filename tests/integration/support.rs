@@ -159,3 +159,33 @@ pub fn wait(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Overwrite the first page of `object` (a table's or an index's root) in a database file no
+/// process has open, as a bad sector or a stray write would: the page-level damage SQLite
+/// reports as "database disk image is malformed".
+pub fn damage_page(db: &Path, object: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(db).expect("open the database");
+        let root = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [object],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("no {object} in {}: {e}", db.display()));
+        let size = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        (root, size)
+    };
+    assert!(root > 1, "{object} starts on page {root}");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(db)
+        .expect("open for damage");
+    f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+        .expect("seek");
+    f.write_all(&vec![0xa5; page_size as usize])
+        .expect("damage");
+}
