@@ -283,7 +283,7 @@ pub fn history(config: &Config, args: &HistoryArgs) -> Result<(), Failure> {
 }
 
 pub fn test_email(config: &Config) -> Result<(), Failure> {
-    match crate::notify::send_test(config) {
+    match crate::mail::send_test(config) {
         Ok(line) => {
             println!("{line}");
             Ok(())

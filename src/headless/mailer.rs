@@ -21,10 +21,10 @@ use std::time::Duration;
 use super::counters::Counters;
 use super::log::{Level, log};
 use crate::config::Config;
+use crate::mail::sender::retry_delay_secs;
+use crate::mail::smtp::read_ca_file;
+use crate::mail::{Mailer, SendEvent, Sender as MailSender, Transport};
 use crate::model::{Mail, Timestamp};
-use crate::notify::sender::retry_delay_secs;
-use crate::notify::smtp::read_ca_file;
-use crate::notify::{Mailer, SendEvent, Sender as MailSender, Transport};
 use crate::store::Store;
 
 const RETRY_EVERY: Duration = Duration::from_secs(5);

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use crate::collect::Collector;
 use crate::config::{Config, ConfigSource};
 use crate::engine::Engine;
+use crate::mail::render;
 use crate::model::{Event, Snapshot, Timestamp};
-use crate::notify::render;
 use crate::store::{ActionKind, PendingMail, Record, Store};
 use crate::track::{Tracker, TrackerState};
 

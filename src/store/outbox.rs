@@ -1,4 +1,4 @@
-//! The outbox table as the mail sender sees it ([`crate::notify::queue::Outbox`]).
+//! The outbox table as the mail sender sees it ([`crate::mail::queue::Outbox`]).
 //!
 //! Why a table and not a channel: a mail is queued in the same transaction as the alert it is
 //! about (`record.rs`) and leaves the queue only when the server has accepted it, so an SMTP
@@ -9,8 +9,8 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::alerts::parse_severity;
 use super::{Context, Store, StoreError};
+use crate::mail::queue::Outbox;
 use crate::model::{Mail, OutboxItem, Timestamp};
-use crate::notify::queue::Outbox;
 
 impl Store {
     fn due_items(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {

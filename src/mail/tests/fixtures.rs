@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::config::Alerts;
+use crate::mail::queue::Outbox;
+use crate::mail::smtp::{SendError, Transport};
 use crate::model::{
     Alert, AlertDetails, AlertKey, AlertState, LoadAverage, Mail, Metric, OutboxItem,
     PersistentEpisode, ProcessSummary, Severity, Status, Timestamp, UserSummary,
 };
-use crate::notify::queue::Outbox;
-use crate::notify::smtp::{SendError, Transport};
 
 /// 2024-05-01T10:00:00Z.
 pub const T0: Timestamp = Timestamp(1_714_557_600_000);

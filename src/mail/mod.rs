@@ -1,5 +1,7 @@
 //! Email notifications: rendering events into mail, and delivering the outbox over SMTP.
 //!
+//! Named `mail` rather than `notify`, which is the file-watching crate the daemon's reload uses.
+//!
 //! Mail is never sent straight from the engine. The store writes each notification into an
 //! outbox table in the same transaction as the alert it is about, and a sender delivers the
 //! outbox with retries: an SMTP outage delays mail but loses none. A mail is marked sent the
