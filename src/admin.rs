@@ -11,10 +11,12 @@ use crate::app::Failure;
 use crate::cli::{AlertAction, HistoryFormat};
 use crate::config::Config;
 use crate::format;
+use crate::json::alerts_json;
 use crate::lock::running_daemon;
 use crate::model::Timestamp;
-use crate::report::rfc3339;
-use crate::store::{History, HistoryQuery, Store, StoredAlert};
+use crate::operator;
+use crate::store::{History, Store, history_query};
+use crate::time::rfc3339;
 
 fn open(config: &Config) -> Result<Store, Failure> {
     let path = config.storage.resolved_path();
@@ -100,14 +102,6 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     damaged.as_deref().map_or(Ok(()), |p| Err(damage(p)))
 }
 
-/// Who is acting, as the store records it (it adds the `operator:` prefix itself).
-pub(crate) fn operator() -> String {
-    let name = uzers::get_current_username()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
-    crate::sanitize::clean(&name)
-}
-
 pub fn alerts(
     config: &Config,
     action: Option<AlertAction>,
@@ -118,7 +112,10 @@ pub fn alerts(
     let now = Timestamp::now();
     match action {
         Some(AlertAction::Ack { id }) => {
-            if store.acknowledge(id, now, &operator()).map_err(runtime)? {
+            if store
+                .acknowledge(id, now, &operator::current())
+                .map_err(runtime)?
+            {
                 println!("alert {id} acknowledged");
                 Ok(())
             } else {
@@ -126,7 +123,10 @@ pub fn alerts(
             }
         }
         Some(AlertAction::Resolve { id }) => {
-            if store.resolve(id, now, &operator()).map_err(runtime)? {
+            if store
+                .resolve(id, now, &operator::current())
+                .map_err(runtime)?
+            {
                 println!("alert {id} resolved");
                 Ok(())
             } else {
@@ -167,93 +167,6 @@ pub fn alerts(
             Ok(())
         }
     }
-}
-
-/// The JSON of `sysmon alerts --json` and `GET /api/v1/alerts`: one object per alert.
-pub fn alerts_json(rows: &[StoredAlert]) -> serde_json::Value {
-    rows.iter()
-        .map(|r| {
-            let a = &r.alert;
-            json!({
-                "id": r.id,
-                "severity": a.severity,
-                "state": a.state,
-                "kind": a.key.kind,
-                "subject": a.key.subject,
-                "metric": a.key.metric,
-                "message": a.message,
-                "value": a.value,
-                "threshold": a.threshold,
-                "opened_at": a.opened_at,
-                "updated_at": a.updated_at,
-                "resolved_at": a.resolved_at,
-                "acknowledged_by": r.acknowledged_by,
-                "resolved_by": r.resolved_by,
-                "details": a.details,
-            })
-        })
-        .collect()
-}
-
-/// `6h`, `30m`, `7d`, `90s` back from `now`, or an absolute time (RFC 3339, or a local
-/// `YYYY-MM-DD[THH:MM[:SS]]`).
-pub fn parse_when(s: &str, now: Timestamp) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if let Some((num, unit)) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i))
-        && let Ok(n) = num.parse::<i64>()
-    {
-        let secs = match unit {
-            "s" => Some(n),
-            "m" | "min" => Some(n * 60),
-            "h" => Some(n * 3600),
-            "d" => Some(n * 86_400),
-            "w" => Some(n * 7 * 86_400),
-            _ => None,
-        };
-        if let Some(secs) = secs {
-            return Ok(Timestamp(now.0 - secs * 1000));
-        }
-    }
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(Timestamp(t.as_millisecond()));
-    }
-    let civil = s
-        .parse::<jiff::civil::DateTime>()
-        .or_else(|_| {
-            s.parse::<jiff::civil::Date>()
-                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-        })
-        .map_err(|_| {
-            format!("{s:?} is neither a duration like 6h nor a time like 2026-11-22T03:00")
-        })?;
-    civil
-        .to_zoned(jiff::tz::TimeZone::system())
-        .map(|z| Timestamp(z.timestamp().as_millisecond()))
-        .map_err(|e| format!("{s:?}: {e}"))
-}
-
-/// The query behind `sysmon history` and `GET /api/v1/history`: `since` and `until` as
-/// [`parse_when`] reads them (`until` defaults to now).
-pub fn history_query(
-    since: &str,
-    until: Option<&str>,
-    user: Option<String>,
-    now: Timestamp,
-) -> Result<HistoryQuery, String> {
-    let since = parse_when(since, now)?;
-    let until = match until {
-        Some(u) => parse_when(u, now)?,
-        None => now,
-    };
-    if until <= since {
-        return Err("until must be later than since".into());
-    }
-    Ok(HistoryQuery {
-        since,
-        until,
-        user,
-        max_points: None,
-    })
 }
 
 pub struct HistoryArgs {

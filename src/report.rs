@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::format;
 use crate::model::{Snapshot, StatusReport, Timestamp};
+use crate::time::rfc3339;
 
 pub const JSON_SCHEMA_VERSION: u32 = 2;
 
@@ -28,12 +29,6 @@ struct JsonReport<'a> {
     accounting: &'a crate::model::CpuAccounting,
     processes: &'a [crate::model::ProcessStats],
     status: &'a StatusReport,
-}
-
-pub fn rfc3339(at: Timestamp) -> String {
-    jiff::Timestamp::from_millisecond(at.0)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| at.0.to_string())
 }
 
 pub fn json(snap: &Snapshot, status: &StatusReport) -> String {

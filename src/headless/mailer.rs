@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::counters::Counters;
-use super::log::{Level, log};
 use crate::config::Config;
+use crate::counters::Counters;
+use crate::log::{Level, log};
 use crate::mail::sender::retry_delay_secs;
 use crate::mail::smtp::read_ca_file;
 use crate::mail::{Mailer, SendEvent, Sender as MailSender, Transport};

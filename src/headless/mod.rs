@@ -14,9 +14,7 @@
 //! With `[http] enabled`, an HTTP server (`crate::http`) runs on a third thread; the loop only
 //! publishes each sample to it through non-blocking channels, so no client can slow sampling.
 
-pub mod counters;
 mod events;
-pub mod log;
 mod mailer;
 mod reload;
 
@@ -34,9 +32,9 @@ use crate::model::{Event, Snapshot, Timestamp};
 use crate::store::{ActionKind, PendingMail, Record, Store};
 use crate::track::{Tracker, TrackerState};
 
+use crate::counters::Counters;
 use crate::lock::{self, InstanceLock, LockError};
-use counters::Counters;
-use log::{Level, log};
+use crate::log::{Level, log};
 
 /// Records kept in memory while the database cannot be written.
 pub const MAX_BUFFERED: usize = 10_000;

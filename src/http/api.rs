@@ -1,7 +1,7 @@
 //! The routes and the JSON API handlers.
 //!
-//! Every answer reuses what the command line prints (`report::json`, `admin::alerts_json`,
-//! `admin::history_query` and the store's `History`), so the API and `sysmon … --json` cannot
+//! Every answer reuses what the command line prints (`report::json`, `json::alerts_json`,
+//! `store::history_query` and the store's `History`), so the API and `sysmon … --json` cannot
 //! drift apart. Bad input is a 400 with a one-line JSON `error`; database trouble a 500 whose
 //! detail goes to the log, not to the client.
 
@@ -18,9 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, auth, health, metrics, ws};
-use crate::admin;
-use crate::headless::counters::Counters;
-use crate::headless::log::{Level, log};
+use crate::counters::Counters;
+use crate::log::{Level, log};
 use crate::model::Timestamp;
 use crate::store::Store;
 
@@ -200,7 +199,7 @@ async fn alerts(
 ) -> Answer {
     let p = params(q)?;
     let rows = with_store(&state, "alerts", move |s| s.alerts(p.all, MAX_ALERTS)).await?;
-    Ok((StatusCode::OK, axum::Json(admin::alerts_json(&rows))).into_response())
+    Ok((StatusCode::OK, axum::Json(crate::json::alerts_json(&rows))).into_response())
 }
 
 /// An alert id from the path: a positive integer.
@@ -298,7 +297,7 @@ pub(super) fn history_query(
     {
         return Err("user must be a user name".into());
     }
-    let q = admin::history_query(
+    let q = crate::store::history_query(
         p.since.as_deref().unwrap_or("6h"),
         p.until.as_deref(),
         p.user,

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::headless::counters::Counters;
+use crate::counters::Counters;
 use crate::model::{Metric, Severity, Status};
 
 use super::Latest;

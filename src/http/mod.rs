@@ -40,8 +40,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::headless::counters::Counters;
-use crate::headless::log::{Level, log};
+use crate::counters::Counters;
+use crate::log::{Level, log};
 use crate::model::{Event, Metric, Severity, Snapshot, StatusReport};
 
 /// Messages a WebSocket client may fall behind by before it is dropped.

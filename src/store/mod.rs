@@ -53,7 +53,7 @@ use crate::model::Timestamp;
 pub use alerts::{ActionKind, OperatorAction, StoredAlert};
 pub use history::{
     Agg, AlertMark, DiskPoint, History, HistoryQuery, MINUTE_MAX_SPAN_MS, RAW_MAX_SPAN_MS,
-    RecordedState, RecordedSystem, RecordedUser, Resolution, SystemPoint, UserPoint,
+    RecordedState, RecordedSystem, RecordedUser, Resolution, SystemPoint, UserPoint, history_query,
 };
 pub use record::{MAX_TOP_PROCESSES, PendingMail, Record, RecordOutcome, worth_recording};
 pub use retention::RetentionReport;

@@ -747,7 +747,7 @@ impl AppState {
                 let Some(now) = self.feed.as_ref().map(|f| f.snapshot.at) else {
                     return;
                 };
-                match crate::admin::parse_when(&typed, now) {
+                match crate::time::parse_when(&typed, now) {
                     Ok(t) => self.effects.push(Effect::Travel(TravelTo::At(t))),
                     Err(e) => self.notify(e, true),
                 }

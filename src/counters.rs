@@ -1,7 +1,8 @@
 //! The daemon's own figures, counted where they happen and read by `/health` and `/metrics`.
 //!
 //! Plain atomics: the sampling loop and the mail thread only ever add to them, so counting never
-//! waits on a lock a slow HTTP reader might hold.
+//! waits on a lock a slow HTTP reader might hold. A neutral module: the daemon writes them and
+//! the HTTP server reads them, without either importing the other.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
