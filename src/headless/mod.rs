@@ -169,8 +169,13 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
             counters.clone(),
             Duration::from_secs(config.monitoring.interval_secs),
         ));
-        let server =
-            crate::http::start(&config, &db_path, hub.clone()).map_err(DaemonError::Startup)?;
+        let server = crate::http::start(&config, &db_path, hub.clone()).map_err(|e| {
+            if e.is_config() {
+                DaemonError::Unusable(e.to_string())
+            } else {
+                DaemonError::Startup(e.to_string())
+            }
+        })?;
         (Some(hub), Some(server))
     } else {
         (None, None)

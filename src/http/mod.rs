@@ -180,34 +180,61 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
-/// Bind `[http] listen` and serve on a thread of its own. Errors are startup errors.
-pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, String> {
-    let addr: SocketAddr = config.http.listen.parse().map_err(|_| {
-        format!(
-            "http.listen {:?} is not an address:port",
-            config.http.listen
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("http.listen {0:?} is not an address:port")]
+    Address(String),
+    #[error("http token: {0}")]
+    Token(String),
+    #[error(
+        "refusing to serve HTTP on {0} without a token: it is reachable from other hosts; set \
+         http.token or http.token_file"
+    )]
+    Exposed(SocketAddr),
+    #[error("cannot listen on {addr} for HTTP: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot start the HTTP thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StartError {
+    /// A configuration mistake rather than the machine's state: restarting will not help.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            StartError::Address(_) | StartError::Token(_) | StartError::Exposed(_)
         )
-    })?;
+    }
+}
+
+/// Bind `[http] listen` and serve on a thread of its own. Errors are startup errors.
+pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, StartError> {
+    let addr: SocketAddr = config
+        .http
+        .listen
+        .parse()
+        .map_err(|_| StartError::Address(config.http.listen.clone()))?;
     let token = config
         .http_token()
-        .map_err(|e| format!("http token: {e}"))?
+        .map_err(StartError::Token)?
         .map(|t| Arc::new(auth::Token::new(&t)));
     if token.is_none() && !addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing to serve HTTP on {addr} without a token: it is reachable from other hosts; \
-             set http.token or http.token_file"
-        ));
+        return Err(StartError::Exposed(addr));
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?;
+    let listen = |source| StartError::Listen { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+    listener.set_nonblocking(true).map_err(listen)?;
     let bound = listener.local_addr().unwrap_or(addr);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+        .map_err(StartError::Runtime)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let state = AppState {
         hub,
@@ -231,7 +258,7 @@ pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, String
                 serve(listener, router, shutdown_rx).await;
             });
         })
-        .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
+        .map_err(StartError::Thread)?;
     log(Level::Notice, &format!("HTTP: listening on {bound}"));
     Ok(Server {
         shutdown,

@@ -23,7 +23,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::queue::Outbox;
+use super::queue::{Outbox, OutboxError};
 use super::render::{self, utc};
 use super::smtp::{SendError, Transport};
 use crate::model::{OutboxItem, Timestamp};
@@ -255,7 +255,7 @@ impl Sender {
         let used = match self.used(outbox, now) {
             Ok(n) => n,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
@@ -276,7 +276,7 @@ impl Sender {
         let due = match outbox.due(now, limit) {
             Ok(items) => items,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
@@ -298,7 +298,7 @@ impl Sender {
 
     /// Mails delivered in the rolling hour before `now`: this sender's own, counted as mails
     /// (a digest is one), plus what an earlier process marked sent before this one started.
-    fn used(&mut self, outbox: &mut dyn Outbox, now: Timestamp) -> Result<u64, String> {
+    fn used(&mut self, outbox: &mut dyn Outbox, now: Timestamp) -> Result<u64, OutboxError> {
         let hour_ago = Timestamp(now.0.saturating_sub(HOUR_MS));
         self.deliveries.retain(|t| *t >= hour_ago);
         let own = self.deliveries.len() as u64;
@@ -323,7 +323,7 @@ impl Sender {
                 Ok(items) if items.iter().any(|i| !self.is_unrecorded(i.id)) => {}
                 Ok(_) => return,
                 Err(e) => {
-                    self.outbox_error(report, e);
+                    self.outbox_error(report, e.to_string());
                     return;
                 }
             }
@@ -331,7 +331,7 @@ impl Sender {
         let held = match outbox.backlog() {
             Ok(n) => n,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
