@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::server::{Options, Received, Security, TestCert, TestServer};
 use crate::support::{
-    Daemon, base, cli, damage_page, free_port, json, status_field, try_json, wait,
+    Daemon, base, cli, damage_page, free_port, json, now_ms, status_field, try_json, wait,
 };
 
 /// Where mail goes: a STARTTLS server on loopback whose self-signed certificate is trusted
@@ -612,10 +612,7 @@ fn damage_found_while_running_is_reported_loudly_and_alerts_are_still_mailed() {
     };
     // Three hours of history, so that the samples table spans pages under a root page that new
     // samples read but do not rewrite.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64;
+    let now = now_ms();
     crate::tui::three_hours_recorded(&s.db, now - 60_000);
     let http_port = free_port();
     let http = format!("[http]\nenabled = true\nlisten = \"127.0.0.1:{http_port}\"\n");

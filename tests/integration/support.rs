@@ -149,6 +149,14 @@ pub fn status_field(cfg: &Path, field: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The wall clock in milliseconds since the epoch, as the store's timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
 pub fn wait(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Daemon, damage_page, status_field, try_json, wait};
+use crate::support::{BIN, Daemon, damage_page, now_ms, status_field, try_json, wait};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -484,10 +484,7 @@ pub(crate) fn three_hours_recorded(db: &Path, base: i64) {
 #[test]
 fn j_and_capital_j_step_through_the_past_by_the_range_and_the_charts_pick_a_user() {
     let (dir, cfg, db) = config_dir("");
-    let base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64;
+    let base = now_ms();
     three_hours_recorded(&db, base);
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
@@ -596,10 +593,7 @@ fn a_damaged_database_leaves_the_tui_running_and_says_so() {
     let live = |s: &str| !s.contains("HISTORY") && s.contains("Users");
     for object in ["samples", "alerts"] {
         let (dir, cfg, db) = config_dir("");
-        let base = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_millis() as i64;
+        let base = now_ms();
         three_hours_recorded(&db, base);
         damage_page(&db, object);
         let damaged = std::fs::read(&db).expect("read");
