@@ -263,7 +263,7 @@ fn sample(engine: &mut Engine) -> Result<Option<Tick>, Failure> {
 
 fn render(engine: &Engine, tick: &Tick, json: bool) -> String {
     if json {
-        let mut s = report::json(&tick.snapshot, engine.status());
+        let mut s = crate::json::snapshot(&tick.snapshot, engine.status());
         s.push('\n');
         s
     } else {

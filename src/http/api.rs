@@ -1,6 +1,6 @@
 //! The routes and the JSON API handlers.
 //!
-//! Every answer reuses what the command line prints (`report::json`, `json::alerts_json`,
+//! Every answer reuses what the command line prints (`json::snapshot`, `json::alerts_json`,
 //! `store::history_query` and the store's `History`), so the API and `sysmon … --json` cannot
 //! drift apart. Bad input is a 400 with a one-line JSON `error`; database trouble a 500 whose
 //! detail goes to the log, not to the client.

@@ -61,7 +61,7 @@ pub struct Latest {
     /// The snapshot without its per-process list (the metrics need system and user figures).
     pub snapshot: Snapshot,
     pub status: StatusReport,
-    /// `report::json` of the full snapshot: the `sysmon --once --json` document.
+    /// `json::snapshot` of the full snapshot: the `sysmon --once --json` document.
     pub status_json: Arc<str>,
     /// Open (and acknowledged) alerts by severity, lowest first.
     pub open_by_severity: [u64; 4],
@@ -105,7 +105,7 @@ impl Hub {
     ) {
         self.interval_secs
             .store(interval.as_secs().max(1), Ordering::Relaxed);
-        let status_json: Arc<str> = crate::report::json(snapshot, status).into();
+        let status_json: Arc<str> = crate::json::snapshot(snapshot, status).into();
         let mut open_by_severity = [0u64; 4];
         for s in open_severities {
             open_by_severity[s as usize] += 1;
