@@ -328,7 +328,8 @@ impl Store {
     }
 
     /// `PRAGMA quick_check`: None when the file is sound, else SQLite's first few problems on
-    /// one line. It reads every page (about a second per 100 MB here) but, unlike
+    /// one line. It reads every page (0.3 s for a 130 MB file in the page cache on the 2-core
+    /// development VM) but, unlike
     /// `integrity_check`, does not compare indexes with their tables. A file too damaged for the
     /// check to run at all counts as damaged.
     pub fn quick_check(&self) -> Result<Option<String>, StoreError> {
