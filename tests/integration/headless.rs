@@ -590,11 +590,11 @@ fn a_damaged_database_is_refused_with_exit_2_reported_by_status_and_never_change
     }
 }
 
-/// `GET /health` as the raw answer, status line included.
-fn health(port: u16) -> String {
+/// `GET path` as the raw answer, status line included.
+fn http_get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    c.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .expect("request");
     let mut answer = String::new();
     let _ = c.read_to_string(&mut answer);
@@ -643,13 +643,15 @@ fn damage_found_while_running_is_reported_loudly_and_alerts_are_still_mailed() {
     let (code, _, err) = cli(&s.cfg, &["status"]);
     assert_ne!(code, 0, "sysmon status on the damaged database");
     assert!(err.contains("damaged"), "{err}");
-    let health = health(http_port);
+    let health = http_get(http_port, "/health");
     assert!(
         health.starts_with("HTTP/1.1 503")
             && health.contains("\"status\":\"degraded\"")
             && health.contains("\"state\":\"damaged\""),
         "{health}"
     );
+    let metrics = http_get(http_port, "/metrics");
+    assert!(metrics.contains("\nsysmon_store_damaged 1\n"), "{metrics}");
 
     // Still monitoring and mailing: an alert raised now is delivered.
     std::fs::write(&s.cfg, alerting).expect("config");
