@@ -11,10 +11,12 @@ use crate::app::Failure;
 use crate::cli::{AlertAction, HistoryFormat};
 use crate::config::Config;
 use crate::format;
+use crate::json::alerts_json;
 use crate::lock::running_daemon;
 use crate::model::Timestamp;
-use crate::report::rfc3339;
-use crate::store::{History, HistoryQuery, Store, StoredAlert};
+use crate::operator;
+use crate::store::{History, Store, history_query};
+use crate::time::rfc3339;
 
 fn open(config: &Config) -> Result<Store, Failure> {
     let path = config.storage.resolved_path();
@@ -41,11 +43,25 @@ fn runtime(e: impl std::fmt::Display) -> Failure {
     Failure::Runtime(e.to_string())
 }
 
+/// `sysmon status`. The database is checked page by page first (`quick_check`): a damaged file
+/// is reported and the command exits 1, whatever else could still be read from it.
 pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     let path = config.storage.resolved_path();
     let pid = running_daemon(&path);
     let store = open(config)?;
-    let st = store.stats().map_err(runtime)?;
+    let damaged = store.quick_check().map_err(runtime)?;
+    let damage = |problems: &str| {
+        Failure::Runtime(format!(
+            "the database {} is damaged: {problems}. Stop sysmon, move the file aside with its \
+             -wal and -shm files and start it again (`sqlite3 FILE .recover` reads what is left)",
+            path.display()
+        ))
+    };
+    let st = match (store.stats(), &damaged) {
+        (Ok(st), _) => st,
+        (Err(_), Some(problems)) => return Err(damage(problems)),
+        (Err(e), None) => return Err(runtime(e)),
+    };
     let now = Timestamp::now();
     let age = st.last_sample.map(|t| now.secs_since(t));
     if as_json {
@@ -59,9 +75,10 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
             "last_sample_age_secs": age,
             "open_alerts": st.open_alerts,
             "outbox_backlog": st.outbox_backlog,
+            "damaged": damaged,
         });
         println!("{doc}");
-        return Ok(());
+        return damaged.as_deref().map_or(Ok(()), |p| Err(damage(p)));
     }
     println!(
         "daemon:        {}",
@@ -82,15 +99,7 @@ pub fn status(config: &Config, as_json: bool) -> Result<(), Failure> {
     }
     println!("open alerts:   {}", st.open_alerts);
     println!("mail backlog:  {}", st.outbox_backlog);
-    Ok(())
-}
-
-/// Who is acting, as the store records it (it adds the `operator:` prefix itself).
-pub(crate) fn operator() -> String {
-    let name = uzers::get_current_username()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| rustix::process::getuid().as_raw().to_string());
-    crate::sanitize::clean(&name)
+    damaged.as_deref().map_or(Ok(()), |p| Err(damage(p)))
 }
 
 pub fn alerts(
@@ -103,7 +112,10 @@ pub fn alerts(
     let now = Timestamp::now();
     match action {
         Some(AlertAction::Ack { id }) => {
-            if store.acknowledge(id, now, &operator()).map_err(runtime)? {
+            if store
+                .acknowledge(id, now, &operator::current())
+                .map_err(runtime)?
+            {
                 println!("alert {id} acknowledged");
                 Ok(())
             } else {
@@ -111,7 +123,10 @@ pub fn alerts(
             }
         }
         Some(AlertAction::Resolve { id }) => {
-            if store.resolve(id, now, &operator()).map_err(runtime)? {
+            if store
+                .resolve(id, now, &operator::current())
+                .map_err(runtime)?
+            {
                 println!("alert {id} resolved");
                 Ok(())
             } else {
@@ -154,93 +169,6 @@ pub fn alerts(
     }
 }
 
-/// The JSON of `sysmon alerts --json` and `GET /api/v1/alerts`: one object per alert.
-pub fn alerts_json(rows: &[StoredAlert]) -> serde_json::Value {
-    rows.iter()
-        .map(|r| {
-            let a = &r.alert;
-            json!({
-                "id": r.id,
-                "severity": a.severity,
-                "state": a.state,
-                "kind": a.key.kind,
-                "subject": a.key.subject,
-                "metric": a.key.metric,
-                "message": a.message,
-                "value": a.value,
-                "threshold": a.threshold,
-                "opened_at": a.opened_at,
-                "updated_at": a.updated_at,
-                "resolved_at": a.resolved_at,
-                "acknowledged_by": r.acknowledged_by,
-                "resolved_by": r.resolved_by,
-                "details": a.details,
-            })
-        })
-        .collect()
-}
-
-/// `6h`, `30m`, `7d`, `90s` back from `now`, or an absolute time (RFC 3339, or a local
-/// `YYYY-MM-DD[THH:MM[:SS]]`).
-pub fn parse_when(s: &str, now: Timestamp) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if let Some((num, unit)) = s.find(|c: char| !c.is_ascii_digit()).map(|i| s.split_at(i))
-        && let Ok(n) = num.parse::<i64>()
-    {
-        let secs = match unit {
-            "s" => Some(n),
-            "m" | "min" => Some(n * 60),
-            "h" => Some(n * 3600),
-            "d" => Some(n * 86_400),
-            "w" => Some(n * 7 * 86_400),
-            _ => None,
-        };
-        if let Some(secs) = secs {
-            return Ok(Timestamp(now.0 - secs * 1000));
-        }
-    }
-    if let Ok(t) = s.parse::<jiff::Timestamp>() {
-        return Ok(Timestamp(t.as_millisecond()));
-    }
-    let civil = s
-        .parse::<jiff::civil::DateTime>()
-        .or_else(|_| {
-            s.parse::<jiff::civil::Date>()
-                .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-        })
-        .map_err(|_| {
-            format!("{s:?} is neither a duration like 6h nor a time like 2026-11-22T03:00")
-        })?;
-    civil
-        .to_zoned(jiff::tz::TimeZone::system())
-        .map(|z| Timestamp(z.timestamp().as_millisecond()))
-        .map_err(|e| format!("{s:?}: {e}"))
-}
-
-/// The query behind `sysmon history` and `GET /api/v1/history`: `since` and `until` as
-/// [`parse_when`] reads them (`until` defaults to now).
-pub fn history_query(
-    since: &str,
-    until: Option<&str>,
-    user: Option<String>,
-    now: Timestamp,
-) -> Result<HistoryQuery, String> {
-    let since = parse_when(since, now)?;
-    let until = match until {
-        Some(u) => parse_when(u, now)?,
-        None => now,
-    };
-    if until <= since {
-        return Err("until must be later than since".into());
-    }
-    Ok(HistoryQuery {
-        since,
-        until,
-        user,
-        max_points: None,
-    })
-}
-
 pub struct HistoryArgs {
     pub since: String,
     pub until: Option<String>,
@@ -268,7 +196,7 @@ pub fn history(config: &Config, args: &HistoryArgs) -> Result<(), Failure> {
 }
 
 pub fn test_email(config: &Config) -> Result<(), Failure> {
-    match crate::notify::send_test(config) {
+    match crate::mail::send_test(config) {
         Ok(line) => {
             println!("{line}");
             Ok(())

@@ -1,7 +1,8 @@
 //! From a parsed command line to an exit status.
 //!
-//! Every failure is classified once, here: bad usage and bad configuration exit 2 (a script or
-//! systemd should not retry them), anything that went wrong at run time exits 1.
+//! Every failure is classified once, here: bad usage, bad configuration and a database this
+//! binary cannot use exit 2 (a script or systemd should not retry them), anything that went wrong
+//! at run time exits 1.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -129,9 +130,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let config = load(&source)?;
             if cli.run.headless {
                 return crate::headless::run(source, config).map_err(|e| match e {
-                    e @ crate::headless::DaemonError::AlreadyRunning { .. } => {
-                        Failure::Usage(e.to_string())
-                    }
+                    e @ (crate::headless::DaemonError::AlreadyRunning { .. }
+                    | crate::headless::DaemonError::Unusable(_)) => Failure::Usage(e.to_string()),
                     e => Failure::Runtime(e.to_string()),
                 });
             }
@@ -269,7 +269,7 @@ fn sample(engine: &mut Engine) -> Result<Option<Tick>, Failure> {
 
 fn render(engine: &Engine, tick: &Tick, json: bool) -> String {
     if json {
-        let mut s = report::json(&tick.snapshot, engine.status());
+        let mut s = crate::json::snapshot(&tick.snapshot, engine.status());
         s.push('\n');
         s
     } else {

@@ -1,56 +1,11 @@
-//! The `--once` and `--batch` reports: one snapshot as a table for people or JSON for scripts.
-//!
-//! The JSON document is a contract (README, "JSON output"): its top-level keys are `schema`,
-//! `host`, `at`, `time`, `interval_secs`, `system`, `users`, `accounting`, `processes` and
-//! `status`, and new fields may be added but none removed, renamed or given a new meaning
-//! without bumping `schema` (2: a user's `memory_bytes` counts a shared page once).
+//! The `--once` and `--batch` text report: one snapshot as a table for people. Their JSON form
+//! is [`crate::json::snapshot`], which the HTTP API serves as well.
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
-
 use crate::format;
-use crate::model::{Snapshot, StatusReport, Timestamp};
-
-pub const JSON_SCHEMA_VERSION: u32 = 2;
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    schema: u32,
-    host: &'a str,
-    /// Milliseconds since the Unix epoch.
-    at: Timestamp,
-    /// The same instant as RFC 3339 in UTC.
-    time: String,
-    interval_secs: f64,
-    system: &'a crate::model::SystemStats,
-    users: &'a [crate::model::UserStats],
-    accounting: &'a crate::model::CpuAccounting,
-    processes: &'a [crate::model::ProcessStats],
-    status: &'a StatusReport,
-}
-
-pub fn rfc3339(at: Timestamp) -> String {
-    jiff::Timestamp::from_millisecond(at.0)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|_| at.0.to_string())
-}
-
-pub fn json(snap: &Snapshot, status: &StatusReport) -> String {
-    let doc = JsonReport {
-        schema: JSON_SCHEMA_VERSION,
-        host: &snap.host,
-        at: snap.at,
-        time: rfc3339(snap.at),
-        interval_secs: snap.interval_secs,
-        system: &snap.system,
-        users: &snap.users,
-        accounting: &snap.accounting,
-        processes: &snap.processes,
-        status,
-    };
-    serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
-}
+use crate::model::{Snapshot, StatusReport};
+use crate::time::rfc3339;
 
 /// Options for the text table.
 #[derive(Debug, Clone, Copy)]

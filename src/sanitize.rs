@@ -23,6 +23,25 @@ pub fn clean(s: &str) -> String {
     out
 }
 
+/// Show control characters and bidi controls as `\u{1b}` escapes instead of dropping them:
+/// for text that quotes a file an admin must then correct (a config key or value), where a
+/// character silently dropped would hide what is wrong and one left in could rewrite the
+/// terminal or forge a log line.
+pub fn escape(s: &str) -> String {
+    if is_clean(s) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// True when `s` would pass through `clean` unchanged.
 pub fn is_clean(s: &str) -> bool {
     !s.chars().any(|c| c.is_control() || is_bidi_control(c))
@@ -52,6 +71,14 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced() {
         assert_eq!(clean_bytes(b"ab\xffcd"), "ab\u{fffd}cd");
+    }
+
+    #[test]
+    fn escape_shows_what_clean_would_drop() {
+        assert_eq!(escape("ev\x1b]0;x\x07il"), "ev\\u{1b}]0;x\\u{7}il");
+        assert_eq!(escape("a\u{202E}b\nc"), "a\\u{202e}b\\u{a}c");
+        assert_eq!(escape("plain é"), "plain é");
+        assert!(is_clean(&escape("\u{9b}2J\x00")));
     }
 
     #[test]

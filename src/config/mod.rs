@@ -309,6 +309,9 @@ impl Config {
         I: IntoIterator<Item = (String, String)>,
     {
         let doc = locate::Document::new(text, origin);
+        if let Some(e) = doc.control_character() {
+            return Err(e);
+        }
         // First the file alone, so that its own mistakes are reported against its lines.
         let file_config: Config = toml::from_str(text).map_err(|e| doc.parse_error(&e))?;
         let overrides = collect_env_overrides(env);
@@ -480,19 +483,25 @@ impl ConfigError {
     }
 }
 
+/// Everything shown passes through [`sanitize::escape`]: keys, values and parser messages quote
+/// the file, and `config check`, a failed reload's log line and the journal must show an escape
+/// sequence or a bidi override in it as text, not act on it.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::sanitize::escape;
         match (&self.env_var, &self.file, self.line) {
-            (Some(var), _, _) => write!(f, "environment variable {var}: ")?,
-            (None, Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
-            (None, Some(file), None) => write!(f, "{}: ", file.display())?,
+            (Some(var), _, _) => write!(f, "environment variable {}: ", escape(var))?,
+            (None, Some(file), Some(line)) => {
+                write!(f, "{}:{line}: ", escape(&file.display().to_string()))?
+            }
+            (None, Some(file), None) => write!(f, "{}: ", escape(&file.display().to_string()))?,
             (None, None, Some(line)) => write!(f, "line {line}: ")?,
             (None, None, None) => {}
         }
         if let Some(key) = &self.key {
-            write!(f, "key `{key}`: ")?;
+            write!(f, "key `{}`: ", escape(key))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&escape(&self.message))
     }
 }
 

@@ -1,6 +1,6 @@
 //! Log lines for tracker events: what happened, to what, and how bad.
 
-use super::log::Level;
+use crate::log::Level;
 use crate::model::{Event, ResolvedBy, Severity};
 
 fn level_for(s: Severity) -> Level {
@@ -58,7 +58,7 @@ pub fn describe(e: &Event) -> (Level, String) {
                 p.user,
                 p.metric.label(),
                 p.threshold,
-                crate::report::rfc3339(p.started_at)
+                crate::time::rfc3339(p.started_at)
             ),
         ),
         Event::PersistentEnded(p) => (

@@ -7,15 +7,14 @@
 //!
 //! Nothing recorded is lost to a failing database: records that cannot be written (disk full,
 //! read-only file, a long lock) queue in memory, up to `MAX_BUFFERED`, and are written in order
-//! once the database accepts writes again. Monitoring, alerting and mail (from its own
-//! connection) go on meanwhile.
+//! once the database accepts writes again. Monitoring, alerting and mail go on meanwhile: the
+//! mails of a record that cannot be written are handed to the mail thread to deliver from
+//! memory, and recorded as sent when the record is written (see `mailer`).
 //!
 //! With `[http] enabled`, an HTTP server (`crate::http`) runs on a third thread; the loop only
 //! publishes each sample to it through non-blocking channels, so no client can slow sampling.
 
-pub mod counters;
 mod events;
-pub mod log;
 mod mailer;
 mod reload;
 
@@ -28,14 +27,14 @@ use std::time::{Duration, Instant};
 use crate::collect::Collector;
 use crate::config::{Config, ConfigSource};
 use crate::engine::Engine;
+use crate::mail::render;
 use crate::model::{Event, Snapshot, Timestamp};
-use crate::notify::render;
 use crate::store::{ActionKind, PendingMail, Record, Store};
 use crate::track::{Tracker, TrackerState};
 
+use crate::counters::Counters;
 use crate::lock::{self, InstanceLock, LockError};
-use counters::Counters;
-use log::{Level, log};
+use crate::log::{Level, log};
 
 /// Records kept in memory while the database cannot be written.
 pub const MAX_BUFFERED: usize = 10_000;
@@ -50,6 +49,9 @@ const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 pub enum DaemonError {
     /// Another daemon owns the database (exit status 2).
     AlreadyRunning { pid: Option<u32>, lock: String },
+    /// A condition restarting cannot fix, such as a database from a newer sysmon or one this
+    /// user cannot read (exit status 2).
+    Unusable(String),
     /// Anything else that prevents starting (exit status 1).
     Startup(String),
 }
@@ -68,7 +70,7 @@ impl std::fmt::Display for DaemonError {
                 f,
                 "another sysmon --headless is already using this database ({lock})"
             ),
-            DaemonError::Startup(m) => f.write_str(m),
+            DaemonError::Unusable(m) | DaemonError::Startup(m) => f.write_str(m),
         }
     }
 }
@@ -86,6 +88,8 @@ struct Pending {
     snapshot: Snapshot,
     events: Vec<Event>,
     mails: Vec<PendingMail>,
+    /// The mail thread's keys of `mails`, once they were handed to it to deliver from memory.
+    handed: Vec<u64>,
 }
 
 struct Daemon {
@@ -96,6 +100,9 @@ struct Daemon {
     pending: VecDeque<Pending>,
     dropped: u64,
     store_failing: bool,
+    /// The database turned out damaged while running: what SQLite found. Nothing is written to
+    /// it from then on; samples stay in memory and mail goes out from memory.
+    damaged: Option<String>,
     mail: mailer::MailWorker,
     last_retention: Option<Instant>,
     watchdog: Option<Duration>,
@@ -117,8 +124,34 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
             lock::lock_path(&db_path).display()
         )),
     })?;
-    let store = Store::open(&db_path)
-        .map_err(|e| DaemonError::Startup(format!("cannot open {}: {e}", db_path.display())))?;
+    let store = Store::open(&db_path).map_err(|e| {
+        if e.is_corrupt() {
+            return DaemonError::Unusable(damaged_at_start(&db_path, &e.to_string()));
+        }
+        let text = e.to_string();
+        let msg = if text.contains(&*db_path.to_string_lossy()) {
+            text
+        } else {
+            format!("cannot open {}: {text}", db_path.display())
+        };
+        if e.is_permanent() {
+            DaemonError::Unusable(msg)
+        } else {
+            DaemonError::Startup(msg)
+        }
+    })?;
+    match store.quick_check() {
+        Ok(None) => {}
+        Ok(Some(problems)) => {
+            return Err(DaemonError::Unusable(damaged_at_start(&db_path, &problems)));
+        }
+        Err(e) => {
+            return Err(DaemonError::Startup(format!(
+                "cannot check {}: {e}",
+                db_path.display()
+            )));
+        }
+    }
     store
         .set_busy_timeout(WRITE_WAIT)
         .map_err(|e| DaemonError::Startup(format!("{}: {e}", db_path.display())))?;
@@ -136,8 +169,13 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
             counters.clone(),
             Duration::from_secs(config.monitoring.interval_secs),
         ));
-        let server =
-            crate::http::start(&config, &db_path, hub.clone()).map_err(DaemonError::Startup)?;
+        let server = crate::http::start(&config, &db_path, hub.clone()).map_err(|e| {
+            if e.is_config() {
+                DaemonError::Unusable(e.to_string())
+            } else {
+                DaemonError::Startup(e.to_string())
+            }
+        })?;
         (Some(hub), Some(server))
     } else {
         (None, None)
@@ -164,6 +202,7 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
         pending: VecDeque::new(),
         dropped: 0,
         store_failing: false,
+        damaged: None,
         mail,
         last_retention: None,
         watchdog: sd_notify::watchdog_enabled(),
@@ -176,6 +215,18 @@ pub fn run(source: ConfigSource, config: Config) -> Result<(), DaemonError> {
     daemon.shut_down();
     drop(lock);
     Ok(())
+}
+
+/// Why a damaged database stops the daemon from starting, and what to do. The file is never
+/// changed: it may hold what an admin wants to recover, and moving it aside while a TUI still
+/// has it open could have that TUI delete the new file's write-ahead log when it closes.
+fn damaged_at_start(path: &std::path::Path, problems: &str) -> String {
+    let p = path.display();
+    format!(
+        "the database {p} is damaged ({problems}); sysmon leaves it as it is. To start afresh, \
+         stop every sysmon using it and move it aside with its -wal and -shm files (mv {p} \
+         {p}.damaged); `sqlite3 {p}.damaged .recover | sqlite3 {p}` recovers what can be read"
+    )
 }
 
 /// Continue from the state the previous run stored; the tracker itself decides whether the gap
@@ -279,9 +330,18 @@ impl Daemon {
             snapshot,
             events: tick.events,
             mails,
+            handed: Vec::new(),
         });
-        if self.pending.len() > MAX_BUFFERED {
-            self.pending.pop_front();
+        if self.pending.len() > MAX_BUFFERED
+            && let Some(old) = self.pending.pop_front()
+        {
+            let mut ledger = self.mail.ledger();
+            for key in old.handed {
+                // A mail still to be sent stays with the mail thread.
+                if matches!(ledger.get(key), Some(mailer::Handed::Delivered(_))) {
+                    ledger.remove(key);
+                }
+            }
             self.dropped += 1;
         }
         self.flush();
@@ -325,6 +385,7 @@ impl Daemon {
                 render::mail_for(e, &config.alerts).map(|mail| PendingMail {
                     mail,
                     alert_key: e.alert().map(|a| a.key.clone()),
+                    sent_at: None,
                 })
             })
             .collect()
@@ -332,9 +393,31 @@ impl Daemon {
 
     /// Write buffered records oldest first; stop at the first failure and try again next tick.
     fn flush(&mut self) {
+        if self.damaged.is_some() {
+            self.hand_over_mail();
+            return;
+        }
         let state: TrackerState = self.engine.tracker().snapshot_state();
         let mut written = 0usize;
-        while let Some(p) = self.pending.front() {
+        while let Some(p) = self.pending.front_mut() {
+            // Mails handed to the mail thread are recorded as sent if it delivered them, or taken
+            // back into the outbox if not; the ledger stays locked until the row is written, and
+            // a record waits for the next tick while one of its mails is being delivered.
+            let mut ledger = (!p.handed.is_empty()).then(|| self.mail.ledger());
+            if let Some(l) = &ledger {
+                if p.handed
+                    .iter()
+                    .any(|k| l.get(*k) == Some(mailer::Handed::Sending))
+                {
+                    return;
+                }
+                for (m, key) in p.mails.iter_mut().zip(&p.handed) {
+                    m.sent_at = match l.get(*key) {
+                        Some(mailer::Handed::Delivered(at)) => Some(at),
+                        _ => None,
+                    };
+                }
+            }
             let rec = Record {
                 snapshot: &p.snapshot,
                 events: &p.events,
@@ -343,10 +426,21 @@ impl Daemon {
             };
             match self.store.record(&rec) {
                 Ok(_) => {
+                    if let Some(l) = ledger.as_mut() {
+                        for key in &p.handed {
+                            l.remove(*key);
+                        }
+                    }
+                    drop(ledger);
                     self.pending.pop_front();
                     written += 1;
                 }
                 Err(e) => {
+                    drop(ledger);
+                    if e.is_corrupt() {
+                        self.found_damage(&e);
+                    }
+                    self.hand_over_mail();
                     Counters::add(&self.counters.store_errors, 1);
                     self.counters.store_failing.store(true, Ordering::Relaxed);
                     if !self.store_failing {
@@ -382,12 +476,64 @@ impl Daemon {
         }
     }
 
+    /// The first "malformed" error: check the whole file, say so as loudly as the daemon can
+    /// (the log, `/health`, systemd's status line; `sysmon status` checks for itself), and stop
+    /// writing to it. Monitoring and mail go on from memory.
+    fn found_damage(&mut self, e: &crate::store::StoreError) {
+        if self.damaged.is_some() {
+            return;
+        }
+        let problems = match self.store.quick_check() {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => e.to_string(),
+        };
+        log(
+            Level::Error,
+            &format!(
+                "DATABASE DAMAGED: {} ({problems}). Nothing more is written to it and it is \
+                 left as it is; monitoring and alert mail go on, samples are kept in memory (up \
+                 to {MAX_BUFFERED}). Stop sysmon, move the file aside with its -wal and -shm \
+                 files, and start it again; a restart on the damaged file exits 2",
+                self.store.path().display()
+            ),
+        );
+        self.counters.store_damaged.store(true, Ordering::Relaxed);
+        self.damaged = Some(problems);
+    }
+
+    /// Give the mails of records that cannot be written to the mail thread, so an alert raised
+    /// while the database is unwritable is mailed now rather than when it can be written.
+    fn hand_over_mail(&mut self) {
+        if !self.engine.config().email.enabled {
+            return;
+        }
+        let mut handed = 0;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|p| p.handed.is_empty() && !p.mails.is_empty())
+        {
+            p.handed = p
+                .mails
+                .iter()
+                .map(|m| self.mail.deliver_from_memory(m.mail.clone()))
+                .collect();
+            handed += p.handed.len();
+        }
+        if handed > 0 {
+            self.mail.poke();
+        }
+    }
+
     /// Apply acknowledgements and resolutions other processes (a TUI, `sysmon alerts`) wrote to
     /// the database, each exactly once, so the tracker never re-opens what an operator closed.
     fn apply_operator_actions(&mut self) {
         let (actions, cursor) = match self.store.operator_actions_since(self.cursor) {
             Ok(r) => r,
             Err(e) => {
+                if e.is_corrupt() {
+                    self.found_damage(&e);
+                }
                 Counters::add(&self.counters.store_errors, 1);
                 if !self.store_failing {
                     log(
@@ -448,6 +594,7 @@ impl Daemon {
             .last_retention
             .is_some_and(|t| t.elapsed() < RETENTION_EVERY)
             || self.store_failing
+            || self.damaged.is_some()
         {
             return;
         }
@@ -472,7 +619,12 @@ impl Daemon {
     fn notify_systemd(&mut self) {
         use sd_notify::NotifyState;
         let status = format!(
-            "{}; {} open alerts; {} samples buffered",
+            "{}{}; {} open alerts; {} samples buffered",
+            if self.damaged.is_some() {
+                "DATABASE DAMAGED, see the log; "
+            } else {
+                ""
+            },
             self.engine.status().status,
             self.engine.tracker().open_alerts().len(),
             self.pending.len()

@@ -1,13 +1,14 @@
 //! The routes and the JSON API handlers.
 //!
-//! Every answer reuses what the command line prints (`report::json`, `admin::alerts_json`,
-//! `admin::history_query` and the store's `History`), so the API and `sysmon … --json` cannot
+//! Every answer reuses what the command line prints (`json::snapshot`, `json::alerts_json`,
+//! `store::history_query` and the store's `History`), so the API and `sysmon … --json` cannot
 //! drift apart. Bad input is a 400 with a one-line JSON `error`; database trouble a 500 whose
 //! detail goes to the log, not to the client.
 
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::middleware;
@@ -17,9 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, auth, health, metrics, ws};
-use crate::admin;
-use crate::headless::counters::Counters;
-use crate::headless::log::{Level, log};
+use crate::counters::Counters;
+use crate::log::{Level, log};
 use crate::model::Timestamp;
 use crate::store::Store;
 
@@ -65,6 +65,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
     }
+}
+
+/// The answer to a request that took longer than [`super::REQUEST_TIMEOUT`].
+pub(super) fn request_timed_out() -> Response {
+    error(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
 }
 
 fn error(code: StatusCode, message: &str) -> ApiError {
@@ -118,8 +123,13 @@ async fn health_handler(State(state): State<AppState>) -> Response {
         .ok();
     let c = &hub.counters;
     let failing = c.store_failing.load(std::sync::atomic::Ordering::Relaxed);
+    let damaged = c.store_damaged.load(std::sync::atomic::Ordering::Relaxed);
     let doc = json!({
-        "status": if v.healthy { "ok" } else { "stale" },
+        "status": match (v.healthy, damaged) {
+            (false, _) => "stale",
+            (true, true) => "degraded",
+            (true, false) => "ok",
+        },
         "engine": {
             "status": latest.as_ref().map(|l| l.status.status),
             "samples": Counters::get(&c.samples),
@@ -128,7 +138,11 @@ async fn health_handler(State(state): State<AppState>) -> Response {
             "interval_secs": hub.interval().as_secs(),
         },
         "database": {
-            "state": if failing { "failing" } else { "ok" },
+            "state": match (damaged, failing) {
+                (true, _) => "damaged",
+                (false, true) => "failing",
+                (false, false) => "ok",
+            },
             "buffered_samples": Counters::get(&c.buffered),
             "errors": Counters::get(&c.store_errors),
         },
@@ -138,7 +152,7 @@ async fn health_handler(State(state): State<AppState>) -> Response {
             "failed": Counters::get(&c.emails_failed),
         },
     });
-    let code = if v.healthy {
+    let code = if v.healthy && !damaged {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -185,7 +199,7 @@ async fn alerts(
 ) -> Answer {
     let p = params(q)?;
     let rows = with_store(&state, "alerts", move |s| s.alerts(p.all, MAX_ALERTS)).await?;
-    Ok((StatusCode::OK, axum::Json(admin::alerts_json(&rows))).into_response())
+    Ok((StatusCode::OK, axum::Json(crate::json::alerts_json(&rows))).into_response())
 }
 
 /// An alert id from the path: a positive integer.
@@ -205,8 +219,29 @@ enum Action {
     Resolve,
 }
 
-async fn act(state: AppState, raw: String, action: Action) -> Answer {
+/// The body of an acknowledgement or resolution: nothing, or the empty JSON object. Anything
+/// else is a client that believes it is passing an option, and is refused rather than ignored.
+pub(super) fn check_action_body(body: &[u8]) -> Result<(), String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(m)) if m.is_empty() => Ok(()),
+        Ok(serde_json::Value::Object(m)) => Err(format!(
+            "the body takes no fields (got {:?}); send nothing or {{}}",
+            crate::sanitize::clean(&m.keys().next().cloned().unwrap_or_default())
+        )),
+        Ok(_) => Err("the body must be empty or the JSON object {}".into()),
+        Err(e) => Err(format!(
+            "the body is not JSON ({}); send nothing or {{}}",
+            crate::sanitize::clean(&e.to_string())
+        )),
+    }
+}
+
+async fn act(state: AppState, raw: String, body: &[u8], action: Action) -> Answer {
     let id = parse_id(&raw).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
+    check_action_body(body).map_err(|m| error(StatusCode::BAD_REQUEST, &m))?;
     let done = with_store(&state, "alert action", move |s| {
         let now = Timestamp::now();
         match action {
@@ -236,12 +271,12 @@ async fn act(state: AppState, raw: String, action: Action) -> Answer {
         .into_response())
 }
 
-async fn ack(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    act(state, id, Action::Ack).await
+async fn ack(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Answer {
+    act(state, id, &body, Action::Ack).await
 }
 
-async fn resolve(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    act(state, id, Action::Resolve).await
+async fn resolve(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Answer {
+    act(state, id, &body, Action::Resolve).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -262,7 +297,7 @@ pub(super) fn history_query(
     {
         return Err("user must be a user name".into());
     }
-    let q = admin::history_query(
+    let q = crate::store::history_query(
         p.since.as_deref().unwrap_or("6h"),
         p.until.as_deref(),
         p.user,
@@ -300,6 +335,17 @@ mod tests {
         assert!(parse_id("99999999999999999999").is_err());
         let m = parse_id("\x1b[2J").unwrap_err();
         assert!(!m.contains('\x1b'), "{m}");
+    }
+
+    #[test]
+    fn an_action_body_is_empty_or_the_empty_object() {
+        for ok in ["", "  \n", "{}", " { } "] {
+            assert_eq!(check_action_body(ok.as_bytes()), Ok(()), "{ok:?}");
+        }
+        for bad in ["{", "[]", "null", "\"x\"", "{\"by\": \"me\"}", "\x1b[2J"] {
+            let e = check_action_body(bad.as_bytes()).expect_err(bad);
+            assert!(!e.contains('\x1b'), "{e}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::headless::counters::Counters;
+use crate::counters::Counters;
 use crate::model::{Metric, Severity, Status};
 
 use super::Latest;
@@ -173,6 +173,19 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         Gauge,
         "Samples held in memory because the database could not be written.",
         c(&counters.buffered),
+    );
+    e.single(
+        "sysmon_store_damaged",
+        Gauge,
+        "1 once the database was found damaged while running: nothing more is written to it.",
+        if counters
+            .store_damaged
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            1.0
+        } else {
+            0.0
+        },
     );
     let Some(l) = latest else {
         return e.finish();
@@ -438,6 +451,11 @@ mod tests {
         Counters::add(&c.samples, 3);
         let text = render(None, &c, Instant::now());
         assert!(text.contains("\nsysmon_samples_total 3\n"), "{text}");
+        assert!(text.contains("\nsysmon_store_damaged 0\n"), "{text}");
+        c.store_damaged
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let damaged = render(None, &c, Instant::now());
+        assert!(damaged.contains("\nsysmon_store_damaged 1\n"), "{damaged}");
         assert!(!text.contains("sysmon_user_"));
         for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
             let mut parts = line.split(' ').skip(2);

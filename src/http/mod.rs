@@ -15,6 +15,13 @@
 //!   acknowledgement through the API reaches the daemon's tracker the way any operator's does.
 //! - Binding happens before the thread starts, so a port in use or a bad address is a startup
 //!   error (exit 1) and not a log line nobody reads.
+//! - Connections are served by hyper directly rather than `axum::serve`, for three limits a
+//!   client must not be able to lift: a request head must arrive within [`HEADER_TIMEOUT`] of
+//!   the connection opening or of the previous answer (so idle keep-alive connections and
+//!   clients that send their headers a byte at a time are closed), a request must be answered
+//!   within [`REQUEST_TIMEOUT`] (a body trickled in is cut off), and at most
+//!   [`MAX_CONNECTIONS`] are open at once; more wait in the kernel's listen queue. Each
+//!   connection is a descriptor from the same limit the collector budgets for `/proc`.
 
 mod api;
 pub mod auth;
@@ -29,15 +36,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::task::JoinSet;
 
 use crate::config::Config;
-use crate::headless::counters::Counters;
-use crate::headless::log::{Level, log};
+use crate::counters::Counters;
+use crate::log::{Level, log};
 use crate::model::{Event, Metric, Severity, Snapshot, StatusReport};
 
 /// Messages a WebSocket client may fall behind by before it is dropped.
 pub const STREAM_CAPACITY: usize = 64;
+/// A request's head must be complete this long after the connection opened or its previous
+/// answer was sent; otherwise the connection is closed.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request, its body included, must be answered within this long (408 otherwise).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once. A WebSocket stream leaves the count once upgraded; it has its
+/// own, smaller limit.
+pub const MAX_CONNECTIONS: usize = 128;
 
 /// The latest sample as the server shows it.
 #[derive(Debug)]
@@ -45,7 +61,7 @@ pub struct Latest {
     /// The snapshot without its per-process list (the metrics need system and user figures).
     pub snapshot: Snapshot,
     pub status: StatusReport,
-    /// `report::json` of the full snapshot: the `sysmon --once --json` document.
+    /// `json::snapshot` of the full snapshot: the `sysmon --once --json` document.
     pub status_json: Arc<str>,
     /// Open (and acknowledged) alerts by severity, lowest first.
     pub open_by_severity: [u64; 4],
@@ -89,7 +105,7 @@ impl Hub {
     ) {
         self.interval_secs
             .store(interval.as_secs().max(1), Ordering::Relaxed);
-        let status_json: Arc<str> = crate::report::json(snapshot, status).into();
+        let status_json: Arc<str> = crate::json::snapshot(snapshot, status).into();
         let mut open_by_severity = [0u64; 4];
         for s in open_severities {
             open_by_severity[s as usize] += 1;
@@ -164,34 +180,61 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
-/// Bind `[http] listen` and serve on a thread of its own. Errors are startup errors.
-pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, String> {
-    let addr: SocketAddr = config.http.listen.parse().map_err(|_| {
-        format!(
-            "http.listen {:?} is not an address:port",
-            config.http.listen
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("http.listen {0:?} is not an address:port")]
+    Address(String),
+    #[error("http token: {0}")]
+    Token(String),
+    #[error(
+        "refusing to serve HTTP on {0} without a token: it is reachable from other hosts; set \
+         http.token or http.token_file"
+    )]
+    Exposed(SocketAddr),
+    #[error("cannot listen on {addr} for HTTP: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the HTTP runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot start the HTTP thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StartError {
+    /// A configuration mistake rather than the machine's state: restarting will not help.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            StartError::Address(_) | StartError::Token(_) | StartError::Exposed(_)
         )
-    })?;
+    }
+}
+
+/// Bind `[http] listen` and serve on a thread of its own. Errors are startup errors.
+pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, StartError> {
+    let addr: SocketAddr = config
+        .http
+        .listen
+        .parse()
+        .map_err(|_| StartError::Address(config.http.listen.clone()))?;
     let token = config
         .http_token()
-        .map_err(|e| format!("http token: {e}"))?
+        .map_err(StartError::Token)?
         .map(|t| Arc::new(auth::Token::new(&t)));
     if token.is_none() && !addr.ip().is_loopback() {
-        return Err(format!(
-            "refusing to serve HTTP on {addr} without a token: it is reachable from other hosts; \
-             set http.token or http.token_file"
-        ));
+        return Err(StartError::Exposed(addr));
     }
-    let listener = std::net::TcpListener::bind(addr)
-        .map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?;
+    let listen = |source| StartError::Listen { addr, source };
+    let listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+    listener.set_nonblocking(true).map_err(listen)?;
     let bound = listener.local_addr().unwrap_or(addr);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+        .map_err(StartError::Runtime)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let state = AppState {
         hub,
@@ -212,24 +255,94 @@ pub fn start(config: &Config, db: &Path, hub: Arc<Hub>) -> Result<Server, String
                         return;
                     }
                 };
-                let mut stop = shutdown_rx;
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        stopped(&mut stop).await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    log(Level::Error, &format!("HTTP server stopped: {e}"));
-                }
+                serve(listener, router, shutdown_rx).await;
             });
         })
-        .map_err(|e| format!("cannot start the HTTP thread: {e}"))?;
+        .map_err(StartError::Thread)?;
     log(Level::Notice, &format!("HTTP: listening on {bound}"));
     Ok(Server {
         shutdown,
         thread: Some(thread),
         addr: bound,
     })
+}
+
+/// Accept connections while a slot is free, until told to stop; then let the open ones finish
+/// what they are answering.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    let mut accept_failing = false;
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let tcp = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stopped(&mut stop) => break,
+        };
+        match tcp {
+            Ok((tcp, _)) => {
+                accept_failing = false;
+                connections.spawn(connection(tcp, router.clone(), stop.clone(), slot));
+            }
+            Err(e) => {
+                // Out of descriptors, most likely: wait for some to be freed.
+                if !accept_failing {
+                    log(
+                        Level::Warning,
+                        &format!("HTTP: cannot accept a connection: {e}"),
+                    );
+                    accept_failing = true;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// One connection, holding its slot until it closes.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    router: axum::Router,
+    mut stop: watch::Receiver<bool>,
+    _slot: OwnedSemaphorePermit,
+) {
+    use hyper::service::Service as _;
+    let router = hyper_util::service::TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let answer = router.call(req.map(axum::body::Body::new));
+        async move {
+            match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(api::request_timed_out()),
+            }
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    let conn = builder
+        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = stopped(&mut stop) => conn.as_mut().graceful_shutdown(),
+    }
+    let _ = conn.await;
 }
 
 impl Server {

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use crate::headless::log::{Level, log};
+use crate::log::{Level, log};
 
 /// How long one message may take to be written to a client before it is dropped.
 const SEND_WAIT: Duration = Duration::from_secs(10);

@@ -852,3 +852,27 @@ fn user_point(p: &UserPt) -> UserPoint {
         processes: a(3),
     }
 }
+
+/// The query behind `sysmon history` and `GET /api/v1/history`: `since` and `until` as
+/// [`crate::time::parse_when`] reads them (`until` defaults to now).
+pub fn history_query(
+    since: &str,
+    until: Option<&str>,
+    user: Option<String>,
+    now: Timestamp,
+) -> Result<HistoryQuery, String> {
+    let since = crate::time::parse_when(since, now)?;
+    let until = match until {
+        Some(u) => crate::time::parse_when(u, now)?,
+        None => now,
+    };
+    if until <= since {
+        return Err("until must be later than since".into());
+    }
+    Ok(HistoryQuery {
+        since,
+        until,
+        user,
+        max_points: None,
+    })
+}

@@ -1,4 +1,4 @@
-//! The outbox table as the mail sender sees it ([`crate::notify::queue::Outbox`]).
+//! The outbox table as the mail sender sees it ([`crate::mail::queue::Outbox`]).
 //!
 //! Why a table and not a channel: a mail is queued in the same transaction as the alert it is
 //! about (`record.rs`) and leaves the queue only when the server has accepted it, so an SMTP
@@ -9,8 +9,8 @@ use rusqlite::{TransactionBehavior, params};
 
 use super::alerts::parse_severity;
 use super::{Context, Store, StoreError};
+use crate::mail::queue::{Outbox, OutboxError};
 use crate::model::{Mail, OutboxItem, Timestamp};
-use crate::notify::queue::Outbox;
 
 impl Store {
     fn due_items(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
@@ -104,12 +104,12 @@ impl Store {
 }
 
 impl Outbox for Store {
-    fn due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, String> {
-        self.due_items(now, limit).map_err(|e| e.to_string())
+    fn due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
+        self.due_items(now, limit).map_err(OutboxError::new)
     }
 
-    fn mark_sent(&mut self, ids: &[i64], at: Timestamp) -> Result<(), String> {
-        self.mark_items_sent(ids, at).map_err(|e| e.to_string())
+    fn mark_sent(&mut self, ids: &[i64], at: Timestamp) -> Result<(), OutboxError> {
+        self.mark_items_sent(ids, at).map_err(OutboxError::new)
     }
 
     fn mark_failed(
@@ -118,21 +118,21 @@ impl Outbox for Store {
         at: Timestamp,
         error: &str,
         retry_at: Timestamp,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.mark_item_failed(id, at, error, retry_at)
-            .map_err(|e| e.to_string())
+            .map_err(OutboxError::new)
     }
 
-    fn sent_since(&mut self, since: Timestamp) -> Result<u64, String> {
+    fn sent_since(&mut self, since: Timestamp) -> Result<u64, OutboxError> {
         self.count(
             "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL AND sent_at >= ?1",
             Some(since.0),
         )
-        .map_err(|e| e.to_string())
+        .map_err(OutboxError::new)
     }
 
-    fn backlog(&mut self) -> Result<u64, String> {
+    fn backlog(&mut self) -> Result<u64, OutboxError> {
         self.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL", None)
-            .map_err(|e| e.to_string())
+            .map_err(OutboxError::new)
     }
 }

@@ -49,6 +49,9 @@ pub struct PendingMail {
     /// latest (an alert resolved in this same transaction). `mail.alert_id` is used when this is
     /// None.
     pub alert_key: Option<AlertKey>,
+    /// Already delivered, from memory, while the database could not be written: the row is
+    /// recorded as sent at this time and never sent again.
+    pub sent_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -356,8 +359,8 @@ fn queue_mail(tx: &Transaction<'_>, m: &PendingMail, at: Timestamp) -> Result<i6
         None => m.mail.alert_id,
     };
     tx.prepare_cached(
-        "INSERT INTO outbox (created_at, alert_id, severity, subject, body, next_attempt_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?1)",
+        "INSERT INTO outbox (created_at, alert_id, severity, subject, body, next_attempt_at, \
+         sent_at, last_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?1, ?6, ?6)",
     )
     .ctx("preparing the outbox row")?
     .execute(params![
@@ -365,7 +368,8 @@ fn queue_mail(tx: &Transaction<'_>, m: &PendingMail, at: Timestamp) -> Result<i6
         alert_id,
         m.mail.severity.as_str(),
         m.mail.subject,
-        m.mail.body
+        m.mail.body,
+        m.sent_at.map(|t| t.0),
     ])
     .ctx("queueing a mail")?;
     Ok(tx.last_insert_rowid())

@@ -75,7 +75,7 @@ pub fn run(engine: Engine, mut state: AppState) -> io::Result<()> {
     let mut session = Session {
         db: AlertDb::open(engine.config()),
         engine,
-        operator: crate::admin::operator(),
+        operator: crate::operator::current(),
     };
     event_loop(&mut session, &mut state, &mut terminal)
 }

@@ -2,7 +2,7 @@
 //!
 //! At a prompt an admin types what they think: `04:37` (the last time the clock read that),
 //! `1.5h` or `2m30s` back from now, `yesterday` (this time, a day ago); dates and durations
-//! like `6h` are read as everywhere else (`admin::parse_when`).
+//! like `6h` are read as everywhere else (`time::parse_when`).
 
 use jiff::tz::TimeZone;
 
@@ -67,7 +67,7 @@ pub fn parse(text: &str, now: Timestamp, tz: &TimeZone) -> Result<Timestamp, Str
     if let Some(t) = clock_time(s, now, tz) {
         return Ok(t);
     }
-    crate::admin::parse_when(s, now).map_err(|_| {
+    crate::time::parse_when(s, now).map_err(|_| {
         format!("{s:?} is not a time: try 04:37, 30m, 1.5h, 2m30s, yesterday or 2026-11-22T03:00")
     })
 }

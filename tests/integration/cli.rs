@@ -149,6 +149,71 @@ fn config_check_names_key_and_line_and_exits_2() {
     assert!(err.contains("/nonexistent/x.toml"), "{err}");
 }
 
+/// No escape sequence, bell, other control character or bidi override reaches the terminal.
+fn is_inert(text: &str) -> bool {
+    !text.chars().any(|c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+    })
+}
+
+#[test]
+fn config_errors_show_control_characters_from_the_file_as_escapes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // In a table name (a user name), in a value, in an unknown key, and raw in the file.
+    let cases = [
+        (
+            "[user_thresholds.\"ev\\u001b]0;owned\\u0007il\\u202e\"]\ncpu_threshold = 150\n",
+            "user_thresholds.ev\\u{1b}]0;owned\\u{7}il\\u{202e}.cpu_threshold",
+            ":2:",
+        ),
+        (
+            "[monitoring]\ndisks = [\"rel\\u001b[2J\\u009b31m\\u202e\"]\n",
+            "monitoring.disks",
+            ":2:",
+        ),
+        (
+            "[monitoring]\n\"cpu\\u001b[31m\" = 1\n",
+            "monitoring.cpu\\u{1b}[31m",
+            ":2:",
+        ),
+        ("[monitoring]\ncpu_threshold = 80 \u{1b}[2J\n", "", ":2:"),
+    ];
+    for (n, (text, key, line)) in cases.iter().enumerate() {
+        let bad = write(dir.path(), &format!("bad{n}.toml"), text);
+        let (code, _, err) = run(sysmon().args(["config", "check"]).arg(&bad));
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            is_inert(&err),
+            "case {n} echoed a control character: {err:?}"
+        );
+        assert!(err.contains(key) && err.contains(line), "case {n}: {err}");
+    }
+    let nul = write(
+        dir.path(),
+        "nul.toml",
+        "[monitoring]\ncpu_threshold = 80 \0\n",
+    );
+    let (code, _, err) = run(sysmon().args(["config", "check"]).arg(&nul));
+    assert_eq!(code, 2);
+    assert!(err.contains("nul.toml:2: a NUL byte at column 20"), "{err}");
+    assert!(!err.contains("must be quoted"), "{err}");
+
+    let dup = write(
+        dir.path(),
+        "dup.toml",
+        "[monitoring]\ncpu_threshold = 80\ninterval_secs = 5\ncpu_threshold = 90\n",
+    );
+    let (code, _, err) = run(sysmon().args(["config", "check"]).arg(&dup));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "dup.toml:4: key `monitoring.cpu_threshold`: duplicate key: already set on line 2"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn environment_override_errors_name_the_variable() {
     let (code, _, err) = run(sysmon()

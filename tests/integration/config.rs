@@ -74,7 +74,9 @@ fn every_invalid_config_fails_with_its_key_and_line() {
             Err(e) => e,
         };
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
-        assert_eq!(err.key, want.key, "{name}: key in {err}");
+        // Expectations write a control character the way messages show it: `\u{1b}`.
+        let key = err.key.as_deref().map(sysmon::sanitize::escape);
+        assert_eq!(key, want.key, "{name}: key in {err}");
         assert_eq!(err.line, want.line, "{name}: line in {err}");
         assert!(
             err.message.contains(&want.message),
@@ -84,6 +86,10 @@ fn every_invalid_config_fails_with_its_key_and_line() {
         );
         let shown = err.to_string();
         assert!(shown.contains(name), "{name}: file not named in {shown}");
+        assert!(
+            sysmon::sanitize::is_clean(&shown),
+            "{name}: control characters from the file shown raw: {shown:?}"
+        );
         if let (Some(k), Some(l)) = (&want.key, want.line) {
             assert!(
                 shown.contains(k) && shown.contains(&format!(":{l}:")),

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::server::{Options, Received, Security, TestCert, TestServer};
-use crate::support::{Daemon, base, cli, free_port, json, status_field, try_json, wait};
+use crate::support::{
+    Daemon, base, cli, damage_page, free_port, json, now_ms, status_field, try_json, wait,
+};
 
 /// Where mail goes: a STARTTLS server on loopback whose self-signed certificate is trusted
 /// through `email.ca_file`.
@@ -255,7 +257,7 @@ fn smtp_down_then_up_delivers_every_mail_exactly_once() {
     std::thread::sleep(Duration::from_secs(2));
     let msgs: Vec<Received> = msgs.into_iter().chain(smtp.drain()).collect();
     assert!(!msgs.is_empty());
-    let ids: Vec<String> = msgs.iter().filter_map(|m| m.header("Message-ID")).collect();
+    let ids = message_ids(&msgs);
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();
@@ -293,6 +295,375 @@ fn sigkill_leaves_a_sound_database_and_loses_no_queued_mail() {
         d2.log()
     );
     assert!(d2.log().contains("started"));
+}
+
+/// Outbox rows the daemon has marked sent.
+fn sent_rows(db: &Path) -> i64 {
+    rusqlite::Connection::open(db)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .unwrap_or(0)
+}
+
+fn message_ids(mails: &[Received]) -> Vec<String> {
+    mails
+        .iter()
+        .filter_map(|m| m.header("Message-ID"))
+        .collect()
+}
+
+#[test]
+fn a_mail_the_server_accepted_is_recorded_before_quit_and_never_sent_twice() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let mut options = Options::new(Security::StartTls);
+    options.stall_after_data = true;
+    let stalling = TestServer::start_on(port, options, Some(&s.cert));
+    let mut d = Daemon::start(&s.cfg);
+    let first = collect_mail(&stalling, 45, |m| !m.is_empty());
+    assert!(!first.is_empty(), "no mail reached the server: {}", d.log());
+    // The server has answered 250 to the message and now answers nothing, not even QUIT. The
+    // delivery must be on record already; waiting for the goodbye would leave it unrecorded for
+    // as long as the server stalls.
+    assert!(
+        wait(10, || sent_rows(&s.db) >= 1),
+        "the accepted mail is not marked sent while the server stalls after accepting it: {}",
+        d.log()
+    );
+    d.signal(rustix::process::Signal::KILL);
+    d.wait_exit(5).expect("killed");
+    let mut got: Vec<Received> = first.into_iter().chain(stalling.drain()).collect();
+    drop(stalling);
+
+    let smtp = starttls_server(port, &s);
+    let d2 = Daemon::start(&s.cfg);
+    assert!(
+        wait(45, || status_field(&s.cfg, "outbox_backlog") == 0),
+        "{}",
+        d2.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    got.extend(smtp.drain());
+    let ids = message_ids(&got);
+    assert_eq!(ids.len(), got.len(), "every mail has a Message-ID");
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "a mail was delivered twice: {ids:?}"
+    );
+}
+
+/// systemd's `RestartPreventExitStatus=` in the shipped unit.
+fn unit_prevents_restart_on(code: i32) -> bool {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sysmon.service"),
+    )
+    .expect("unit");
+    unit.lines()
+        .filter_map(|l| l.strip_prefix("RestartPreventExitStatus="))
+        .flat_map(|v| v.split_whitespace())
+        .any(|c| c == code.to_string())
+}
+
+#[test]
+fn a_database_a_restart_cannot_fix_exits_2_which_systemd_does_not_restart() {
+    // Written by a newer sysmon.
+    let s = setup(None, "");
+    let conn = rusqlite::Connection::open(&s.db).expect("create db");
+    conn.execute_batch(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);
+         INSERT INTO schema_version VALUES (999, 0);",
+    )
+    .expect("newer schema");
+    drop(conn);
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("newer than this sysmon"), "{}", d.log());
+
+    // Not a SQLite file at all (storage.path pointing at the wrong file).
+    let s = setup(None, "");
+    std::fs::write(&s.db, vec![b'x'; 8192]).expect("write");
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("not a database"), "{}", d.log());
+    assert_eq!(std::fs::read(&s.db).expect("kept"), vec![b'x'; 8192]);
+
+    // A directory where the file should be: it cannot be opened whoever runs the daemon.
+    let s = setup(None, "");
+    std::fs::create_dir(&s.db).expect("dir");
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(20).map(|e| e.0), Some(2), "{}", d.log());
+    assert!(d.log().contains("cannot open"), "{}", d.log());
+
+    assert!(unit_prevents_restart_on(2));
+}
+
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// None (and the reason) when this machine does not let the test mount one.
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Write a file until the file system has no space left.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0xa5u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while f.write_all(&small).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn memory_mails(mails: &[Received]) -> usize {
+    mails
+        .iter()
+        .filter(|m| m.header("Subject").is_some_and(|s| s.contains("memory")))
+        .count()
+}
+
+#[test]
+fn an_alert_raised_while_the_disk_is_full_is_mailed_at_once_and_recorded_once() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let dir = s.cfg.parent().expect("dir").to_path_buf();
+    let fs = match Tmpfs::mount(&dir.join("small"), "4m") {
+        Ok(fs) => fs,
+        Err(e) => {
+            eprintln!("SKIPPED: cannot mount a tmpfs here ({e}); this test needs root");
+            return;
+        }
+    };
+    let db = dir.join("small/sysmon.db");
+    let mail = MailSetup {
+        port,
+        ca_file: &dir.join("ca.pem"),
+    };
+    let quiet =
+        config(&db, Some(&mail), "").replace("memory_threshold = 0.1", "memory_threshold = 99.9");
+    std::fs::write(&s.cfg, &quiet).expect("config");
+    let smtp = starttls_server(port, &s);
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(30, || status_field(&s.cfg, "samples").as_u64() >= Some(2)),
+        "{}",
+        d.log()
+    );
+
+    let filler = fs.fill();
+    assert!(
+        d.wait_log("cannot write to", 30),
+        "the database stayed writable on a full file system: {}",
+        d.log()
+    );
+    // The user goes over the limit (a memory threshold every machine exceeds) while nothing can
+    // be written.
+    std::fs::write(&s.cfg, config(&db, Some(&mail), "")).expect("config");
+    d.signal(rustix::process::Signal::HUP);
+    let mut got = collect_mail(&smtp, 30, |m| memory_mails(m) >= 1);
+    assert_eq!(
+        memory_mails(&got),
+        1,
+        "the alert was not mailed while the disk was full: {}",
+        d.log()
+    );
+    assert!(!d.log().contains("database writable again"), "{}", d.log());
+
+    std::fs::remove_file(&filler).expect("free space");
+    assert!(d.wait_log("database writable again", 30), "{}", d.log());
+    assert!(
+        wait(30, || status_field(&s.cfg, "outbox_backlog") == 0),
+        "{}",
+        d.log()
+    );
+    let conn = rusqlite::Connection::open(&db).expect("db");
+    let rows: Vec<Option<i64>> = conn
+        .prepare("SELECT sent_at FROM outbox WHERE subject LIKE '%memory%'")
+        .and_then(|mut st| {
+            st.query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        })
+        .expect("outbox");
+    assert_eq!(rows.len(), 1, "the mail is recorded once: {rows:?}");
+    assert!(rows[0].is_some(), "and recorded as sent");
+    std::thread::sleep(Duration::from_secs(3));
+    got.extend(smtp.drain());
+    assert_eq!(
+        memory_mails(&got),
+        1,
+        "no second copy after the disk had room"
+    );
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+}
+
+#[test]
+fn a_damaged_database_is_refused_with_exit_2_reported_by_status_and_never_changed() {
+    // A database with samples, an alert and queued mail (the mail server is down).
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let mut d = Daemon::start(&s.cfg);
+    assert!(
+        wait(45, || status_field(&s.cfg, "outbox_backlog").as_u64()
+            >= Some(1)
+            && status_field(&s.cfg, "samples").as_u64() >= Some(3)),
+        "{}",
+        d.log()
+    );
+    d.signal(rustix::process::Signal::TERM);
+    assert_eq!(d.wait_exit(10).map(|e| e.0), Some(0), "{}", d.log());
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_eq!(code, 0, "a sound database: {err}");
+
+    for object in ["samples", "outbox", "alerts", "outbox_due"] {
+        let copy = s.db.with_file_name(format!("{object}.db"));
+        std::fs::copy(&s.db, &copy).expect("copy");
+        damage_page(&copy, object);
+        let damaged = std::fs::read(&copy).expect("read");
+        let cfg = s.cfg.with_file_name(format!("{object}.toml"));
+        std::fs::write(
+            &cfg,
+            std::fs::read_to_string(&s.cfg)
+                .expect("config")
+                .replace(&s.db.display().to_string(), &copy.display().to_string()),
+        )
+        .expect("config");
+
+        let mut d = Daemon::start(&cfg);
+        assert_eq!(
+            d.wait_exit(30).map(|e| e.0),
+            Some(2),
+            "{object}: a damaged database must stop the daemon for good: {}",
+            d.log()
+        );
+        let log = d.log();
+        assert!(
+            log.contains("is damaged") && log.contains(&copy.display().to_string()),
+            "{object}: {log}"
+        );
+        let (code, _, err) = cli(&cfg, &["status"]);
+        assert_ne!(code, 0, "{object}: sysmon status on a damaged database");
+        assert!(err.contains("damaged"), "{object}: {err}");
+        assert_eq!(
+            std::fs::read(&copy).expect("read"),
+            damaged,
+            "{object}: the damaged file was changed"
+        );
+    }
+}
+
+/// `GET path` as the raw answer, status line included.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    c.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .expect("request");
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn damage_found_while_running_is_reported_loudly_and_alerts_are_still_mailed() {
+    let port = free_port();
+    let s = setup(Some(port), "");
+    let dir = s.cfg.parent().expect("dir").to_path_buf();
+    let mail = MailSetup {
+        port,
+        ca_file: &dir.join("ca.pem"),
+    };
+    // Three hours of history, so that the samples table spans pages under a root page that new
+    // samples read but do not rewrite.
+    let now = now_ms();
+    crate::tui::three_hours_recorded(&s.db, now - 60_000);
+    let http_port = free_port();
+    let http = format!("[http]\nenabled = true\nlisten = \"127.0.0.1:{http_port}\"\n");
+    let alerting = config(&s.db, Some(&mail), "") + &http;
+    let quiet = alerting.replace("memory_threshold = 0.1", "memory_threshold = 99.9");
+    std::fs::write(&s.cfg, &quiet).expect("config");
+    let smtp = starttls_server(port, &s);
+    let mut d = Daemon::start(&s.cfg);
+    assert!(d.wait_log("started", 30), "{}", d.log());
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_eq!(code, 0, "{err}");
+
+    // A stray write lands on the samples table's root page; another writer then changes the
+    // schema, so the daemon reads its pages afresh.
+    let conn = rusqlite::Connection::open(&s.db).expect("open");
+    conn.busy_timeout(Duration::from_secs(5)).expect("busy");
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .expect("checkpoint");
+    damage_page(&s.db, "samples");
+    conn.execute_batch("CREATE TABLE stray_write (x INTEGER)")
+        .expect("touch");
+    drop(conn);
+    assert!(
+        d.wait_log("DATABASE DAMAGED", 30),
+        "the damage was not reported: {}",
+        d.log()
+    );
+    let (code, _, err) = cli(&s.cfg, &["status"]);
+    assert_ne!(code, 0, "sysmon status on the damaged database");
+    assert!(err.contains("damaged"), "{err}");
+    let health = http_get(http_port, "/health");
+    assert!(
+        health.starts_with("HTTP/1.1 503")
+            && health.contains("\"status\":\"degraded\"")
+            && health.contains("\"state\":\"damaged\""),
+        "{health}"
+    );
+    let metrics = http_get(http_port, "/metrics");
+    assert!(metrics.contains("\nsysmon_store_damaged 1\n"), "{metrics}");
+
+    // Still monitoring and mailing: an alert raised now is delivered.
+    std::fs::write(&s.cfg, alerting).expect("config");
+    d.signal(rustix::process::Signal::HUP);
+    let got = collect_mail(&smtp, 30, |m| memory_mails(m) >= 1);
+    assert_eq!(memory_mails(&got), 1, "{}", d.log());
+    assert!(d.child_alive(), "{}", d.log());
+    d.signal(rustix::process::Signal::TERM);
+    assert!(d.wait_exit(10).is_some(), "{}", d.log());
+    // And on restart it refuses, exit 2.
+    let mut d = Daemon::start(&s.cfg);
+    assert_eq!(d.wait_exit(30).map(|e| e.0), Some(2), "{}", d.log());
 }
 
 #[test]

@@ -60,12 +60,23 @@ impl Reply {
 
 /// One request on a fresh connection (`Connection: close`, so the body ends at EOF).
 fn request(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<Reply> {
+    request_with_body(port, method, path, token, "")
+}
+
+fn request_with_body(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> Option<Reply> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: 0\r\n\
-         Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
     let mut raw = Vec::new();
@@ -206,6 +217,136 @@ fn bad_input_is_a_400_with_a_message() {
     assert_eq!(ws_try(s.port).err(), Some(503));
     drop(clients);
     assert!(wait(10, || ws_try(s.port).is_ok()), "slots are given back");
+}
+
+#[test]
+fn an_ack_or_resolve_with_a_malformed_body_is_refused_and_changes_nothing() {
+    let s = with_token();
+    let d = start(&s);
+    let id = {
+        let mut id = None;
+        assert!(
+            wait(30, || {
+                id = open_memory_alert_id(&s.cfg);
+                id.is_some()
+            }),
+            "{}",
+            d.log()
+        );
+        id.expect("alert")
+    };
+    for (action, body) in [
+        ("ack", "{bogus"),
+        ("ack", "{\"by\": \"mallory\"}"),
+        ("resolve", "[]"),
+        ("resolve", "\u{1b}[2J"),
+    ] {
+        let path = format!("/api/v1/alerts/{id}/{action}");
+        let r = request_with_body(s.port, "POST", &path, Some(TOKEN), body).expect("request");
+        assert_eq!(r.status, 400, "{action} with {body:?}: {}", r.body);
+        let msg = r.json()["error"].as_str().unwrap_or_default().to_string();
+        assert!(!msg.is_empty() && !msg.contains('\u{1b}'), "{msg:?}");
+    }
+    let alerts = json(&s.cfg, &["alerts", "--all", "--json"]);
+    assert_eq!(
+        find(&alerts, id)["state"],
+        "open",
+        "a refused request changed the alert"
+    );
+    // An empty body, or the empty object, is accepted.
+    let path = format!("/api/v1/alerts/{id}/ack");
+    let r = request_with_body(s.port, "POST", &path, Some(TOKEN), "{}").expect("request");
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Sockets the process holds open (its listener, its clients, netlink).
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|t| t.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Whether the server has closed `conn`: a read sees the end of the stream or a reset.
+fn closed_by_server(conn: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 512];
+    conn.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an error answer before closing
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed_and_their_number_is_capped() {
+    const CAP: usize = 128; // http::MAX_CONNECTIONS
+    let s = with_token();
+    let d = start(&s);
+    let pid = d.child.id();
+    let before = sockets(pid);
+
+    // More idle connections than the cap: the daemon holds no more than the cap of them.
+    let idle: Vec<TcpStream> = (0..CAP + 40)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).expect("connect"))
+        .collect();
+    // Until the daemon has accepted all it will (well before the header timeout closes them).
+    let mut held = 0;
+    for _ in 0..8 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = sockets(pid).saturating_sub(before);
+        if now == held && now > 0 {
+            break;
+        }
+        held = now;
+    }
+    assert!(held <= CAP, "the daemon holds {held} client connections");
+    assert!(held + 8 >= CAP, "only {held} connections were accepted");
+    drop(idle);
+
+    // A connection that never sends a byte, and one that sends its headers a byte a second:
+    // both are closed long before the slow one would have finished (60 s).
+    let mut silent = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let mut slow = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
+    let head = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: {}",
+        "a".repeat(60)
+    );
+    let mut slow_closed = false;
+    for byte in head.as_bytes().iter().take(60) {
+        if slow.write_all(std::slice::from_ref(byte)).is_err() || closed_by_server(&mut slow) {
+            slow_closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(900));
+    }
+    assert!(
+        slow_closed,
+        "a client trickling its headers was served for a minute"
+    );
+    assert!(
+        wait(15, || closed_by_server(&mut silent)),
+        "an idle connection was kept"
+    );
+    // The server still answers.
+    assert_eq!(get(s.port, "/health").status, 200);
 }
 
 #[test]

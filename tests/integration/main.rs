@@ -9,5 +9,5 @@ mod support;
 mod tui;
 // The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
 #[allow(dead_code)]
-#[path = "../../src/notify/tests/server.rs"]
+#[path = "../../src/mail/tests/server.rs"]
 mod server;

@@ -149,6 +149,14 @@ pub fn status_field(cfg: &Path, field: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The wall clock in milliseconds since the epoch, as the store's timestamps.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
+
 pub fn wait(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
@@ -158,4 +166,34 @@ pub fn wait(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     cond()
+}
+
+/// Overwrite the first page of `object` (a table's or an index's root) in a database file no
+/// process has open, as a bad sector or a stray write would: the page-level damage SQLite
+/// reports as "database disk image is malformed".
+pub fn damage_page(db: &Path, object: &str) {
+    use std::io::{Seek, SeekFrom, Write};
+    let (root, page_size): (i64, i64) = {
+        let conn = rusqlite::Connection::open(db).expect("open the database");
+        let root = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+                [object],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("no {object} in {}: {e}", db.display()));
+        let size = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("page size");
+        (root, size)
+    };
+    assert!(root > 1, "{object} starts on page {root}");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(db)
+        .expect("open for damage");
+    f.seek(SeekFrom::Start(((root - 1) * page_size) as u64))
+        .expect("seek");
+    f.write_all(&vec![0xa5; page_size as usize])
+        .expect("damage");
 }

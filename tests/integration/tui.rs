@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Daemon, status_field, try_json, wait};
+use crate::support::{BIN, Daemon, damage_page, now_ms, status_field, try_json, wait};
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
@@ -460,7 +460,7 @@ fn time_travel_and_history_charts_read_what_a_daemon_recorded() {
 
 /// A database holding three hours, one sample a minute, each sample's 1-minute load saying how
 /// many minutes before `base` it was taken (0.60 = an hour before), and two users.
-fn three_hours_recorded(db: &Path, base: i64) {
+pub(crate) fn three_hours_recorded(db: &Path, base: i64) {
     use sysmon::model::{LoadAverage, Snapshot, Timestamp, UserStats};
     use sysmon::store::{Record, Store};
     use sysmon::track::TrackerState;
@@ -509,10 +509,7 @@ fn three_hours_recorded(db: &Path, base: i64) {
 #[test]
 fn j_and_capital_j_step_through_the_past_by_the_range_and_the_charts_pick_a_user() {
     let (dir, cfg, db) = config_dir("");
-    let base = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_millis() as i64;
+    let base = now_ms();
     three_hours_recorded(&db, base);
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
@@ -829,4 +826,47 @@ fn a_database_this_user_may_not_read_says_permission_denied() {
     t.wait_text("nothing recorded to travel to:");
     t.send(&["q"]);
     assert_exited_and_restored(&t);
+}
+
+/// The TUI reads a daemon's database but never writes to a damaged one or gives up the live
+/// screen because of it: what it cannot read it says it cannot read.
+#[test]
+fn a_damaged_database_leaves_the_tui_running_and_says_so() {
+    let live = |s: &str| !s.contains("HISTORY") && s.contains("Users");
+    for object in ["samples", "alerts"] {
+        let (dir, cfg, db) = config_dir("");
+        let base = now_ms();
+        three_hours_recorded(&db, base);
+        damage_page(&db, object);
+        let damaged = std::fs::read(&db).expect("read");
+
+        let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
+        t.wait_for("the main screen", live);
+        t.send(&["J"]);
+        if object == "samples" {
+            t.wait_text("reading a recorded sample: database disk image is malformed");
+        } else {
+            t.wait_text("load 0.60 0.00 0.00");
+        }
+        t.send(&["L"]);
+        t.wait_for("live again", live);
+        t.send(&["Tab"]);
+        t.send(&["H"]);
+        if object == "samples" {
+            t.wait_text(
+                "cannot read history: reading raw samples: database disk image is malformed",
+            );
+        } else {
+            t.wait_text("History 1h");
+        }
+        t.send(&["Escape"]);
+        t.wait_for("the main screen", live);
+        t.send(&["q"]);
+        assert_exited_and_restored(&t);
+        assert_eq!(
+            std::fs::read(&db).expect("read"),
+            damaged,
+            "{object}: the file changed"
+        );
+    }
 }

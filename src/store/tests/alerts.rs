@@ -338,7 +338,7 @@ fn mails_are_linked_to_their_alert_rows() {
         }],
         &[mail("recovered", Some(&key))],
     );
-    use crate::notify::queue::Outbox;
+    use crate::mail::queue::Outbox;
     let due = store.due(Timestamp(T0 + HOUR), 10).expect("due");
     let links: Vec<(String, Option<i64>)> = due
         .iter()

@@ -238,6 +238,7 @@ pub(super) fn mail(subject: &str, key: Option<&AlertKey>) -> PendingMail {
             alert_id: None,
         },
         alert_key: key.cloned(),
+        sent_at: None,
     }
 }
 

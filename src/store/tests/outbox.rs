@@ -1,7 +1,7 @@
 //! The outbox as the sender uses it, through the `Outbox` trait, from its own connection.
 
 use super::*;
-use crate::notify::queue::Outbox;
+use crate::mail::queue::Outbox;
 
 #[test]
 fn due_failed_sent_and_backlog() {

@@ -146,7 +146,7 @@ fn a_retried_sample_is_not_written_twice() {
     assert!(second.already_recorded);
     assert_eq!(second.sample_id, first.sample_id);
     assert!(second.mail_ids.is_empty() && second.opened.is_empty());
-    use crate::notify::queue::Outbox;
+    use crate::mail::queue::Outbox;
     assert_eq!(store.backlog().expect("backlog"), 1);
     assert_eq!(store.alerts(true, 10).expect("alerts").len(), 1);
 }

@@ -3,8 +3,8 @@
 use rusqlite::types::Value;
 
 use super::*;
+use crate::mail::queue::Outbox;
 use crate::model::{Metric, PersistentEpisode, ResolvedBy};
-use crate::notify::queue::Outbox;
 use crate::store::{HistoryQuery, Resolution};
 
 /// Every row of every table, for comparing a file before and after.

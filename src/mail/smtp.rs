@@ -21,8 +21,10 @@ use jiff::tz::TimeZone;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters};
-use lettre::{SmtpTransport, Transport as _};
+use lettre::transport::smtp::client::{
+    Certificate, CertificateStore, SmtpConnection, Tls, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 
 use super::render;
 use crate::config::{Config, Email, TlsMode};
@@ -37,13 +39,23 @@ pub trait Transport {
     /// Deliver `mail`; `Ok` means the server accepted it for delivery.
     fn send(&self, mail: &Mail) -> Result<(), SendError>;
 
-    /// Deliver `mail` with a Message-ID derived from `key`. The outbox sender passes a key
-    /// unique to the outbox entry, so that if a crash between the server's acceptance and
-    /// `mark_sent` makes it send the entry again, both copies carry the same Message-ID and mail
-    /// systems that de-duplicate by it show one. The default ignores the key.
-    fn send_keyed(&self, mail: &Mail, key: &str) -> Result<(), SendError> {
+    /// Deliver `mail` with a Message-ID derived from `key`, and call `accepted` the moment the
+    /// server has accepted it (its reply to the end of DATA), before the session is closed. The
+    /// outbox sender records the delivery there, so only a crash between that reply and the
+    /// commit, a few milliseconds, can make it send the entry again; the key is unique to the
+    /// outbox entry, so both copies then carry the same Message-ID and mail systems that
+    /// de-duplicate by it show one. The default ignores the key and reports acceptance after
+    /// `send` returns.
+    fn send_keyed(
+        &self,
+        mail: &Mail,
+        key: &str,
+        accepted: &mut dyn FnMut(),
+    ) -> Result<(), SendError> {
         let _ = key;
-        self.send(mail)
+        self.send(mail)?;
+        accepted();
+        Ok(())
     }
 }
 
@@ -106,9 +118,17 @@ impl SendError {
 #[error("{0}")]
 pub struct SetupError(pub String);
 
-/// An SMTP client for the `[email]` settings.
+/// An SMTP client for the `[email]` settings. Each delivery is one session of its own
+/// (connect, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT), driven here step by step so that
+/// the caller learns of the server's acceptance before the goodbye, which a server may stall.
 pub struct Mailer {
-    transport: SmtpTransport,
+    /// The host name or address to connect to, without IPv6 brackets.
+    connect_host: String,
+    port: u16,
+    tls: Tls,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    hello: ClientId,
     from: Mailbox,
     to: Vec<Mailbox>,
     /// `smtp.example.com:587 (STARTTLS)`, for messages.
@@ -188,18 +208,8 @@ impl Mailer {
             TlsMode::Tls => Tls::Wrapper(tls_parameters(host, extra_ca_pem)?),
         };
 
-        // `[::1]` is how an IPv6 address is written next to a port; resolvers and
-        // certificates want it bare.
-        let mut builder = SmtpTransport::builder_dangerous(bare_host(host))
-            .port(cfg.smtp_port)
-            .tls(tls)
-            .timeout(Some(timeout));
-        match (&cfg.username, password) {
-            (Some(user), Some(pass)) => {
-                builder = builder
-                    .credentials(Credentials::new(user.clone(), pass))
-                    .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-            }
+        let credentials = match (&cfg.username, password) {
+            (Some(user), Some(pass)) => Some(Credentials::new(user.clone(), pass)),
             (Some(_), None) => {
                 return Err(SetupError(
                     "email.username is set but there is no password (email.password, \
@@ -212,11 +222,18 @@ impl Mailer {
                     "a password is configured but email.username is not set".into(),
                 ));
             }
-            (None, None) => {}
-        }
+            (None, None) => None,
+        };
 
         Ok(Mailer {
-            transport: builder.build(),
+            // `[::1]` is how an IPv6 address is written next to a port; resolvers and
+            // certificates want it bare.
+            connect_host: bare_host(host).to_string(),
+            port: cfg.smtp_port,
+            tls,
+            credentials,
+            timeout,
+            hello: ClientId::default(),
             id_domain: from.email.domain().to_string(),
             from,
             to,
@@ -277,24 +294,79 @@ impl Mailer {
     }
 
     /// Deliver `mail`, returning the server's reply to the message (`250 2.0.0 Ok: queued`).
-    pub fn deliver(&self, mail: &Mail, key: Option<&str>) -> Result<String, SendError> {
+    /// `accepted` runs as soon as that reply is in, before QUIT: what the server does after
+    /// accepting (answer QUIT, stall, hang up) changes nothing about the delivery.
+    pub fn deliver(
+        &self,
+        mail: &Mail,
+        key: Option<&str>,
+        accepted: &mut dyn FnMut(),
+    ) -> Result<String, SendError> {
         let message = self.message(mail, key)?;
-        let reply = self
-            .transport
-            .send(&message)
-            .map_err(|e| send_error(&e, &self.server))?;
+        let err = |e: lettre::transport::smtp::Error| send_error(&e, &self.server);
+        let mut conn = self.connect().map_err(err)?;
+        let reply = match conn.send(message.envelope(), &message.formatted()) {
+            Ok(reply) => reply,
+            Err(e) => {
+                conn.abort();
+                return Err(err(e));
+            }
+        };
+        accepted();
+        // The goodbye is a courtesy: its answer, or the lack of one, is not waited for beyond
+        // the command timeout and not reported.
+        conn.abort();
         let text: Vec<&str> = reply.message().collect();
         Ok(format!("{} {}", reply.code(), text.join(" ")))
+    }
+
+    /// An open session, greeted, encrypted as configured and authenticated.
+    fn connect(&self) -> Result<SmtpConnection, lettre::transport::smtp::Error> {
+        let wrapper = match &self.tls {
+            Tls::Wrapper(params) => Some(params),
+            _ => None,
+        };
+        let mut conn = SmtpConnection::connect(
+            (self.connect_host.as_str(), self.port),
+            Some(self.timeout),
+            &self.hello,
+            wrapper,
+            None,
+        )?;
+        match self.secure(&mut conn) {
+            Ok(()) => Ok(conn),
+            Err(e) => {
+                conn.abort();
+                Err(e)
+            }
+        }
+    }
+
+    /// STARTTLS when it is required (never downgraded: a server that does not offer it fails),
+    /// then AUTH when credentials are configured.
+    fn secure(&self, conn: &mut SmtpConnection) -> Result<(), lettre::transport::smtp::Error> {
+        if let Tls::Required(params) = &self.tls {
+            conn.starttls(params, &self.hello)?;
+        }
+        if let Some(credentials) = &self.credentials {
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)?;
+        }
+        Ok(())
     }
 }
 
 impl Transport for Mailer {
     fn send(&self, mail: &Mail) -> Result<(), SendError> {
-        self.deliver(mail, None).map(drop)
+        self.deliver(mail, None, &mut || {}).map(drop)
     }
 
-    fn send_keyed(&self, mail: &Mail, key: &str) -> Result<(), SendError> {
-        self.deliver(mail, Some(key)).map(drop)
+    fn send_keyed(
+        &self,
+        mail: &Mail,
+        key: &str,
+        accepted: &mut dyn FnMut(),
+    ) -> Result<(), SendError> {
+        self.deliver(mail, Some(key), accepted).map(drop)
     }
 }
 
@@ -309,7 +381,9 @@ pub fn send_test(cfg: &Config) -> Result<String, String> {
         Timestamp::now(),
         &TimeZone::system(),
     );
-    let reply = mailer.deliver(&mail, None).map_err(|e| e.to_string())?;
+    let reply = mailer
+        .deliver(&mail, None, &mut || {})
+        .map_err(|e| e.to_string())?;
     let mut line = format!(
         "test message sent to {} through {}; the server answered: {reply}",
         mailer.recipients(),

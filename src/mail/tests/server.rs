@@ -73,6 +73,9 @@ pub struct Options {
     pub reject_data: Option<String>,
     /// Accept the connection, then never answer.
     pub mute: bool,
+    /// Accept each message (250 to the end of DATA), then answer nothing more until the client
+    /// hangs up: a server that stalls between accepting a mail and saying goodbye.
+    pub stall_after_data: bool,
 }
 
 impl Options {
@@ -83,6 +86,7 @@ impl Options {
             reject_rcpt: None,
             reject_data: None,
             mute: false,
+            stall_after_data: false,
         }
     }
 }
@@ -387,6 +391,10 @@ impl Session<'_> {
                             mail.tls = conn.is_tls();
                             conn.send("250 2.0.0 Ok: queued as TEST1")?;
                             let _ = self.mails.send(std::mem::take(&mut mail));
+                            if self.options.stall_after_data {
+                                stall(&mut conn);
+                                return Ok(());
+                            }
                         }
                     }
                 }
@@ -430,6 +438,23 @@ impl Session<'_> {
                 Ok((mech, user, pass))
             }
             other => Err(io::Error::other(format!("unexpected AUTH {other}"))),
+        }
+    }
+}
+
+/// Read and ignore what the client sends, answering nothing, until it hangs up (or half a
+/// minute has passed, so that a test's server always ends).
+fn stall(conn: &mut Conn) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
+        match conn.line() {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
         }
     }
 }

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use super::fixtures::*;
 use super::server::{Options, Security, TestCert, TestServer};
 use crate::config::{Config, Email, TlsMode};
+use crate::mail::render::mail_for;
+use crate::mail::sender::Sender;
+use crate::mail::smtp::{Mailer, SendError, Transport, send_test};
 use crate::model::{Event, Severity};
-use crate::notify::render::mail_for;
-use crate::notify::sender::Sender;
-use crate::notify::smtp::{Mailer, SendError, Transport, send_test};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -5,12 +5,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::config::Alerts;
+use crate::mail::queue::{Outbox, OutboxError};
+use crate::mail::smtp::{SendError, Transport};
 use crate::model::{
     Alert, AlertDetails, AlertKey, AlertState, LoadAverage, Mail, Metric, OutboxItem,
     PersistentEpisode, ProcessSummary, Severity, Status, Timestamp, UserSummary,
 };
-use crate::notify::queue::Outbox;
-use crate::notify::smtp::{SendError, Transport};
 
 /// 2024-05-01T10:00:00Z.
 pub const T0: Timestamp = Timestamp(1_714_557_600_000);
@@ -198,9 +198,9 @@ impl MemOutbox {
         self.rows.iter().filter(|r| r.sent_at.is_none()).count()
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), OutboxError> {
         if self.broken {
-            Err("database is locked".to_string())
+            Err(OutboxError::new("database is locked"))
         } else {
             Ok(())
         }
@@ -208,7 +208,7 @@ impl MemOutbox {
 }
 
 impl Outbox for MemOutbox {
-    fn due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, String> {
+    fn due(&mut self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, OutboxError> {
         self.check()?;
         let mut due: Vec<OutboxItem> = self
             .rows
@@ -221,10 +221,10 @@ impl Outbox for MemOutbox {
         Ok(due)
     }
 
-    fn mark_sent(&mut self, ids: &[i64], at: Timestamp) -> Result<(), String> {
+    fn mark_sent(&mut self, ids: &[i64], at: Timestamp) -> Result<(), OutboxError> {
         self.check()?;
         if self.mark_sent_broken {
-            return Err("disk full".to_string());
+            return Err(OutboxError::new("disk full"));
         }
         for r in self.rows.iter_mut().filter(|r| ids.contains(&r.item.id)) {
             r.sent_at = Some(at);
@@ -239,20 +239,20 @@ impl Outbox for MemOutbox {
         _at: Timestamp,
         error: &str,
         retry_at: Timestamp,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.check()?;
         let r = self
             .rows
             .iter_mut()
             .find(|r| r.item.id == id)
-            .ok_or("no such row")?;
+            .ok_or_else(|| OutboxError::new("no such row"))?;
         r.item.attempts += 1;
         r.item.next_attempt_at = retry_at;
         r.item.last_error = Some(error.to_string());
         Ok(())
     }
 
-    fn sent_since(&mut self, since: Timestamp) -> Result<u64, String> {
+    fn sent_since(&mut self, since: Timestamp) -> Result<u64, OutboxError> {
         self.check()?;
         Ok(self
             .rows
@@ -261,7 +261,7 @@ impl Outbox for MemOutbox {
             .count() as u64)
     }
 
-    fn backlog(&mut self) -> Result<u64, String> {
+    fn backlog(&mut self) -> Result<u64, OutboxError> {
         self.check()?;
         Ok(self.unsent() as u64)
     }
@@ -312,9 +312,16 @@ impl Transport for FakeTransport {
         }
     }
 
-    fn send_keyed(&self, mail: &Mail, key: &str) -> Result<(), SendError> {
+    fn send_keyed(
+        &self,
+        mail: &Mail,
+        key: &str,
+        accepted: &mut dyn FnMut(),
+    ) -> Result<(), SendError> {
         self.keys.borrow_mut().push(key.to_string());
-        self.send(mail)
+        self.send(mail)?;
+        accepted();
+        Ok(())
     }
 }
 

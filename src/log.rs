@@ -4,6 +4,9 @@
 //! journald turns into the entry's priority, and carries no timestamp (journald adds its own).
 //! Elsewhere a line is `TIME LEVEL message`. There are never colours, and every message passes
 //! through `sanitize` since it may quote user and process names.
+//!
+//! Its own module, beside `sanitize` and `format`, because the daemon, its mail thread and the
+//! HTTP server all log: no sink imports another to do so.
 
 use std::io::Write;
 
@@ -43,7 +46,7 @@ pub fn line(level: Level, message: &str, journald: bool, at: Timestamp) -> Strin
     if journald {
         format!("<{}>{clean}", level.priority())
     } else {
-        format!("{} {:<6} {clean}", crate::report::rfc3339(at), level.name())
+        format!("{} {:<6} {clean}", crate::time::rfc3339(at), level.name())
     }
 }
 

@@ -3,9 +3,9 @@ use proptest::prelude::*;
 
 use super::fixtures::*;
 use crate::config::{Email, TlsMode};
+use crate::mail::render::{digest_in, mail_for, mail_for_in};
+use crate::mail::smtp::Mailer;
 use crate::model::{Event, Mail, OutboxItem, ResolvedBy, Severity, Status, StatusReport};
-use crate::notify::render::{digest_in, mail_for, mail_for_in};
-use crate::notify::smtp::Mailer;
 
 fn tz() -> TimeZone {
     TimeZone::fixed(tz::offset(2))
@@ -445,7 +445,7 @@ fn digest_combines_every_held_mail() {
             body.contains(&format!(
                 "{}. {} {}",
                 n + 1,
-                crate::notify::render::utc(i.created_at),
+                crate::mail::render::utc(i.created_at),
                 i.mail.subject
             )),
             "{body}"
@@ -496,7 +496,7 @@ proptest! {
 
 #[test]
 fn the_finished_subject_is_checked_as_a_whole() {
-    use crate::notify::render::header_safe;
+    use crate::mail::render::header_safe;
     assert_eq!(
         header_safe("[sysmon] a\r\nBcc: x@example.net\u{1b}[2J\u{202e}"),
         "[sysmon] a Bcc: x@example.net[2J"

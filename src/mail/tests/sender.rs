@@ -1,8 +1,8 @@
 use std::collections::BTreeMap;
 
 use super::fixtures::*;
+use crate::mail::sender::{SendEvent, Sender, retry_delay_secs};
 use crate::model::Timestamp;
-use crate::notify::sender::{SendEvent, Sender, retry_delay_secs};
 
 fn at(secs: f64) -> Timestamp {
     T0.plus_secs(secs)

@@ -1,8 +1,9 @@
 //! The outbox worker: delivers queued mail with retries, backoff and a rate cap.
 //!
 //! The rules exist so that an administrator can trust the mailbox during a bad night:
-//! - Mail goes out oldest first and is marked sent only after the server accepted it, so an SMTP
-//!   outage delays mail but loses none. If the store cannot record a delivery, the sender
+//! - Mail goes out oldest first and is marked sent the moment the server accepts it (its reply
+//!   to the end of DATA, before QUIT), so an SMTP outage delays mail but loses none, and a
+//!   server that stalls after accepting cannot widen the window in which a crash resends. If the store cannot record a delivery, the sender
 //!   remembers it and records it later rather than sending it again.
 //! - A failed mail is retried with exponential backoff (30 s, 1 m, 2 m, … capped at 30 min). A
 //!   permanent (5xx) refusal is retried too, but slower (5 m doubling to 2 h): it is usually
@@ -22,7 +23,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use super::queue::Outbox;
+use super::queue::{Outbox, OutboxError};
 use super::render::{self, utc};
 use super::smtp::{SendError, Transport};
 use crate::model::{OutboxItem, Timestamp};
@@ -201,6 +202,20 @@ impl Sender {
         self.max_per_hour = max_per_hour;
     }
 
+    /// Whether `email.max_per_hour` leaves room for one more mail by this sender's own count.
+    /// For mail delivered from memory while the outbox cannot be written, when the store cannot
+    /// say what an earlier process sent.
+    pub fn has_room(&mut self, now: Timestamp) -> bool {
+        let hour_ago = Timestamp(now.0.saturating_sub(HOUR_MS));
+        self.deliveries.retain(|t| *t >= hour_ago);
+        (self.deliveries.len() as u64) < u64::from(self.max_per_hour)
+    }
+
+    /// Count a mail delivered outside the outbox against `email.max_per_hour`.
+    pub fn count_delivery(&mut self, now: Timestamp) {
+        self.deliveries.push_back(now);
+    }
+
     /// Deliver what is due at `now`. Blocks for as long as the deliveries take (each bounded
     /// by the mailer's timeouts), so drive it from a thread that can wait.
     pub fn run_once(
@@ -240,7 +255,7 @@ impl Sender {
         let used = match self.used(outbox, now) {
             Ok(n) => n,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
@@ -261,7 +276,7 @@ impl Sender {
         let due = match outbox.due(now, limit) {
             Ok(items) => items,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
@@ -283,7 +298,7 @@ impl Sender {
 
     /// Mails delivered in the rolling hour before `now`: this sender's own, counted as mails
     /// (a digest is one), plus what an earlier process marked sent before this one started.
-    fn used(&mut self, outbox: &mut dyn Outbox, now: Timestamp) -> Result<u64, String> {
+    fn used(&mut self, outbox: &mut dyn Outbox, now: Timestamp) -> Result<u64, OutboxError> {
         let hour_ago = Timestamp(now.0.saturating_sub(HOUR_MS));
         self.deliveries.retain(|t| *t >= hour_ago);
         let own = self.deliveries.len() as u64;
@@ -308,7 +323,7 @@ impl Sender {
                 Ok(items) if items.iter().any(|i| !self.is_unrecorded(i.id)) => {}
                 Ok(_) => return,
                 Err(e) => {
-                    self.outbox_error(report, e);
+                    self.outbox_error(report, e.to_string());
                     return;
                 }
             }
@@ -316,7 +331,7 @@ impl Sender {
         let held = match outbox.backlog() {
             Ok(n) => n,
             Err(e) => {
-                self.outbox_error(report, e);
+                self.outbox_error(report, e.to_string());
                 return;
             }
         };
@@ -353,10 +368,12 @@ impl Sender {
                 });
                 return;
             }
-            match mailer.send_keyed(&item.mail, &outbox_key(&item)) {
+            let sent = mailer.send_keyed(&item.mail, &outbox_key(&item), &mut || {
+                self.delivered(outbox, vec![item.id], now, report);
+            });
+            match sent {
                 Ok(()) => {
                     capacity -= 1;
-                    self.delivered(outbox, vec![item.id], now, report);
                     report.events.push(SendEvent::Sent {
                         id: item.id,
                         subject: item.mail.subject,
@@ -402,11 +419,13 @@ impl Sender {
             ids.last().copied().unwrap_or(0),
             ids.len()
         );
-        match mailer.send_keyed(&mail, &key) {
+        let sent = mailer.send_keyed(&mail, &key, &mut || {
+            self.delivered(outbox, ids.clone(), now, report);
+        });
+        match sent {
             Ok(()) => {
                 // More than one digest's worth may be waiting; the rest go in the next one.
                 self.holding = items.len() >= limit;
-                self.delivered(outbox, ids.clone(), now, report);
                 self.failed_runs = 0;
                 report.events.push(SendEvent::DigestSent {
                     ids,

@@ -1,9 +1,12 @@
 //! Email notifications: rendering events into mail, and delivering the outbox over SMTP.
 //!
+//! Named `mail` rather than `notify`, which is the file-watching crate the daemon's reload uses.
+//!
 //! Mail is never sent straight from the engine. The store writes each notification into an
 //! outbox table in the same transaction as the alert it is about, and a sender delivers the
-//! outbox with retries: an SMTP outage delays mail but loses none, and a crash after the server
-//! accepted a message but before it was marked sent is the only way a duplicate can occur.
+//! outbox with retries: an SMTP outage delays mail but loses none. A mail is marked sent the
+//! moment the server accepts it, before the session's goodbye, so the only way a duplicate can
+//! occur is a crash between that reply and the commit; the copy carries the same Message-ID.
 //!
 //! The pieces are kept apart so that each can be tested without the others:
 //! - [`render`] is pure: an [`Event`](crate::model::Event) in, a [`Mail`](crate::model::Mail)

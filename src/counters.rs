@@ -1,7 +1,8 @@
 //! The daemon's own figures, counted where they happen and read by `/health` and `/metrics`.
 //!
 //! Plain atomics: the sampling loop and the mail thread only ever add to them, so counting never
-//! waits on a lock a slow HTTP reader might hold.
+//! waits on a lock a slow HTTP reader might hold. A neutral module: the daemon writes them and
+//! the HTTP server reads them, without either importing the other.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -23,6 +24,8 @@ pub struct Counters {
     pub store_errors: AtomicU64,
     /// Whether the last write to the database failed.
     pub store_failing: AtomicBool,
+    /// The database was found damaged while running: nothing is written to it any more.
+    pub store_damaged: AtomicBool,
     /// Samples waiting in memory for the database.
     pub buffered: AtomicU64,
 }
