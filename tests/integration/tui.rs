@@ -296,14 +296,13 @@ fn memory_alert(cfg: &Path) -> Option<serde_json::Value> {
         .find(|a| a["kind"] == "system" && a["metric"] == "memory")
 }
 
-#[test]
-fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
-    // Every machine uses more than 0.1% of its memory: the daemon opens an alert at once, and
-    // the only one (CPU and disk limits out of reach).
+/// A daemon with one open alert, on memory: every machine uses more than 0.1% of it, so the
+/// alert opens at once, and it is the only one (CPU and disk limits out of reach).
+fn daemon_with_a_memory_alert() -> (tempfile::TempDir, PathBuf, Daemon, i64) {
     let (dir, cfg, _) = config_dir(
         "interval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n",
     );
-    let _daemon = Daemon::start(&cfg);
+    let daemon = Daemon::start(&cfg);
     assert!(
         wait(45, || memory_alert(&cfg).is_some()),
         "the daemon opened no alert"
@@ -311,6 +310,12 @@ fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
     let id = memory_alert(&cfg)
         .and_then(|a| a["id"].as_i64())
         .expect("alert id");
+    (dir, cfg, daemon, id)
+}
+
+#[test]
+fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
+    let (dir, cfg, _daemon, id) = daemon_with_a_memory_alert();
 
     let t = Tmux::start_with(dir, cfg, "--interval 0.5", "C.UTF-8");
     let s = t.wait_text("memory");
@@ -358,20 +363,10 @@ fn resolving_a_daemon_alert_in_the_tui_resolves_it_in_the_database() {
 
 #[test]
 fn an_alert_resolved_elsewhere_stays_resolved_in_a_new_tui() {
-    // The daemon opens a system memory alert at once; it is resolved from the command line
-    // while the condition still holds. A TUI started afterwards has its own tracker, which sees
-    // the same condition: while the daemon records, the database alone decides what is open.
-    let (dir, cfg, _) = config_dir(
-        "interval_secs = 1\nmemory_threshold = 0.1\ncpu_threshold = 100.0\ndisk_threshold = 100.0\n",
-    );
-    let _daemon = Daemon::start(&cfg);
-    assert!(
-        wait(45, || memory_alert(&cfg).is_some()),
-        "the daemon opened no alert"
-    );
-    let id = memory_alert(&cfg)
-        .and_then(|a| a["id"].as_i64())
-        .expect("alert id");
+    // It is resolved from the command line while the condition still holds. A TUI started
+    // afterwards has its own tracker, which sees the same condition: while the daemon records,
+    // the database alone decides what is open.
+    let (dir, cfg, _daemon, id) = daemon_with_a_memory_alert();
     let out = Command::new(BIN)
         .args([
             "--config",
