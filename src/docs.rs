@@ -118,7 +118,7 @@ fn render(cmd: &clap::Command, related: &[String]) -> String {
     let _ = extra.to_writer(&mut out);
     let body = String::from_utf8_lossy(&out).replace(PREAMBLE, "");
     format!(
-        "{PREAMBLE}.TH {} 1 \"\" \"sysmon {}\" \"{MANUAL}\"\n.nh\n{body}",
+        "{PREAMBLE}.TH {} 1 \"\" \"sysmon {}\" \"{MANUAL}\"\n.nh\n.ad l\n{body}",
         name.to_uppercase(),
         env!("CARGO_PKG_VERSION"),
     )
