@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 
 use crate::cli::{Cli, Command, ConfigCommand, HttpCommand, RunArgs};
 use crate::collect::Collector;
@@ -97,9 +97,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let source = config::find_config(cli.config.as_deref(), env_path.as_deref());
     match cli.command {
         Some(Command::Completions { shell }) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "sysmon", &mut io::stdout());
-            Ok(())
+            emit(&String::from_utf8_lossy(&crate::docs::completion(shell)))
         }
         Some(Command::Config(c)) => config_command(c, &source),
         Some(Command::Status { json }) => admin::status(&load(&source)?, json),

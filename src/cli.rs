@@ -74,6 +74,7 @@ pub enum Command {
     Config(ConfigCommand),
     /// Is a daemon running, how big is the database, what is open and queued.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -84,6 +85,7 @@ pub enum Command {
         /// Include resolved alerts.
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -98,6 +100,7 @@ pub enum Command {
         /// Also export this user's figures.
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
+        /// Output format: a table for people, CSV or JSON for scripts.
         #[arg(long, value_enum, default_value = "table")]
         format: HistoryFormat,
     },
@@ -122,9 +125,15 @@ pub enum HttpCommand {
 #[derive(Debug, Subcommand)]
 pub enum AlertAction {
     /// Acknowledge an alert: it stays open but stops repeating its notification.
-    Ack { id: i64 },
+    Ack {
+        /// The alert's id, as `sysmon alerts` lists it.
+        id: i64,
+    },
     /// Resolve an alert: it closes, and opens again only if its condition clears and returns.
-    Resolve { id: i64 },
+    Resolve {
+        /// The alert's id, as `sysmon alerts` lists it.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -12,6 +12,7 @@ pub mod collect;
 pub mod config;
 pub mod counters;
 pub mod derive;
+pub mod docs;
 pub mod engine;
 pub mod format;
 pub mod headless;

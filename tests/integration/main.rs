@@ -5,6 +5,7 @@ mod collector;
 mod config;
 mod headless;
 mod http;
+mod schema;
 mod support;
 mod tui;
 // The mailer's own test server (plain, STARTTLS, implicit TLS), shared rather than copied.
