@@ -95,8 +95,10 @@ fn synthetic(n: u32, fd_budget: usize, samples: u32) {
 }
 
 /// `n` processes with four ordinary descriptors each, on a machine with an amdgpu card of which
-/// `clients` processes are clients (0: the same tree with no DRM device, as before GPUs).
-fn synthetic_drm(n: u32, clients: u32, samples: u32) {
+/// `clients` processes are clients (0: the same tree with no DRM device, as before GPUs), every
+/// process's descriptors looked at every `rescan_every` refreshes (1: every refresh, as nvtop and
+/// htop do).
+fn synthetic_drm(n: u32, clients: u32, rescan_every: u64, samples: u32) {
     let dir = tempfile::tempdir_in("/dev/shm")
         .or_else(|_| tempfile::tempdir())
         .expect("tempdir");
@@ -122,10 +124,11 @@ fn synthetic_drm(n: u32, clients: u32, samples: u32) {
                 .expect("drm fd");
         }
     }
-    let opts = CollectorOptions::fixture(dir.path(), vec!["/".into()]);
+    let mut opts = CollectorOptions::fixture(dir.path(), vec!["/".into()]);
+    opts.gpu.fdinfo_rescan_every = rescan_every;
     let mut c = Collector::new(opts, Box::new(StaticUsers(HashMap::new()))).expect("collector");
     let cost = measure(&mut c, samples);
-    print(&format!("drm {clients:>3}"), true, &cost);
+    print(&format!("drm {clients}/{rescan_every}"), true, &cost);
     if let Some(s) = c.drm_scan_cost() {
         println!(
             "           fd dirs listed {} links read {} fdinfo read {} over {} refreshes",
@@ -155,8 +158,9 @@ fn main() {
     synthetic(10_000, 0, samples);
     // Samples past one full rescan (every 30 refreshes), so its cost is in the mean.
     let gpu_samples = samples.max(60);
-    synthetic_drm(2_000, 0, gpu_samples);
-    synthetic_drm(2_000, 20, gpu_samples);
+    synthetic_drm(2_000, 0, 30, gpu_samples);
+    synthetic_drm(2_000, 20, 30, gpu_samples);
+    synthetic_drm(2_000, 20, 1, gpu_samples);
     live(None, samples);
     live(Some(0), samples);
 }
