@@ -5,7 +5,9 @@ use std::fs;
 
 use sysmon::collect::fixture::{FakeProc, FakeProcess, FakeSystem};
 use sysmon::collect::gpu::GpuClientKind;
+use sysmon::collect::gpu::nvml::{NvmlDevice, NvmlProcess, NvmlUtilSample, Recorded};
 use sysmon::collect::{Collector, CollectorOptions, RawSample, StaticUsers};
+use sysmon::config::Filtering;
 use sysmon::model::Timestamp;
 
 const AMDGPU: &str = include_str!("../../src/collect/gpu/fixtures/amdgpu.fdinfo");
@@ -186,4 +188,112 @@ fn no_drm_device_means_no_scanner_and_no_gpu() {
     let opts = CollectorOptions::fixture(dir.path(), vec![]);
     let c = Collector::new(opts, Box::new(users())).unwrap();
     assert_eq!(c.drm_scan_cost(), None);
+}
+
+/// Recorded NVML answers through the real collector, derive, `--json` and `/metrics`: the
+/// per-user figures, the device, and an exposition that passes the strict reader.
+#[test]
+fn nvml_answers_reach_json_and_metrics_per_user() {
+    const GIB: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeProc::create(dir.path(), &FakeSystem::default()).unwrap();
+    fake.add_process(&FakeProcess::new(100, 1001, "train"))
+        .unwrap();
+    fake.add_process(&FakeProcess::new(200, 1002, "Xorg"))
+        .unwrap();
+    let opts = CollectorOptions::fixture(dir.path(), vec![]);
+    let mut c = Collector::new(opts, Box::new(users())).unwrap();
+    c.set_nvml(Box::new(Recorded(vec![NvmlDevice {
+        index: 0,
+        name: Some("NVIDIA H100 80GB HBM3".into()),
+        uuid: Some("GPU-5d1c".into()),
+        utilization_percent: Some(91),
+        memory: Some((22 * GIB, 80 * GIB)),
+        temperature_celsius: Some(58),
+        power_milliwatts: Some(402_000),
+        compute: vec![NvmlProcess {
+            pid: 100,
+            used_bytes: Some(20 * GIB),
+        }],
+        graphics: vec![NvmlProcess {
+            pid: 200,
+            used_bytes: Some(GIB),
+        }],
+        samples: vec![NvmlUtilSample {
+            pid: 100,
+            timestamp_us: 1,
+            sm_percent: 85,
+        }],
+        mig: vec![],
+    }])));
+    let prev = c.sample(Timestamp::from_secs(1)).unwrap();
+    let cur = c.sample(Timestamp::from_secs(3)).unwrap();
+    let filtering = Filtering {
+        min_uid: 0,
+        ignore_system_users: false,
+        min_cpu_percent: 0.0,
+        min_memory_percent: 0.0,
+        excluded_users: vec![],
+    };
+    let snap = sysmon::derive::derive(&prev, &cur, &filtering);
+
+    let doc: serde_json::Value = serde_json::from_str(&sysmon::json::snapshot(
+        &snap,
+        &sysmon::model::StatusReport::default(),
+    ))
+    .unwrap();
+    let user = |name: &str| {
+        doc["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let alice = user("alice");
+    assert_eq!(alice["gpu"]["memory_bytes"], 20 * GIB);
+    assert_eq!(alice["gpu"]["memory_percent"], 25.0);
+    assert_eq!(alice["gpu"]["utilization_percent"], 85.0);
+    assert_eq!(alice["gpu"]["device_ids"][0], "GPU-5d1c");
+    assert_eq!(user("bob")["gpu"]["memory_bytes"], GIB);
+    let device_memory = doc["gpu"]["devices"][0]["memory_percent"].as_f64().unwrap();
+    assert!((device_memory - 27.5).abs() < 1e-9, "{device_memory}");
+    assert_eq!(doc["gpu"]["processes"][1]["user"], "bob");
+    assert_eq!(doc["gpu"]["processes"][1]["kind"], "graphics");
+
+    let latest = sysmon::http::Latest {
+        snapshot: snap,
+        status: Default::default(),
+        status_json: "{}".into(),
+        open_by_severity: [0; 4],
+        persistent: Vec::new(),
+        sampled: std::time::Instant::now(),
+    };
+    let text = sysmon::http::metrics::render(
+        Some(&latest),
+        &Default::default(),
+        std::time::Instant::now(),
+    );
+    let families = crate::http::parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let value = |family: &str, label: &str, want: &str| {
+        families[family]
+            .samples
+            .iter()
+            .find(|(l, _)| l.get(label).map(String::as_str) == Some(want))
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(
+        value("sysmon_gpu_user_memory_bytes", "user", "alice"),
+        Some((20 * GIB) as f64)
+    );
+    assert_eq!(
+        value("sysmon_gpu_utilization_ratio", "uuid", "GPU-5d1c"),
+        Some(0.91)
+    );
+    assert_eq!(value("sysmon_gpu_power_watts", "gpu", "0"), Some(402.0));
+    assert_eq!(
+        value("sysmon_gpu_user_device_memory_bytes", "user", "bob"),
+        Some(GIB as f64)
+    );
 }
