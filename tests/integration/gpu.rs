@@ -183,11 +183,14 @@ fn no_drm_device_means_no_scanner_and_no_gpu() {
     assert!(s.gpu.is_empty());
     assert_eq!(c.drm_scan_cost(), None);
 
-    // NVIDIA's DRM node alone: NVML's job, not fdinfo's.
+    // NVIDIA's DRM node (NVML's job, not fdinfo's) and a VM's virtual display are no GPUs here.
     fake.add_drm_device(0, "0000:41:00.0", "nvidia").unwrap();
+    fake.add_drm_device(1, "0000:00:01.0", "virtio_gpu")
+        .unwrap();
     let opts = CollectorOptions::fixture(dir.path(), vec![]);
-    let c = Collector::new(opts, Box::new(users())).unwrap();
+    let mut c = Collector::new(opts, Box::new(users())).unwrap();
     assert_eq!(c.drm_scan_cost(), None);
+    assert!(c.sample(Timestamp::from_secs(2)).unwrap().gpu.is_empty());
 }
 
 /// Recorded NVML answers through the real collector, derive, `--json` and `/metrics`: the

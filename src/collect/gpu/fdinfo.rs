@@ -11,8 +11,8 @@
 //! - known clients are looked at every refresh (their counters move, they open more files);
 //! - every `RESCAN_EVERY` refreshes everything is looked at again, for a process that opened a
 //!   GPU long after it started;
-//! - on a machine whose DRM devices are all NVIDIA's (NVML covers those) or that has none, there
-//!   is no scanner at all.
+//! - on a machine without a DRM device of a driver that publishes these counters (none, only
+//!   NVIDIA's, which NVML covers, or a VM's virtual display) there is no scanner at all.
 //!
 //! Several descriptors, and processes that inherited them, can share one DRM file; its counters
 //! are the file's, so one (device, client id) is counted once, for the lowest pid holding it.
@@ -163,9 +163,16 @@ struct SysDevice {
     dir: PathBuf,
 }
 
-/// Whether a driver's clients are counted here: NVIDIA's come from NVML.
+/// GPU drivers that publish drm-usage-stats in fdinfo. NVIDIA's clients come from NVML; the
+/// display-only devices of virtual machines (virtio_gpu, bochs-drm, simpledrm, …) are not GPUs
+/// anyone computes on, and counting them would show a GPU on every VM.
+const FDINFO_DRIVERS: [&str; 8] = [
+    "amdgpu", "i915", "xe", "msm", "panfrost", "panthor", "v3d", "etnaviv",
+];
+
+/// Whether a driver's devices and clients are counted here.
 fn counted(driver: &str) -> bool {
-    !driver.starts_with("nvidia")
+    FDINFO_DRIVERS.contains(&driver)
 }
 
 fn sys_devices(sys_root: &Path) -> Vec<SysDevice> {
