@@ -94,6 +94,49 @@ fn synthetic(n: u32, fd_budget: usize, samples: u32) {
     print("synthetic", fd_budget > 0, &measure(&mut c, samples));
 }
 
+/// `n` processes with four ordinary descriptors each, on a machine with an amdgpu card of which
+/// `clients` processes are clients (0: the same tree with no DRM device, as before GPUs), every
+/// process's descriptors looked at every `rescan_every` refreshes (1: every refresh, as nvtop and
+/// htop do).
+fn synthetic_drm(n: u32, clients: u32, rescan_every: u64, samples: u32) {
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir");
+    let fake = FakeProc::create(dir.path(), &FakeSystem::default()).expect("fixture");
+    if clients > 0 {
+        fake.add_drm_device(0, "0000:03:00.0", "amdgpu")
+            .expect("device");
+    }
+    let fdinfo = include_str!("../src/collect/gpu/fixtures/amdgpu.fdinfo");
+    for pid in 1..=n {
+        let p = FakeProcess::new(pid + 100, 1000 + pid % 50, "worker").cpu(pid as u64 % 997, 3);
+        fake.add_process(&p).expect("add");
+        for (fd, target) in ["/dev/null", "/dev/pts/0", "/dev/pts/0", "pipe:[1]"]
+            .iter()
+            .enumerate()
+        {
+            fake.add_fd(pid + 100, fd as u32, target, "pos:\t0\n")
+                .expect("fd");
+        }
+        if pid <= clients {
+            let info = fdinfo.replace("\t17\n", &format!("\t{pid}\n"));
+            fake.add_fd(pid + 100, 5, "/dev/dri/renderD128", &info)
+                .expect("drm fd");
+        }
+    }
+    let mut opts = CollectorOptions::fixture(dir.path(), vec!["/".into()]);
+    opts.gpu.fdinfo_rescan_every = rescan_every;
+    let mut c = Collector::new(opts, Box::new(StaticUsers(HashMap::new()))).expect("collector");
+    let cost = measure(&mut c, samples);
+    print(&format!("drm {clients}/{rescan_every}"), true, &cost);
+    if let Some(s) = c.drm_scan_cost() {
+        println!(
+            "           fd dirs listed {} links read {} fdinfo read {} over {} refreshes",
+            s.fd_dirs, s.links, s.fdinfos, s.refreshes
+        );
+    }
+}
+
 fn live(fd_budget: Option<usize>, samples: u32) {
     let mut opts = CollectorOptions::live(vec!["/".into()]);
     if let Some(b) = fd_budget {
@@ -113,6 +156,11 @@ fn main() {
     println!("CPU time per refresh (collect + derive), mean over {samples} samples");
     synthetic(10_000, 1 << 16, samples);
     synthetic(10_000, 0, samples);
+    // Samples past one full rescan (every 30 refreshes), so its cost is in the mean.
+    let gpu_samples = samples.max(60);
+    synthetic_drm(2_000, 0, 30, gpu_samples);
+    synthetic_drm(2_000, 20, 30, gpu_samples);
+    synthetic_drm(2_000, 20, 1, gpu_samples);
     live(None, samples);
     live(Some(0), samples);
 }

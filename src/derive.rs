@@ -6,6 +6,7 @@
 //! from the caller's timestamps.
 
 mod exited;
+pub mod gpu;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ pub fn derive(prev: &RawSample, cur: &RawSample, filtering: &Filtering) -> Snaps
     let processes = process_stats(prev, cur, core_ticks, memory.total_bytes);
     let hz = cur.ticks_per_second.max(1) as f64;
     let exited = exited::exited_ticks(&prev.procs, &cur.procs, cur.exits.as_ref(), hz);
-    let users = user_stats(
+    let mut users = user_stats(
         &processes,
         &exited,
         core_ticks,
@@ -53,6 +54,7 @@ pub fn derive(prev: &RawSample, cur: &RawSample, filtering: &Filtering) -> Snaps
         filtering,
     );
     let accounting = accounting(&cpu, &users, cur);
+    let gpu = gpu::gpu_stats(prev, cur, &mut users);
     let tasks = TaskCounts {
         processes: processes.len() as u64,
         threads: processes.iter().map(|p| p.threads).sum(),
@@ -78,6 +80,7 @@ pub fn derive(prev: &RawSample, cur: &RawSample, filtering: &Filtering) -> Snaps
         users,
         accounting,
         processes,
+        gpu,
     }
 }
 
@@ -324,22 +327,7 @@ fn user_stats(
     filtering: &Filtering,
 ) -> Vec<UserStats> {
     let mut by_uid: HashMap<u32, UserStats> = HashMap::new();
-    let new_user = |uid: u32, name: &Arc<str>| UserStats {
-        uid,
-        name: Arc::clone(name),
-        cpu_percent: 0.0,
-        cpu_cores: 0.0,
-        exited_cpu_cores: 0.0,
-        memory_bytes: 0,
-        memory_percent: 0.0,
-        rss_bytes: 0,
-        memory_source: MemorySource::Rss,
-        processes: 0,
-        threads: 0,
-        tracked: false,
-        top_processes: Vec::new(),
-        pids: Vec::new(),
-    };
+    let new_user = |uid: u32, name: &Arc<str>| UserStats::new(uid, Arc::clone(name));
     // Processes whose memory is PSS, per uid: the source is Pss when that is all of them.
     let mut measured: HashMap<u32, u64> = HashMap::new();
     for p in processes {

@@ -54,6 +54,9 @@ struct JsonReport<'a> {
     users: &'a [crate::model::UserStats],
     accounting: &'a crate::model::CpuAccounting,
     processes: &'a [crate::model::ProcessStats],
+    /// Absent on a machine without GPUs.
+    #[serde(skip_serializing_if = "crate::model::GpuStats::is_empty")]
+    gpu: &'a crate::model::GpuStats,
     status: &'a StatusReport,
 }
 
@@ -69,6 +72,7 @@ pub fn snapshot(snap: &Snapshot, status: &StatusReport) -> String {
         users: &snap.users,
         accounting: &snap.accounting,
         processes: &snap.processes,
+        gpu: &snap.gpu,
         status,
     };
     serde_json::to_string(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))

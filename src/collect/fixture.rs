@@ -330,6 +330,35 @@ impl FakeProc {
         Ok(())
     }
 
+    /// A DRM device as sysfs lists it: `<root>/sys/class/drm/card<N>/device` pointing at a PCI
+    /// device directory whose `driver` link names `driver`. Returns that directory, for the
+    /// driver's own files (`gpu_busy_percent`, `mem_info_vram_total`, `hwmon/…`).
+    pub fn add_drm_device(&self, card: u32, pdev: &str, driver: &str) -> io::Result<PathBuf> {
+        let sys = self.root.join("sys");
+        let dev = sys.join("devices/pci0000:00").join(pdev);
+        let drv = sys.join("bus/pci/drivers").join(driver);
+        fs::create_dir_all(&dev)?;
+        fs::create_dir_all(&drv)?;
+        let class = sys.join("class/drm").join(format!("card{card}"));
+        fs::create_dir_all(&class)?;
+        let _ = fs::remove_file(class.join("device"));
+        std::os::unix::fs::symlink(&dev, class.join("device"))?;
+        let _ = fs::remove_file(dev.join("driver"));
+        std::os::unix::fs::symlink(&drv, dev.join("driver"))?;
+        Ok(dev)
+    }
+
+    /// An open file of process `pid`: `fd/<fd>` links to `target`, `fdinfo/<fd>` holds `fdinfo`.
+    pub fn add_fd(&self, pid: u32, fd: u32, target: &str, fdinfo: &str) -> io::Result<()> {
+        let dir = self.root.join(pid.to_string());
+        fs::create_dir_all(dir.join("fd"))?;
+        fs::create_dir_all(dir.join("fdinfo"))?;
+        let link = dir.join("fd").join(fd.to_string());
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(target, link)?;
+        fs::write(dir.join("fdinfo").join(fd.to_string()), fdinfo)
+    }
+
     fn write(&self, rel: &str, data: &[u8]) -> io::Result<()> {
         fs::write(self.root.join(rel), data)
     }

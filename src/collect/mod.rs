@@ -8,6 +8,7 @@
 pub mod details;
 pub mod exits;
 pub mod fixture;
+pub mod gpu;
 pub mod memory;
 pub mod processes;
 pub mod procfile;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use exits::{ExitLog, ExitedGroup};
+pub use gpu::{GpuOptions, RawGpu};
 pub use memory::PssReading;
 pub use processes::{RawProc, ScanStats};
 pub use system::{CpuTimes, RawDiskIo, RawDiskUsage, RawMemory, RawNet, RawSystem};
@@ -40,6 +42,8 @@ pub struct RawSample {
     /// Exit records of the processes that ended since the previous sample, where the kernel's
     /// exact source is open to sysmon (see `exits`); None otherwise.
     pub exits: Option<ExitLog>,
+    /// GPUs and their clients; empty on a machine without GPUs.
+    pub gpu: RawGpu,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +62,7 @@ pub struct CollectorOptions {
     /// Whether to listen for the kernel's exit records (needs CAP_NET_ADMIN; a failure to
     /// register is not an error).
     pub exit_records: bool,
+    pub gpu: GpuOptions,
 }
 
 impl CollectorOptions {
@@ -72,6 +77,7 @@ impl CollectorOptions {
             fd_budget: processes::descriptor_budget(),
             host: crate::sanitize::clean(&rustix::system::uname().nodename().to_string_lossy()),
             exit_records: true,
+            gpu: GpuOptions::live(),
         }
     }
 
@@ -86,6 +92,7 @@ impl CollectorOptions {
             fd_budget: 64,
             host: "fixture".to_string(),
             exit_records: false,
+            gpu: GpuOptions::fixture(root),
         }
     }
 }
@@ -98,6 +105,7 @@ pub struct Collector {
     pss: memory::PssProbe,
     exits: Option<exits::ExitListener>,
     users: UserNames,
+    gpu: gpu::GpuCollector,
     buf: Vec<u8>,
 }
 
@@ -119,7 +127,9 @@ impl Collector {
             .exit_records
             .then(|| exits::ExitListener::open().ok())
             .flatten();
+        let gpu = gpu::GpuCollector::new(&opts.gpu, &opts.proc_root);
         Ok(Collector {
+            gpu,
             host: Arc::from(opts.host.as_str()),
             opts,
             system,
@@ -161,7 +171,13 @@ impl Collector {
             }
             log
         });
+        let gpu = if self.gpu.active() {
+            self.gpu.read(&procs)
+        } else {
+            RawGpu::default()
+        };
         Ok(RawSample {
+            gpu,
             at,
             host: self.host.clone(),
             system,
@@ -171,6 +187,17 @@ impl Collector {
             scan,
             exits,
         })
+    }
+
+    /// Answer NVML queries from `source` instead of the library (recorded answers in tests).
+    pub fn set_nvml(&mut self, source: Box<dyn gpu::nvml::NvmlSource>) {
+        let g = std::mem::replace(&mut self.gpu, gpu::GpuCollector::none());
+        self.gpu = g.with_nvml(source);
+    }
+
+    /// What finding DRM clients has cost since start; None where no DRM device is watched.
+    pub fn drm_scan_cost(&self) -> Option<gpu::fdinfo::ScanCost> {
+        self.gpu.drm_stats()
     }
 
     /// Whether the kernel's exit records are being received (CPU of processes that ended

@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::Instant;
 
 use crate::counters::Counters;
-use crate::model::{Metric, Severity, Status};
+use crate::model::{GpuDevice, GpuStats, Metric, Severity, Status, UserGpu, UserStats};
 
 use super::Latest;
 
@@ -393,6 +393,9 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
             );
         }
     }
+    if !l.snapshot.gpu.is_empty() {
+        gpu_families(&mut e, &l.snapshot.gpu, users);
+    }
     e.family(
         "sysmon_alerts_open",
         Gauge,
@@ -406,6 +409,112 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         );
     }
     e.finish()
+}
+
+/// Per device and per user GPU figures; none at all on a machine without GPUs.
+fn gpu_families(e: &mut Exposition, gpu: &GpuStats, users: &[UserStats]) {
+    use Kind::Gauge;
+    type DeviceFigure = fn(&GpuDevice) -> Option<f64>;
+    let per_device: [(&str, &str, DeviceFigure); 6] = [
+        (
+            "sysmon_gpu_utilization_ratio",
+            "Share of the interval the GPU was busy (0-1), as its driver reports it.",
+            |d| d.utilization_percent.map(|p| p / 100.0),
+        ),
+        (
+            "sysmon_gpu_memory_used_bytes",
+            "Device memory in use.",
+            |d| d.memory_used_bytes.map(|b| b as f64),
+        ),
+        (
+            "sysmon_gpu_memory_total_bytes",
+            "Device memory in all.",
+            |d| d.memory_total_bytes.map(|b| b as f64),
+        ),
+        (
+            "sysmon_gpu_temperature_celsius",
+            "GPU core temperature.",
+            |d| d.temperature_celsius,
+        ),
+        ("sysmon_gpu_power_watts", "Power the board draws.", |d| {
+            d.power_watts
+        }),
+        ("sysmon_gpu_processes", "Processes holding the GPU.", |d| {
+            Some(d.processes as f64)
+        }),
+    ];
+    for (name, help, value) in per_device {
+        e.family(name, Gauge, help);
+        for d in &gpu.devices {
+            if let Some(v) = value(d) {
+                let label = d.label();
+                e.sample(
+                    name,
+                    &[("gpu", &label), ("uuid", &d.id), ("name", &d.name)],
+                    v,
+                );
+            }
+        }
+    }
+    type GpuUserFigure = fn(&UserGpu) -> f64;
+    let per_user: [(&str, &str, GpuUserFigure); 5] = [
+        (
+            "sysmon_gpu_user_memory_bytes",
+            "GPU memory held by the user's processes, over all GPUs.",
+            |g| g.memory_bytes as f64,
+        ),
+        (
+            "sysmon_gpu_user_memory_ratio",
+            "Share of all GPUs' memory held by the user's processes (0-1).",
+            |g| g.memory_percent / 100.0,
+        ),
+        (
+            "sysmon_gpu_user_utilization_ratio",
+            "Share of all GPUs kept busy by the user's processes (0-1), where drivers report it per process.",
+            |g| g.utilization_percent / 100.0,
+        ),
+        (
+            "sysmon_gpu_user_devices",
+            "GPUs (or MIG instances) the user's processes hold.",
+            |g| g.devices as f64,
+        ),
+        (
+            "sysmon_gpu_user_processes",
+            "The user's processes holding a GPU.",
+            |g| g.processes as f64,
+        ),
+    ];
+    for (name, help, value) in per_user {
+        e.family(name, Gauge, help);
+        for u in users {
+            if let Some(g) = &u.gpu {
+                e.sample(name, &[("user", &u.name)], value(g));
+            }
+        }
+    }
+    e.family(
+        "sysmon_gpu_user_device_memory_bytes",
+        Gauge,
+        "GPU memory a user's processes hold on one GPU.",
+    );
+    let mut held: Vec<(&str, &GpuDevice, u64)> = Vec::new();
+    for p in &gpu.processes {
+        let (Some(user), Some(d)) = (&p.user, gpu.devices.iter().find(|d| d.id == p.device)) else {
+            continue;
+        };
+        match held.iter_mut().find(|h| h.0 == &**user && h.1.id == d.id) {
+            Some(h) => h.2 += p.memory_bytes.unwrap_or(0),
+            None => held.push((user, d, p.memory_bytes.unwrap_or(0))),
+        }
+    }
+    for (user, d, bytes) in held {
+        let label = d.label();
+        e.sample(
+            "sysmon_gpu_user_device_memory_bytes",
+            &[("user", user), ("gpu", &label), ("uuid", &d.id)],
+            bytes as f64,
+        );
+    }
 }
 
 #[cfg(test)]
@@ -482,6 +591,7 @@ mod tests {
             tracked,
             top_processes: Vec::new(),
             pids: Vec::new(),
+            gpu: None,
         };
         let latest = Latest {
             snapshot: Snapshot {
@@ -510,5 +620,103 @@ mod tests {
         assert!(text.contains("sysmon_alerts_open{severity=\"high\"} 2\n"));
         assert!(text.contains("sysmon_status{status=\"light\"} 1\n"));
         assert_eq!(text.matches("# TYPE sysmon_user_processes ").count(), 1);
+    }
+
+    #[test]
+    fn gpus_per_device_and_per_user_only_where_there_are_gpus() {
+        use crate::model::{GpuProcess, Snapshot, StatusReport};
+        let latest = |snapshot: Snapshot| Latest {
+            snapshot,
+            status: StatusReport::default(),
+            status_json: "{}".into(),
+            open_by_severity: [0; 4],
+            persistent: Vec::new(),
+            sampled: Instant::now(),
+        };
+        let none = render(
+            Some(&latest(Snapshot::default())),
+            &Counters::default(),
+            Instant::now(),
+        );
+        assert!(!none.contains("sysmon_gpu"), "{none}");
+
+        let device = |index, id: &str, mig| GpuDevice {
+            index,
+            id: id.into(),
+            name: "NVIDIA A100".into(),
+            driver: "nvidia".into(),
+            mig,
+            utilization_percent: mig.is_none().then_some(87.0),
+            memory_used_bytes: Some(30 << 30),
+            memory_total_bytes: Some(80 << 30),
+            memory_percent: Some(37.5),
+            temperature_celsius: mig.is_none().then_some(64.0),
+            power_watts: None,
+            processes: 1,
+        };
+        let process = |pid, user: Option<&str>, dev: &str, bytes| GpuProcess {
+            pid,
+            uid: user.map(|_| 1001),
+            user: user.map(Into::into),
+            name: None,
+            device: dev.into(),
+            device_index: 0,
+            kind: "compute".into(),
+            memory_bytes: Some(bytes),
+            utilization_percent: None,
+        };
+        let mut alice = UserStats::new(1001, "alice".into());
+        alice.gpu = Some(UserGpu {
+            devices: 2,
+            device_ids: vec!["GPU-0".into(), "MIG-1".into()],
+            memory_bytes: 3 << 30,
+            memory_percent: 1.875,
+            utilization_percent: 42.5,
+            processes: 2,
+        });
+        let mut bob = alice.clone();
+        bob.name = "bob".into();
+        bob.gpu = None;
+        let snap = Snapshot {
+            users: vec![alice, bob],
+            gpu: GpuStats {
+                devices: vec![
+                    device(0, "GPU-0", None),
+                    device(
+                        0,
+                        "MIG-1",
+                        Some(crate::model::MigInfo {
+                            parent_index: 1,
+                            gpu_instance: Some(1),
+                            compute_instance: Some(0),
+                        }),
+                    ),
+                ],
+                processes: vec![
+                    process(10, Some("alice"), "GPU-0", 1 << 30),
+                    process(11, Some("alice"), "GPU-0", 1 << 30),
+                    process(12, Some("alice"), "MIG-1", 1 << 30),
+                    process(4242, None, "GPU-0", 5 << 30),
+                ],
+            },
+            ..Snapshot::default()
+        };
+        let text = render(Some(&latest(snap)), &Counters::default(), Instant::now());
+        assert!(text.contains(
+            "sysmon_gpu_utilization_ratio{gpu=\"0\",uuid=\"GPU-0\",name=\"NVIDIA A100\"} 0.87\n"
+        ));
+        // A MIG instance has no utilization or temperature of its own: no sample, not a zero.
+        assert!(!text.contains("sysmon_gpu_utilization_ratio{gpu=\"1/mig0\""));
+        assert!(text.contains("sysmon_gpu_memory_total_bytes{gpu=\"1/mig0\",uuid=\"MIG-1\""));
+        assert!(text.contains("sysmon_gpu_user_memory_bytes{user=\"alice\"} 3221225472\n"));
+        assert!(text.contains("sysmon_gpu_user_utilization_ratio{user=\"alice\"} 0.425\n"));
+        assert!(!text.contains("sysmon_gpu_user_memory_bytes{user=\"bob\""));
+        assert!(text.contains(
+            "sysmon_gpu_user_device_memory_bytes{user=\"alice\",gpu=\"0\",uuid=\"GPU-0\"} 2147483648\n"
+        ));
+        assert!(text.contains(
+            "sysmon_gpu_user_device_memory_bytes{user=\"alice\",gpu=\"1/mig0\",uuid=\"MIG-1\"} 1073741824\n"
+        ));
+        assert_eq!(text.matches("# TYPE sysmon_gpu_power_watts ").count(), 1);
     }
 }

@@ -118,6 +118,7 @@ impl Hub {
             users: snapshot.users.clone(),
             accounting: snapshot.accounting,
             processes: Vec::new(),
+            gpu: snapshot.gpu.clone(),
         };
         for u in &mut slim.users {
             u.pids = Vec::new();

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 mod alerts;
+mod gpu;
 mod mail;
 pub use alerts::*;
+pub use gpu::*;
 pub use mail::*;
 
 /// Wall-clock time in milliseconds since the Unix epoch.
@@ -254,6 +256,32 @@ pub struct UserStats {
     /// Up to five processes, heaviest CPU first.
     pub top_processes: Vec<TopProcess>,
     pub pids: Vec<u32>,
+    /// What the user holds on GPUs; None when they hold none (and on machines without GPUs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<UserGpu>,
+}
+
+impl UserStats {
+    /// A user with nothing counted yet.
+    pub fn new(uid: u32, name: Arc<str>) -> Self {
+        UserStats {
+            uid,
+            name,
+            cpu_percent: 0.0,
+            cpu_cores: 0.0,
+            exited_cpu_cores: 0.0,
+            memory_bytes: 0,
+            memory_percent: 0.0,
+            rss_bytes: 0,
+            memory_source: MemorySource::Rss,
+            processes: 0,
+            threads: 0,
+            tracked: false,
+            top_processes: Vec::new(),
+            pids: Vec::new(),
+            gpu: None,
+        }
+    }
 }
 
 /// How a user's `memory_bytes` was obtained.
@@ -320,6 +348,9 @@ pub struct Snapshot {
     pub accounting: CpuAccounting,
     /// Every process, heaviest CPU first.
     pub processes: Vec<ProcessStats>,
+    /// GPUs and the processes on them; absent on a machine without GPUs.
+    #[serde(default, skip_serializing_if = "GpuStats::is_empty")]
+    pub gpu: GpuStats,
 }
 
 impl Snapshot {

@@ -92,6 +92,7 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
                 })
                 .collect(),
             pids: u.top_processes.iter().map(|p| p.pid).collect(),
+            gpu: None,
         })
         .collect();
     // The recorded top processes stand in for the process list, so a drill-down still shows
@@ -183,6 +184,8 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
             users,
             accounting: Default::default(),
             processes,
+            // GPU figures are not recorded in history.
+            gpu: Default::default(),
         },
         status: StatusReport::default(),
         alerts: Vec::new(),

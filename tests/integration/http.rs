@@ -392,14 +392,14 @@ fn status_and_history_are_the_command_lines_documents() {
 
 /// One family's samples must follow its `# TYPE`, appear together and once.
 #[derive(Debug, Default)]
-struct Family {
+pub(crate) struct Family {
     kind: String,
     help: bool,
-    samples: Vec<(HashMap<String, String>, f64)>,
+    pub samples: Vec<(HashMap<String, String>, f64)>,
 }
 
 /// A strict reader of the Prometheus text format 0.0.4, with promtool's naming lints.
-fn parse_exposition(text: &str) -> Result<HashMap<String, Family>, String> {
+pub(crate) fn parse_exposition(text: &str) -> Result<HashMap<String, Family>, String> {
     let valid_name = |n: &str| {
         !n.is_empty()
             && n.chars().enumerate().all(|(i, c)| {

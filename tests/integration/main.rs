@@ -3,6 +3,7 @@
 mod cli;
 mod collector;
 mod config;
+mod gpu;
 mod headless;
 mod http;
 mod schema;

@@ -50,7 +50,7 @@ fn errors(doc: &Value, closed: bool) -> String {
     }
 }
 
-fn assert_valid(doc: &Value) {
+pub fn assert_valid(doc: &Value) {
     let e = errors(doc, true);
     assert!(e.is_empty(), "the document breaks the schema:\n{e}");
 }

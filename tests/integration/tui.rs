@@ -476,6 +476,7 @@ pub(crate) fn three_hours_recorded(db: &Path, base: i64) {
         tracked: true,
         top_processes: Vec::new(),
         pids: Vec::new(),
+        gpu: None,
     };
     for m in (0..=180i64).rev() {
         let mut snap = Snapshot {

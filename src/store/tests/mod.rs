@@ -140,6 +140,7 @@ impl Snap {
             tracked: true,
             top_processes: Vec::new(),
             pids: Vec::new(),
+            gpu: None,
         });
         self
     }

@@ -166,6 +166,7 @@ fn user_stats(u: &UserSpec, config: &Config) -> UserStats {
             memory_bytes,
         }],
         pids: vec![pid],
+        gpu: None,
     }
 }
 

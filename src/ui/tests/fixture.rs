@@ -152,6 +152,7 @@ fn user(uid: u32, name: &str, procs: &[ProcessStats], cores: f64) -> UserStats {
             })
             .collect(),
         pids: mine.iter().map(|p| p.pid).collect(),
+        gpu: None,
     }
 }
 
@@ -251,6 +252,7 @@ pub fn snapshot() -> Snapshot {
             unattributed_percent: 0.35 / 8.0 * 100.0,
         },
         processes: procs,
+        gpu: Default::default(),
     }
 }
 
