@@ -64,7 +64,8 @@ impl Rig {
     }
 }
 
-fn all_users() -> Filtering {
+/// A filter that tracks every user, system users included.
+pub fn all_users() -> Filtering {
     Filtering {
         min_uid: 0,
         ignore_system_users: false,

@@ -7,7 +7,6 @@ use sysmon::collect::fixture::{FakeProc, FakeProcess, FakeSystem};
 use sysmon::collect::gpu::GpuClientKind;
 use sysmon::collect::gpu::nvml::{NvmlDevice, NvmlProcess, NvmlUtilSample, Recorded};
 use sysmon::collect::{Collector, CollectorOptions, RawSample, StaticUsers};
-use sysmon::config::Filtering;
 use sysmon::model::Timestamp;
 
 const AMDGPU: &str = include_str!("../../src/collect/gpu/fixtures/amdgpu.fdinfo");
@@ -231,14 +230,7 @@ fn nvml_answers_reach_json_and_metrics_per_user() {
     }])));
     let prev = c.sample(Timestamp::from_secs(1)).unwrap();
     let cur = c.sample(Timestamp::from_secs(3)).unwrap();
-    let filtering = Filtering {
-        min_uid: 0,
-        ignore_system_users: false,
-        min_cpu_percent: 0.0,
-        min_memory_percent: 0.0,
-        excluded_users: vec![],
-    };
-    let snap = sysmon::derive::derive(&prev, &cur, &filtering);
+    let snap = sysmon::derive::derive(&prev, &cur, &crate::collector::all_users());
 
     let doc: serde_json::Value = serde_json::from_str(&sysmon::json::snapshot(
         &snap,
