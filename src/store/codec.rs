@@ -108,6 +108,42 @@ pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
     Ok(out)
 }
 
+/// The memory a user holds on each GPU (`user_gpu_samples.devices`): a version byte, then
+/// (device id, KiB) as varint pairs in device id order. A few bytes per device.
+pub(super) fn encode_devices(devices: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + devices.len() * 5);
+    out.push(VERSION);
+    for &(id, kib) in devices {
+        put_varint(&mut out, id);
+        put_varint(&mut out, kib);
+    }
+    out
+}
+
+pub(super) fn decode_devices(blob: &[u8]) -> Result<Vec<(u64, u64)>, StoreError> {
+    let corrupt = |why: &str| StoreError::Corrupt {
+        what: "GPU memory per device",
+        value: why.to_string(),
+    };
+    let Some((&version, mut rest)) = blob.split_first() else {
+        return Ok(Vec::new());
+    };
+    if version != VERSION {
+        return Err(corrupt(&format!("unknown encoding version {version}")));
+    }
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let mut pair = [0u64; 2];
+        for f in &mut pair {
+            let (v, used) = get_varint(rest).ok_or_else(|| corrupt("truncated varint"))?;
+            *f = v;
+            rest = &rest[used..];
+        }
+        out.push((pair[0], pair[1]));
+    }
+    Ok(out)
+}
+
 pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -205,6 +241,15 @@ mod tests {
         canonical_order(&mut top);
         let pids: Vec<u64> = top.iter().map(|p| p.pid).collect();
         assert_eq!(pids, [3, 5, 9, 1]);
+    }
+
+    #[test]
+    fn device_memory_round_trips_and_damage_is_an_error() {
+        let d = vec![(1, 0), (2, 40 << 20), (300, u64::MAX)];
+        assert_eq!(decode_devices(&encode_devices(&d)).ok(), Some(d));
+        assert_eq!(decode_devices(&[]).ok(), Some(vec![]));
+        assert!(decode_devices(&[1, 5]).is_err(), "a lone id");
+        assert!(decode_devices(&[9, 1, 1]).is_err(), "unknown version");
     }
 
     proptest! {

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{alert_columns, parse_kind, parse_metric, parse_severity, query_alerts};
+use super::block::GpuRow;
 use super::series::{
     self, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_METRICS, USER_SCALE, aggregate, align,
 };
@@ -158,6 +159,47 @@ pub struct RecordedUser {
     pub processes: u64,
     /// Heaviest CPU first, as recorded (up to five).
     pub top_processes: Vec<TopProcess>,
+    /// What the user held on the GPUs (schema v4); None when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<RecordedUserGpu>,
+}
+
+/// A user's GPU figures at one recorded sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedUserGpu {
+    pub memory_bytes: u64,
+    /// Of all the GPUs' memory.
+    pub memory_percent: f64,
+    /// Share of all the machine's GPUs kept busy by the user.
+    pub utilization_percent: f64,
+    pub processes: u64,
+    /// The devices held and the memory on each, in device order.
+    pub devices: Vec<RecordedUserDevice>,
+}
+
+/// The memory one user held on one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedUserDevice {
+    /// The device's UUID ([`RecordedGpu::id`]).
+    pub id: String,
+    pub memory_bytes: u64,
+}
+
+/// One GPU (or MIG instance) at one recorded sample. Its index, MIG parent, name and driver are
+/// as last recorded for its UUID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedGpu {
+    pub id: String,
+    pub index: u32,
+    pub mig_parent: Option<u32>,
+    pub name: String,
+    pub driver: String,
+    pub utilization_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub temperature_celsius: Option<f64>,
+    pub power_watts: Option<f64>,
+    pub processes: u64,
 }
 
 /// Everything recorded about one moment.
@@ -173,6 +215,9 @@ pub struct RecordedState {
     pub alerts: Vec<StoredAlert>,
     /// Persistent-user episodes under way at that moment.
     pub persistent: Vec<PersistentEpisode>,
+    /// The GPUs, in index order (MIG instances after their parent); empty without GPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<RecordedGpu>,
 }
 
 pub(super) type SysPt = Point<8>;
@@ -288,6 +333,7 @@ impl Store {
                 })
                 .collect(),
         };
+        let gpus = self.recorded_gpus(v[0])?;
         let users = self.recorded_users(sample_at.0)?;
         let sql = format!(
             "SELECT {} FROM alerts WHERE opened_at <= ?1 \
@@ -312,6 +358,7 @@ impl Store {
             users,
             alerts,
             persistent,
+            gpus,
         }))
     }
 
@@ -491,6 +538,7 @@ impl Store {
                         memory_bytes: bytes_from_kib(row.mem_kib),
                         processes: row.processes.max(0) as u64,
                         top_processes,
+                        gpu: row.gpu.map(|g| self.recorded_user_gpu(g)).transpose()?,
                     },
                 ));
             }
@@ -501,6 +549,84 @@ impl Store {
                 .then_with(|| a.1.uid.cmp(&b.1.uid))
         });
         Ok(out.into_iter().map(|(_, u)| u).collect())
+    }
+
+    /// The GPUs recorded with a sample, in index order (MIG instances after their parent).
+    fn recorded_gpus(&self, sample_id: i64) -> Result<Vec<RecordedGpu>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.uuid, d.idx, d.mig_parent, d.name, d.driver, g.util, g.mem_kib, \
+                 g.total_kib, g.temperature, g.power, g.processes \
+                 FROM gpu_samples g JOIN gpu_devices d ON d.id = g.device_id \
+                 WHERE g.sample_id = ?1 \
+                 ORDER BY COALESCE(d.mig_parent, d.idx), d.mig_parent IS NOT NULL, d.idx",
+            )
+            .ctx("preparing the GPU query")?;
+        type Raw = (
+            String,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+        );
+        let rows: Vec<Raw> = super::rows(&mut stmt, [sample_id], "reading a sample's GPUs")?;
+        let index = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, idx, parent, name, driver, util, mem, total, temp, power, procs)| {
+                    RecordedGpu {
+                        id,
+                        index: index(idx),
+                        mig_parent: parent.map(index),
+                        name,
+                        driver,
+                        utilization_percent: util.map(from_hundredths),
+                        memory_used_bytes: mem.map(bytes_from_kib),
+                        memory_total_bytes: total.map(bytes_from_kib),
+                        temperature_celsius: temp.map(from_hundredths),
+                        power_watts: power.map(|mw| mw as f64 / 1000.0),
+                        processes: procs.max(0) as u64,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    fn recorded_user_gpu(&self, g: GpuRow) -> Result<RecordedUserGpu, StoreError> {
+        let mut uuid = self
+            .conn
+            .prepare_cached("SELECT uuid FROM gpu_devices WHERE id = ?1")
+            .ctx("preparing a GPU look-up")?;
+        let mut devices = Vec::with_capacity(g.devices.len());
+        for (id, kib) in g.devices {
+            let id: String = uuid
+                .query_row([super::to_i64(id)], |r| r.get(0))
+                .optional()
+                .ctx("looking up a GPU")?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "GPU of a recorded user",
+                    value: id.to_string(),
+                })?;
+            devices.push(RecordedUserDevice {
+                id,
+                memory_bytes: kib.saturating_mul(1024),
+            });
+        }
+        Ok(RecordedUserGpu {
+            memory_bytes: bytes_from_kib(g.mem_kib),
+            memory_percent: from_hundredths(g.memory),
+            utilization_percent: from_hundredths(g.util),
+            processes: g.processes.max(0) as u64,
+            devices,
+        })
     }
 
     /// A command's name and command line; empty when the row is gone (it cannot be while a

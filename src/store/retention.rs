@@ -131,6 +131,15 @@ impl Store {
             "DELETE FROM user_samples WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)",
             raw_cut,
         )? + super::compact::delete_before(&tx, raw_cut)?;
+        for table in ["user_gpu_samples", "gpu_samples"] {
+            exec(
+                &tx,
+                &format!(
+                    "DELETE FROM {table} WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)"
+                ),
+                raw_cut,
+            )?;
+        }
         rep.samples_deleted = exec(&tx, "DELETE FROM samples WHERE at < ?1", raw_cut)?;
         if raw_cut > raw_floor && oldest_raw.is_some() {
             set_watermark(&tx, "raw_floor", raw_cut)?;

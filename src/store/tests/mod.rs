@@ -4,6 +4,7 @@ mod alerts;
 mod budget;
 mod compact;
 mod files;
+mod gpu;
 mod history;
 mod outbox;
 mod record;
@@ -45,6 +46,18 @@ pub(super) const UNDO_V3: &str = "
     ALTER TABLE samples DROP COLUMN disk_set;
     DROP TABLE disk_sets;
     DELETE FROM schema_version WHERE version = 3;
+";
+
+/// Turns a file back into what sysmon wrote before schema v4: no GPU tables.
+pub(super) const UNDO_V4: &str = "
+    DROP TABLE gpu_devices;
+    DROP TABLE gpu_samples;
+    DROP TABLE user_gpu_samples;
+    DROP TABLE gpu_1m;
+    DROP TABLE gpu_1h;
+    DROP TABLE user_gpu_1m;
+    DROP TABLE user_gpu_1h;
+    DELETE FROM schema_version WHERE version = 4;
 ";
 
 /// A snapshot under construction: `snap(T0).cpu(50.0).user("alice", 1001, 30.0, 5.0)`.
@@ -157,6 +170,25 @@ impl Snap {
         if let Some(u) = self.0.users.last_mut() {
             u.processes = n;
         }
+        self
+    }
+
+    /// The recorded NVML answers of two GPUs, the second split into two MIG instances
+    /// (`collect::gpu::nvml`), derived as the engine derives them: fills the snapshot's GPUs and
+    /// the GPU figures of its users with uid 1001 to 1003 (who hold GPUs there).
+    pub fn gpus(mut self) -> Self {
+        use crate::collect::RawSample;
+        use crate::collect::gpu::{RawGpu, nvml};
+        let procs = nvml::tests::procs();
+        let mut raw = RawGpu::default();
+        nvml::map(&nvml::tests::two_gpus_one_mig(), &procs, &mut raw);
+        let sample = |secs| RawSample {
+            at: Timestamp::from_secs(secs),
+            procs: procs.clone(),
+            gpu: raw.clone(),
+            ..RawSample::default()
+        };
+        self.0.gpu = crate::derive::gpu::gpu_stats(&sample(0), &sample(2), &mut self.0.users);
         self
     }
 

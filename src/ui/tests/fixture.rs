@@ -446,6 +446,7 @@ pub fn recorded() -> crate::store::RecordedState {
                     top(5001, "cc1plus", "cc1plus -O2 huge.cpp", 99.0),
                     top(5002, "ld", "ld -o \x1b[2Jout", 80.0),
                 ],
+                gpu: None,
             },
             RecordedUser {
                 uid: 1002,
@@ -456,6 +457,7 @@ pub fn recorded() -> crate::store::RecordedState {
                 memory_bytes: 300 * MIB,
                 processes: 2,
                 top_processes: vec![top(6001, HOSTILE, HOSTILE, 20.0)],
+                gpu: None,
             },
         ],
         alerts: stored,
@@ -486,6 +488,7 @@ pub fn recorded() -> crate::store::RecordedState {
                 samples: 2100,
             },
         ],
+        gpus: Vec::new(),
     }
 }
 
