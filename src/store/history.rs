@@ -7,7 +7,7 @@
 //! rolled up yet (the current minute or hour) are aggregated on the fly from the finer level with
 //! the same code (`series.rs`), so a chart does not change when retention runs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::alerts::{alert_columns, parse_kind, parse_metric, parse_severity, query_alerts};
 use super::block::GpuRow;
 use super::series::{
-    self, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_METRICS, USER_SCALE, aggregate, align,
+    self, GPU_SCALE, Keyed, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_GPU_SCALE, USER_SCALE,
+    aggregate, align,
 };
 use super::{
     Context, Store, StoreError, StoredAlert, bucket_start, bytes_from_kib, from_hundredths,
@@ -95,6 +96,46 @@ pub struct UserPoint {
     pub processes: Agg,
 }
 
+/// A user's GPU figures over a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserGpuPoint {
+    pub at: Timestamp,
+    pub samples: u32,
+    /// Of those, the samples in which the user held a GPU; the others count as zero.
+    pub present: u32,
+    /// Share of all the machine's GPUs kept busy by the user.
+    pub utilization_percent: Agg,
+    /// Of all the GPUs' memory.
+    pub memory_percent: Agg,
+    pub memory_bytes: Agg,
+    pub processes: Agg,
+}
+
+/// One GPU (or MIG instance) over a range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuSeries {
+    /// The UUID, as `nvidia-smi -L` shows it.
+    pub id: String,
+    pub index: u32,
+    pub mig_parent: Option<u32>,
+    pub name: String,
+    pub points: Vec<GpuPoint>,
+}
+
+/// A GPU's figures over a point; a figure the driver does not give reads as zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuPoint {
+    pub at: Timestamp,
+    pub samples: u32,
+    /// Of those, the samples in which the GPU was seen.
+    pub present: u32,
+    pub utilization_percent: Agg,
+    pub memory_used_bytes: Agg,
+    pub memory_total_bytes: Agg,
+    pub temperature_celsius: Agg,
+    pub power_watts: Agg,
+}
+
 /// An alert that was open at some time in the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertMark {
@@ -117,6 +158,14 @@ pub struct History {
     pub system: Vec<SystemPoint>,
     /// The queried user's points, one per system point; empty without a user.
     pub user: Vec<UserPoint>,
+    /// The queried user's GPU figures, one per system point (zero where the user held no GPU);
+    /// empty without a user, or when the user held no GPU in the range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_gpu: Vec<UserGpuPoint>,
+    /// Each GPU sampled in the range, its points one per system point (zero where it was not
+    /// sampled); empty on a machine without GPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuSeries>,
     pub alerts: Vec<AlertMark>,
 }
 
@@ -222,6 +271,47 @@ pub struct RecordedState {
 
 pub(super) type SysPt = Point<8>;
 pub(super) type UserPt = Point<4>;
+pub(super) type GpuPt = Point<5>;
+
+/// The series of one range at one level, every one aligned to `system`.
+pub(super) struct Levels {
+    pub system: Vec<SysPt>,
+    /// The queried user's (empty without one).
+    pub user: Vec<UserPt>,
+    /// The queried user's GPU figures (zero where the user held no GPU).
+    pub user_gpu: Vec<UserPt>,
+    /// Each GPU ever recorded, by id.
+    pub gpus: BTreeMap<i64, Vec<GpuPt>>,
+}
+
+impl Levels {
+    /// Appends a finer level's points, aggregated into buckets of `size`.
+    fn extend(&mut self, tail: &Levels, size: i64) {
+        self.system.extend(aggregate(&tail.system, size));
+        self.user.extend(aggregate(&tail.user, size));
+        self.user_gpu.extend(aggregate(&tail.user_gpu, size));
+        for (id, pts) in &tail.gpus {
+            self.gpus
+                .entry(*id)
+                .or_default()
+                .extend(aggregate(pts, size));
+        }
+    }
+
+    /// Coarser buckets of `size` for every series.
+    fn thin(&self, size: i64) -> Levels {
+        Levels {
+            system: aggregate(&self.system, size),
+            user: aggregate(&self.user, size),
+            user_gpu: aggregate(&self.user_gpu, size),
+            gpus: self
+                .gpus
+                .iter()
+                .map(|(id, pts)| (*id, aggregate(pts, size)))
+                .collect(),
+        }
+    }
+}
 
 impl Store {
     /// Points for a time range, at a resolution chosen for it (see the module docs).
@@ -237,8 +327,13 @@ impl Store {
             Resolution::Minute => (bucket_start(since, MINUTE_MS), MINUTE_MS),
             Resolution::Hour => (bucket_start(since, HOUR_MS), HOUR_MS),
         };
-        let (mut system, mut user) = if until < since {
-            (Vec::new(), Vec::new())
+        let mut levels = if until < since {
+            Levels {
+                system: Vec::new(),
+                user: Vec::new(),
+                user_gpu: Vec::new(),
+                gpus: BTreeMap::new(),
+            }
         } else {
             self.series(source, from, until, user_ids.as_deref())?
         };
@@ -248,14 +343,13 @@ impl Store {
         };
         if let Some(max) = q.max_points {
             let max = max.max(1);
-            if system.len() > max {
+            if levels.system.len() > max {
                 let span = (until - from).max(1);
                 let mut size = round_up(ceil_div(span, max as i64), unit_ms).max(resolution_ms);
                 loop {
-                    let thinned = aggregate(&system, size);
-                    if thinned.len() <= max {
-                        system = thinned;
-                        user = aggregate(&user, size);
+                    let thinned = levels.thin(size);
+                    if thinned.system.len() <= max {
+                        levels = thinned;
                         break;
                     }
                     size += round_up(size / 4, unit_ms).max(unit_ms);
@@ -263,17 +357,55 @@ impl Store {
                 resolution_ms = size;
             }
         }
+        let held = |pts: &[UserPt]| pts.iter().any(|p| p.present > 0);
+        let user_gpu = if q.user.is_some() && held(&levels.user_gpu) {
+            levels.user_gpu.iter().map(user_gpu_point).collect()
+        } else {
+            Vec::new()
+        };
         Ok(History {
             source,
             resolution_secs: (resolution_ms.max(0) as u64).div_ceil(1000),
-            system: system.iter().map(system_point).collect(),
+            system: levels.system.iter().map(system_point).collect(),
             user: if q.user.is_some() {
-                user.iter().map(user_point).collect()
+                levels.user.iter().map(user_point).collect()
             } else {
                 Vec::new()
             },
+            user_gpu,
+            gpus: self.gpu_series(&levels.gpus)?,
             alerts: self.alert_marks(since, until, q.user.as_deref())?,
         })
+    }
+
+    /// The GPUs with points in the range, in index order (MIG instances after their parent).
+    fn gpu_series(&self, gpus: &BTreeMap<i64, Vec<GpuPt>>) -> Result<Vec<GpuSeries>, StoreError> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT uuid, idx, mig_parent, name FROM gpu_devices WHERE id = ?1")
+            .ctx("preparing a GPU look-up")?;
+        for (id, pts) in gpus.iter().filter(|(_, p)| p.iter().any(|p| p.present > 0)) {
+            let (uuid, index, parent, name): (String, i64, Option<i64>, String) = stmt
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .ctx("looking up a GPU")?;
+            let index32 = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+            out.push(GpuSeries {
+                id: uuid,
+                index: index32(index),
+                mig_parent: parent.map(index32),
+                name,
+                points: pts.iter().map(gpu_point).collect(),
+            });
+        }
+        out.sort_by_key(|g| {
+            (
+                g.mig_parent.unwrap_or(g.index),
+                g.mig_parent.is_some(),
+                g.index,
+            )
+        });
+        Ok(out)
     }
 
     /// The recorded state nearest at or before `at`; None before the first raw sample kept.
@@ -720,66 +852,86 @@ impl Store {
         Ok(ms.unwrap_or(1_000).max(1_000))
     }
 
-    /// The system series and the users' (aligned to it) for [from, to] at a level. Buckets not
-    /// rolled up yet come from the finer level.
+    /// The system series, and the users' and GPUs' aligned to it, for [from, to] at a level.
+    /// Buckets not rolled up yet come from the finer level.
     pub(super) fn series(
         &self,
         level: Resolution,
         from: i64,
         to: i64,
         users: Option<&[i64]>,
-    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+    ) -> Result<Levels, StoreError> {
         let (tables, size, finer, watermark) = match level {
             Resolution::Raw => return self.raw_series(from, to, users),
-            Resolution::Minute => (
-                ("system_1m", "user_1m"),
-                MINUTE_MS,
-                Resolution::Raw,
-                "rollup_1m_next",
-            ),
-            Resolution::Hour => (
-                ("system_1h", "user_1h"),
-                HOUR_MS,
-                Resolution::Minute,
-                "rollup_1h_next",
-            ),
+            Resolution::Minute => (0, MINUTE_MS, Resolution::Raw, "rollup_1m_next"),
+            Resolution::Hour => (1, HOUR_MS, Resolution::Minute, "rollup_1h_next"),
         };
+        let table = |k: (&'static str, &'static str)| if tables == 0 { k.0 } else { k.1 };
         let rolled_until = super::retention::watermark(&self.conn, watermark)?.unwrap_or(i64::MIN);
         let stored_to = to.min(rolled_until.saturating_sub(1));
-        let mut system = stored_system(&self.conn, tables.0, from, stored_to)?;
-        let mut user = match users {
-            Some(ids) => align(
-                &system,
-                &stored_user(&self.conn, tables.1, ids, from, stored_to)?,
-            ),
-            None => Vec::new(),
+        let system = stored_system(
+            &self.conn,
+            table(("system_1m", "system_1h")),
+            from,
+            stored_to,
+        )?;
+        let keyed = |kind: &Keyed<4>, ids: &[i64]| -> Result<Vec<UserPt>, StoreError> {
+            let pts = stored_keyed(&self.conn, kind, table(kind.tables), ids, from, stored_to)?;
+            Ok(align(&system, &pts))
+        };
+        let (user, user_gpu) = match users {
+            Some(ids) => (keyed(&series::USERS, ids)?, keyed(&series::USER_GPUS, ids)?),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut gpus = BTreeMap::new();
+        for id in gpu_device_ids(&self.conn)? {
+            let kind = &series::GPUS;
+            let pts = stored_keyed(&self.conn, kind, table(kind.tables), &[id], from, stored_to)?;
+            gpus.insert(id, align(&system, &pts));
+        }
+        let mut out = Levels {
+            system,
+            user,
+            user_gpu,
+            gpus,
         };
         let tail_from = from.max(rolled_until);
         if tail_from <= to {
-            let (s, u) = self.series(finer, tail_from, to, users)?;
-            system.extend(aggregate(&s, size));
-            user.extend(aggregate(&u, size));
+            let tail = self.series(finer, tail_from, to, users)?;
+            out.extend(&tail, size);
         }
-        Ok((system, user))
+        Ok(out)
     }
 
-    fn raw_series(
-        &self,
-        from: i64,
-        to: i64,
-        users: Option<&[i64]>,
-    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+    fn raw_series(&self, from: i64, to: i64, users: Option<&[i64]>) -> Result<Levels, StoreError> {
         let system = raw_system(&self.conn, from, to)?;
+        let mut gpus = BTreeMap::new();
+        let mut raw = raw_gpus(&self.conn, from, to)?;
+        for id in gpu_device_ids(&self.conn)? {
+            let pts = raw.remove(&id).unwrap_or_default();
+            gpus.insert(id, align(&system, &pts));
+        }
         let Some(ids) = users else {
-            return Ok((system, Vec::new()));
+            return Ok(Levels {
+                system,
+                user: Vec::new(),
+                user_gpu: Vec::new(),
+                gpus,
+            });
         };
-        let mut per_id = Vec::new();
+        let (mut per_id, mut gpu_per_id) = (Vec::new(), Vec::new());
         for &id in ids {
             let rows = super::compact::user_rows(&self.conn, Some(id), from, to)?;
-            let pts = rows.into_values().flatten().map(raw_user_point).collect();
-            per_id.push(pts);
+            let rows: Vec<super::block::UserRow> = rows.into_values().flatten().collect();
+            gpu_per_id.push(rows.iter().filter_map(raw_user_gpu_point).collect());
+            per_id.push(rows.into_iter().map(raw_user_point).collect());
         }
-        Ok((system.clone(), align(&system, &merge(per_id))))
+        Ok(Levels {
+            user: align(&system, &merge(per_id)),
+            user_gpu: align(&system, &merge(gpu_per_id)),
+            system,
+            gpus,
+        })
     }
 
     fn alert_marks(
@@ -879,29 +1031,78 @@ pub(super) fn stored_system(
     Ok(rows)
 }
 
-pub(super) fn stored_user(
+/// Raw GPU points with a time in [from, to], by device id, in time order.
+pub(super) fn raw_gpus(
     conn: &Connection,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<i64, Vec<GpuPt>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT g.device_id, s.at, g.util, g.mem_kib, g.total_kib, g.temperature, g.power \
+             FROM samples s JOIN gpu_samples g ON g.sample_id = s.id \
+             WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at",
+        )
+        .ctx("preparing the raw GPU query")?;
+    let mut rows = stmt.query([from, to]).ctx("reading raw GPU samples")?;
+    let mut out: BTreeMap<i64, Vec<GpuPt>> = BTreeMap::new();
+    while let Some(r) = rows.next().ctx("reading raw GPU samples")? {
+        let mut v = [0.0; 5];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = r
+                .get::<_, Option<i64>>(i + 2)
+                .ctx("reading raw GPU samples")?
+                .unwrap_or(0) as f64;
+        }
+        let id: i64 = r.get(0).ctx("reading raw GPU samples")?;
+        let at: i64 = r.get(1).ctx("reading raw GPU samples")?;
+        out.entry(id).or_default().push(Point::raw(at, v, true));
+    }
+    Ok(out)
+}
+
+/// The GPUs ever recorded (a handful), by id.
+pub(super) fn gpu_device_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM gpu_devices ORDER BY id")
+        .ctx("preparing the GPU list")?;
+    let ids: Vec<(i64,)> = super::rows(&mut stmt, [], "listing GPUs")?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// A recorded user row's GPU figures as a raw point; None when the user held no GPU then.
+pub(super) fn raw_user_gpu_point(r: &super::block::UserRow) -> Option<UserPt> {
+    let g = r.gpu.as_ref()?;
+    let v = [g.util, g.memory, g.mem_kib, g.processes].map(|x| x as f64);
+    Some(Point::raw(r.at, v, true))
+}
+
+/// The rollup points of one subject (several ids of one user name are merged) in [from, to].
+pub(super) fn stored_keyed<const N: usize>(
+    conn: &Connection,
+    kind: &Keyed<N>,
     table: &str,
     ids: &[i64],
     from: i64,
     to: i64,
-) -> Result<Vec<UserPt>, StoreError> {
+) -> Result<Vec<Point<N>>, StoreError> {
     if to < from {
         return Ok(Vec::new());
     }
     let sql = format!(
         "SELECT bucket, samples, present, {} FROM {table} \
-             WHERE user_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        series::columns(&USER_METRICS)
+             WHERE {} = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        series::columns(kind.metrics),
+        kind.key
     );
     let mut stmt = conn.prepare_cached(&sql).ctx("preparing a rollup query")?;
     let mut per_id = Vec::new();
     for &id in ids {
         let rows = stmt
             .query_map(params![id, from, to], |r| Point::from_row(r, true))
-            .ctx("reading user rollups")?
+            .ctx("reading rollups")?
             .collect::<Result<Vec<_>, _>>()
-            .ctx("reading user rollups")?;
+            .ctx("reading rollups")?;
         per_id.push(rows);
     }
     Ok(merge(per_id))
@@ -976,6 +1177,33 @@ fn user_point(p: &UserPt) -> UserPoint {
         memory_percent: a(1),
         memory_bytes: a(2),
         processes: a(3),
+    }
+}
+
+fn user_gpu_point(p: &UserPt) -> UserGpuPoint {
+    let a = |i: usize| agg(p, i, USER_GPU_SCALE[i]);
+    UserGpuPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        present: p.present,
+        utilization_percent: a(0),
+        memory_percent: a(1),
+        memory_bytes: a(2),
+        processes: a(3),
+    }
+}
+
+fn gpu_point(p: &GpuPt) -> GpuPoint {
+    let a = |i: usize| agg(p, i, GPU_SCALE[i]);
+    GpuPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        present: p.present,
+        utilization_percent: a(0),
+        memory_used_bytes: a(1),
+        memory_total_bytes: a(2),
+        temperature_celsius: a(3),
+        power_watts: a(4),
     }
 }
 

@@ -23,7 +23,7 @@ use rusqlite::params;
 
 use super::*;
 use crate::store::HistoryQuery;
-use crate::store::series::{Point, write_system, write_user};
+use crate::store::series::{self, Point, write_keyed, write_system};
 
 const USERS: u32 = 50;
 const INTERVAL: i64 = 5_000;
@@ -579,7 +579,7 @@ fn budget_history_30_days() {
                     p.avg[i] = v;
                     p.max[i] = v * 1.5;
                 }
-                write_user(&tx, "user_1m", id, &[p]).expect("user");
+                write_keyed(&tx, &series::USERS, "user_1m", id, &[p]).expect("user");
             }
             bucket += MIN;
         }

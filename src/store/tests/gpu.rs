@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::store::compact::{self, BLOCK_MS};
-use crate::store::{RecordedState, StoreError};
+use crate::store::{History, HistoryQuery, RecordedState, StoreError};
 
 const STEP: i64 = 5_000;
 const GIB: u64 = 1 << 30;
@@ -27,6 +27,20 @@ fn gpu_snap(t: i64) -> Snap {
         .user("dave", 1004, 0.0, 0.1)
         .untracked()
         .gpus()
+        .gpu_load(i)
+}
+
+impl Snap {
+    /// Moves GPU 0's utilization and alice's share with `i`, so rollups have something to
+    /// average.
+    fn gpu_load(mut self, i: i64) -> Self {
+        let busy = (i % 10) as f64 * 10.0;
+        self.0.gpu.devices[0].utilization_percent = Some(busy);
+        if let Some(g) = self.0.users[0].gpu.as_mut() {
+            g.utilization_percent = busy / 2.0;
+        }
+        self
+    }
 }
 
 fn state(store: &Store, t: i64) -> RecordedState {
@@ -251,5 +265,107 @@ fn a_renamed_or_renumbered_gpu_keeps_its_id() {
             "SELECT idx FROM gpu_devices WHERE uuid = 'GPU-0a1b'"
         ),
         7
+    );
+}
+
+fn history(store: &Store, from: i64, to: i64, user: &str) -> History {
+    store
+        .history(&HistoryQuery {
+            since: Timestamp(from),
+            until: Timestamp(to),
+            user: Some(user.into()),
+            max_points: Some(24),
+        })
+        .expect("history")
+}
+
+/// The figures of two histories agree within the rounding of the rollups (integer averages).
+fn same_figures(a: &History, b: &History) {
+    let near = |x: f64, y: f64| (x - y).abs() <= 0.01 * x.abs().max(1.0);
+    assert_eq!(a.gpus.len(), b.gpus.len());
+    for (ga, gb) in a.gpus.iter().zip(&b.gpus) {
+        assert_eq!((&ga.id, ga.points.len()), (&gb.id, gb.points.len()));
+        for (pa, pb) in ga.points.iter().zip(&gb.points) {
+            assert_eq!(
+                (pa.at, pa.samples, pa.present),
+                (pb.at, pb.samples, pb.present)
+            );
+            for (x, y) in [
+                (pa.utilization_percent, pb.utilization_percent),
+                (pa.memory_used_bytes, pb.memory_used_bytes),
+                (pa.power_watts, pb.power_watts),
+            ] {
+                assert!(near(x.avg, y.avg) && near(x.max, y.max), "{x:?} {y:?}");
+            }
+        }
+    }
+    assert_eq!(a.user_gpu.len(), b.user_gpu.len());
+    for (pa, pb) in a.user_gpu.iter().zip(&b.user_gpu) {
+        assert_eq!((pa.at, pa.present), (pb.at, pb.present));
+        assert!(near(pa.memory_bytes.avg, pb.memory_bytes.avg));
+        assert!(near(pa.utilization_percent.avg, pb.utilization_percent.avg));
+    }
+}
+
+#[test]
+fn gpu_history_reads_the_same_from_raw_samples_and_rollups() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    let to = T0 + 2 * HOUR;
+    put_range(&mut store, T0, to, STEP, gpu_snap);
+    let raw = history(&store, T0, to - 1, "alice");
+    assert_eq!(raw.gpus.len(), 4, "every GPU has a series");
+    assert_eq!(raw.gpus[0].id, "GPU-0a1b");
+    // GPU 0 goes 0, 10, ..., 90 %: 45 % on average, 90 % at most, in every 5-minute point.
+    let p = &raw.gpus[0].points[3];
+    assert!((p.utilization_percent.avg - 45.0).abs() < 1e-9, "{p:?}");
+    assert_eq!(p.utilization_percent.max, 90.0);
+    assert_eq!(p.memory_used_bytes.avg, (30 * GIB) as f64);
+    // Alice holds 30 GiB all along.
+    assert_eq!(raw.user_gpu.len(), raw.system.len());
+    assert!(
+        raw.user_gpu
+            .iter()
+            .all(|p| p.memory_bytes.min == (30 * GIB) as f64)
+    );
+    // Dave held none: no GPU series for him, his CPU and memory as before.
+    assert!(history(&store, T0, to - 1, "dave").user_gpu.is_empty());
+
+    let rep = store.run_retention(Timestamp(to), 30).expect("retention");
+    assert!(
+        rep.minutes_rolled_up > 0 && rep.hours_rolled_up > 0,
+        "{rep:?}"
+    );
+    let rows = |store: &Store, t: &str| count(store, &format!("SELECT COUNT(*) FROM {t}"));
+    assert_eq!(rows(&store, "gpu_1m"), 4 * 120);
+    assert_eq!(rows(&store, "gpu_1h"), 4 * 2);
+    // Alice, bob and carol held GPUs.
+    assert_eq!(rows(&store, "user_gpu_1m"), 3 * 120);
+    let rolled = history(&store, T0, to - 1, "alice");
+    assert_eq!(rolled.source, crate::store::Resolution::Minute);
+    same_figures(&raw, &rolled);
+
+    // Retention: minutes go after the retention days, hours stay a year.
+    let later = to + 40 * DAY;
+    put(&mut store, &snap(later), &[], &[]);
+    store
+        .run_retention(Timestamp(later), 30)
+        .expect("retention");
+    assert_eq!(
+        (rows(&store, "gpu_1m"), rows(&store, "user_gpu_1m")),
+        (0, 0)
+    );
+    assert_eq!(
+        (rows(&store, "gpu_1h"), rows(&store, "user_gpu_1h")),
+        (4 * 2, 3 * 2)
+    );
+    let hours = history(&store, T0, to - 1, "alice");
+    assert_eq!(hours.source, crate::store::Resolution::Hour);
+    assert_eq!(hours.gpus.len(), 4);
+    assert!(
+        hours
+            .user_gpu
+            .iter()
+            .all(|p| (p.memory_bytes.avg - (30 * GIB) as f64).abs() < 1024.0)
     );
 }
