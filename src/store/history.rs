@@ -96,6 +96,47 @@ pub struct UserPoint {
     pub processes: Agg,
 }
 
+impl History {
+    /// The machine's GPUs together at each point (one per system point): the whole GPUs' mean
+    /// utilization and the share of their memory in use (a MIG instance is part of its GPU).
+    /// Empty without GPUs in the range.
+    pub fn gpu_totals(&self) -> Vec<GpuTotal> {
+        let whole: Vec<&GpuSeries> = self
+            .gpus
+            .iter()
+            .filter(|g| g.mig_parent.is_none())
+            .collect();
+        if whole.is_empty() {
+            return Vec::new();
+        }
+        (0..self.system.len())
+            .map(|i| {
+                let (mut util, mut used, mut total) = (0.0, 0.0, 0.0);
+                for p in whole.iter().filter_map(|g| g.points.get(i)) {
+                    util += p.utilization_percent.avg;
+                    used += p.memory_used_bytes.avg;
+                    total += p.memory_total_bytes.avg;
+                }
+                GpuTotal {
+                    utilization_percent: util / whole.len() as f64,
+                    memory_percent: if total > 0.0 {
+                        used / total * 100.0
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// All GPUs together at one point ([`History::gpu_totals`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuTotal {
+    pub utilization_percent: f64,
+    pub memory_percent: f64,
+}
+
 /// A user's GPU figures over a point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserGpuPoint {

@@ -53,9 +53,10 @@ use crate::model::Timestamp;
 
 pub use alerts::{ActionKind, OperatorAction, StoredAlert};
 pub use history::{
-    Agg, AlertMark, DiskPoint, GpuPoint, GpuSeries, History, HistoryQuery, MINUTE_MAX_SPAN_MS,
-    RAW_MAX_SPAN_MS, RecordedGpu, RecordedState, RecordedSystem, RecordedUser, RecordedUserDevice,
-    RecordedUserGpu, Resolution, SystemPoint, UserGpuPoint, UserPoint, history_query,
+    Agg, AlertMark, DiskPoint, GpuPoint, GpuSeries, GpuTotal, History, HistoryQuery,
+    MINUTE_MAX_SPAN_MS, RAW_MAX_SPAN_MS, RecordedGpu, RecordedState, RecordedSystem, RecordedUser,
+    RecordedUserDevice, RecordedUserGpu, Resolution, SystemPoint, UserGpuPoint, UserPoint,
+    history_query,
 };
 pub use record::{MAX_TOP_PROCESSES, PendingMail, Record, RecordOutcome, worth_recording};
 pub use retention::RetentionReport;
