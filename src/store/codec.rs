@@ -80,8 +80,24 @@ pub(super) fn encode(processes: &[StoredProcess]) -> Vec<u8> {
 }
 
 pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
+    Ok(decode_tuples::<4>(blob, "top processes")?
+        .into_iter()
+        .map(|[pid, command, cpu_hundredths, mem_kib]| StoredProcess {
+            pid,
+            command,
+            cpu_hundredths,
+            mem_kib,
+        })
+        .collect())
+}
+
+/// A version byte, then groups of `N` varints.
+fn decode_tuples<const N: usize>(
+    blob: &[u8],
+    what: &'static str,
+) -> Result<Vec<[u64; N]>, StoreError> {
     let corrupt = |why: &str| StoreError::Corrupt {
-        what: "top processes",
+        what,
         value: why.to_string(),
     };
     let Some((&version, mut rest)) = blob.split_first() else {
@@ -92,18 +108,13 @@ pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
     }
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let mut field = [0u64; 4];
+        let mut field = [0u64; N];
         for f in &mut field {
             let (v, used) = get_varint(rest).ok_or_else(|| corrupt("truncated varint"))?;
             *f = v;
             rest = &rest[used..];
         }
-        out.push(StoredProcess {
-            pid: field[0],
-            command: field[1],
-            cpu_hundredths: field[2],
-            mem_kib: field[3],
-        });
+        out.push(field);
     }
     Ok(out)
 }
@@ -121,27 +132,10 @@ pub(super) fn encode_devices(devices: &[(u64, u64)]) -> Vec<u8> {
 }
 
 pub(super) fn decode_devices(blob: &[u8]) -> Result<Vec<(u64, u64)>, StoreError> {
-    let corrupt = |why: &str| StoreError::Corrupt {
-        what: "GPU memory per device",
-        value: why.to_string(),
-    };
-    let Some((&version, mut rest)) = blob.split_first() else {
-        return Ok(Vec::new());
-    };
-    if version != VERSION {
-        return Err(corrupt(&format!("unknown encoding version {version}")));
-    }
-    let mut out = Vec::new();
-    while !rest.is_empty() {
-        let mut pair = [0u64; 2];
-        for f in &mut pair {
-            let (v, used) = get_varint(rest).ok_or_else(|| corrupt("truncated varint"))?;
-            *f = v;
-            rest = &rest[used..];
-        }
-        out.push((pair[0], pair[1]));
-    }
-    Ok(out)
+    Ok(decode_tuples::<2>(blob, "GPU memory per device")?
+        .into_iter()
+        .map(|[id, kib]| (id, kib))
+        .collect())
 }
 
 pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {

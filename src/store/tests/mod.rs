@@ -173,22 +173,10 @@ impl Snap {
         self
     }
 
-    /// The recorded NVML answers of two GPUs, the second split into two MIG instances
-    /// (`collect::gpu::nvml`), derived as the engine derives them: fills the snapshot's GPUs and
-    /// the GPU figures of its users with uid 1001 to 1003 (who hold GPUs there).
+    /// A GPU server (`derive::gpu::recorded_nvidia`): fills the snapshot's GPUs and the GPU
+    /// figures of its users with uid 1001 to 1003 (who hold GPUs there).
     pub fn gpus(mut self) -> Self {
-        use crate::collect::RawSample;
-        use crate::collect::gpu::{RawGpu, nvml};
-        let procs = nvml::tests::procs();
-        let mut raw = RawGpu::default();
-        nvml::map(&nvml::tests::two_gpus_one_mig(), &procs, &mut raw);
-        let sample = |secs| RawSample {
-            at: Timestamp::from_secs(secs),
-            procs: procs.clone(),
-            gpu: raw.clone(),
-            ..RawSample::default()
-        };
-        self.0.gpu = crate::derive::gpu::gpu_stats(&sample(0), &sample(2), &mut self.0.users);
+        self.0.gpu = crate::derive::gpu::recorded_nvidia(&mut self.0.users);
         self
     }
 

@@ -550,24 +550,12 @@ pub fn history() -> crate::ui::history::HistoryData {
     }
 }
 
-/// A database holding an hour of a GPU server recorded every 30 s up to [`AT`]: the recorded
-/// NVML answers of two GPUs, the second split into two MIG instances (`collect::gpu::nvml`),
-/// derived as the engine derives them, with GPU 0 busier as the hour goes on. Alice (1001),
+/// A database holding an hour of a GPU server (`derive::gpu::recorded_nvidia`) recorded every
+/// 30 s up to [`AT`], with GPU 0 busier as the hour goes on. Alice (1001),
 /// bob (1002) and carol (1003) hold GPUs; dave (1004) does not. Returns the store and the
 /// snapshots recorded.
 pub fn gpu_database(path: &std::path::Path) -> (crate::store::Store, Vec<Snapshot>) {
-    use crate::collect::RawSample;
-    use crate::collect::gpu::{RawGpu, nvml};
     let mut store = crate::store::Store::open(path).expect("open a database");
-    let procs = nvml::tests::procs();
-    let mut raw = RawGpu::default();
-    nvml::map(&nvml::tests::two_gpus_one_mig(), &procs, &mut raw);
-    let sample = |secs| RawSample {
-        at: Timestamp::from_secs(secs),
-        procs: procs.clone(),
-        gpu: raw.clone(),
-        ..RawSample::default()
-    };
     let tracker = crate::track::TrackerState::default();
     let mut recorded = Vec::new();
     for i in 0..120i64 {
@@ -593,7 +581,7 @@ pub fn gpu_database(path: &std::path::Path) -> (crate::store::Store, Vec<Snapsho
             s.users.push(u);
         }
         s.users.push(UserStats::new(1004, Arc::from("dave")));
-        s.gpu = crate::derive::gpu::gpu_stats(&sample(0), &sample(2), &mut s.users);
+        s.gpu = crate::derive::gpu::recorded_nvidia(&mut s.users);
         s.gpu.devices[0].utilization_percent = Some(i as f64 * 100.0 / 119.0);
         store
             .record(&crate::store::Record {
