@@ -369,3 +369,24 @@ fn gpu_history_reads_the_same_from_raw_samples_and_rollups() {
             .all(|p| (p.memory_bytes.avg - (30 * GIB) as f64).abs() < 1024.0)
     );
 }
+
+#[test]
+fn a_late_gpu_sample_in_a_packed_window_is_merged_into_its_block() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    store.compact_due = i64::MAX;
+    // Every other sample, then the window is packed; the missing ones arrive late.
+    put_range(&mut store, T0, T0 + 20 * MIN, 2 * STEP, gpu_snap);
+    pack_all(&mut store);
+    let late = T0 + STEP;
+    put(&mut store, &gpu_snap(late), &[], &[]);
+    let hot = state(&store, late);
+    assert_eq!(device_memory(&hot, "alice").len(), 2);
+    pack_all(&mut store);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM user_gpu_samples"), 0);
+    assert_eq!(
+        state(&store, late),
+        hot,
+        "the same once merged into the block"
+    );
+}
