@@ -67,17 +67,7 @@ fn reopening_keeps_data_and_applies_no_migration_twice() {
 fn a_file_from_a_newer_sysmon_is_refused() {
     let (_dir, path) = temp_db();
     drop(open(&path));
-    let conn = Connection::open(&path).expect("raw");
-    conn.execute("INSERT INTO schema_version VALUES (99, 0)", [])
-        .expect("bump");
-    drop(conn);
-    let err = Store::open(&path).expect_err("newer schema");
-    assert!(
-        matches!(err, StoreError::NewerSchema { found: 99, .. }),
-        "{err:?}"
-    );
-    let msg = err.to_string();
-    assert!(msg.contains("version 99") && msg.contains("newer"), "{msg}");
+    assert_newer_refused(&path, 99);
 }
 
 #[test]

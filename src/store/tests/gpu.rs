@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::store::compact::{self, BLOCK_MS};
-use crate::store::{History, HistoryQuery, RecordedState, StoreError};
+use crate::store::{History, HistoryQuery, RecordedState};
 
 const STEP: i64 = 5_000;
 const GIB: u64 = 1 << 30;
@@ -239,15 +239,7 @@ fn a_version_3_file_gains_the_gpu_tables_and_keeps_its_data() {
     drop(store);
 
     // A file from a sysmon that knows a version 5 is still refused.
-    let conn = rusqlite::Connection::open(&path).expect("raw");
-    conn.execute("INSERT INTO schema_version VALUES (5, 0)", [])
-        .expect("bump");
-    drop(conn);
-    let err = Store::open(&path).expect_err("newer schema");
-    assert!(
-        matches!(err, StoreError::NewerSchema { found: 5, .. }),
-        "{err:?}"
-    );
+    assert_newer_refused(&path, 5);
 }
 
 #[test]

@@ -290,6 +290,25 @@ pub(super) fn put_range(store: &mut Store, from: i64, to: i64, step: i64, f: imp
     }
 }
 
+/// Marks the file at `path` as written by a sysmon at schema `version`, and checks that opening
+/// it is refused with that version named.
+pub(super) fn assert_newer_refused(path: &std::path::Path, version: i64) {
+    let conn = rusqlite::Connection::open(path).expect("raw");
+    conn.execute("INSERT INTO schema_version VALUES (?1, 0)", [version])
+        .expect("bump");
+    drop(conn);
+    let err = Store::open(path).expect_err("newer schema");
+    assert!(
+        matches!(err, super::StoreError::NewerSchema { found, .. } if found == version),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("version {version}")) && msg.contains("newer"),
+        "{msg}"
+    );
+}
+
 /// Approximate equality for figures that went through hundredths.
 /// Every row of `table`, in key order, as SQLite values: for comparing stored data exactly.
 pub(super) fn table_rows(store: &Store, table: &str) -> Vec<Vec<rusqlite::types::Value>> {
