@@ -319,18 +319,43 @@ pub(super) struct Levels {
     pub system: Vec<SysPt>,
     /// The queried user's (empty without one).
     pub user: Vec<UserPt>,
-    /// The queried user's GPU figures (zero where the user held no GPU).
+    /// The queried user's GPU figures (zero where the user held no GPU); empty when the user
+    /// held none in the range, so that a machine without GPUs pays nothing for them.
     pub user_gpu: Vec<UserPt>,
     /// Each GPU ever recorded, by id.
     pub gpus: BTreeMap<i64, Vec<GpuPt>>,
 }
 
+fn no_points() -> Vec<UserPt> {
+    Vec::new()
+}
+
+/// Points aligned to `system`, or none when there are no points to align.
+fn aligned_or_empty(system: &[SysPt], pts: &[UserPt]) -> Vec<UserPt> {
+    if pts.is_empty() {
+        Vec::new()
+    } else {
+        align(system, pts)
+    }
+}
+
 impl Levels {
     /// Appends a finer level's points, aggregated into buckets of `size`.
     fn extend(&mut self, tail: &Levels, size: i64) {
-        self.system.extend(aggregate(&tail.system, size));
+        let tail_system = aggregate(&tail.system, size);
+        let tail_gpu = aggregate(&tail.user_gpu, size);
+        // An empty side stands for zeros: filled in only when the other side has points.
+        match (self.user_gpu.is_empty(), tail_gpu.is_empty()) {
+            (true, true) => {}
+            (false, true) => self.user_gpu.extend(align(&tail_system, &no_points())),
+            (true, false) => {
+                self.user_gpu = align(&self.system, &no_points());
+                self.user_gpu.extend(tail_gpu);
+            }
+            (false, false) => self.user_gpu.extend(tail_gpu),
+        }
+        self.system.extend(tail_system);
         self.user.extend(aggregate(&tail.user, size));
-        self.user_gpu.extend(aggregate(&tail.user_gpu, size));
         for (id, pts) in &tail.gpus {
             self.gpus
                 .entry(*id)
@@ -916,12 +941,14 @@ impl Store {
             from,
             stored_to,
         )?;
-        let keyed = |kind: &Keyed<4>, ids: &[i64]| -> Result<Vec<UserPt>, StoreError> {
-            let pts = stored_keyed(&self.conn, kind, table(kind.tables), ids, from, stored_to)?;
-            Ok(align(&system, &pts))
+        let keyed = |kind: &Keyed<4>, ids: &[i64]| {
+            stored_keyed(&self.conn, kind, table(kind.tables), ids, from, stored_to)
         };
         let (user, user_gpu) = match users {
-            Some(ids) => (keyed(&series::USERS, ids)?, keyed(&series::USER_GPUS, ids)?),
+            Some(ids) => (
+                align(&system, &keyed(&series::USERS, ids)?),
+                aligned_or_empty(&system, &keyed(&series::USER_GPUS, ids)?),
+            ),
             None => (Vec::new(), Vec::new()),
         };
         let mut gpus = BTreeMap::new();
@@ -969,7 +996,7 @@ impl Store {
         }
         Ok(Levels {
             user: align(&system, &merge(per_id)),
-            user_gpu: align(&system, &merge(gpu_per_id)),
+            user_gpu: aligned_or_empty(&system, &merge(gpu_per_id)),
             system,
             gpus,
         })

@@ -323,6 +323,14 @@ fn gpu_history_reads_the_same_from_raw_samples_and_rollups() {
     // Dave held none: no GPU series for him, his CPU and memory as before.
     assert!(history(&store, T0, to - 1, "dave").user_gpu.is_empty());
 
+    // Half rolled up: the minutes of the first hour, then raw samples.
+    store
+        .run_retention(Timestamp(T0 + HOUR), 30)
+        .expect("retention");
+    let half = history(&store, T0, to - 1, "alice");
+    assert_eq!(half.source, crate::store::Resolution::Minute);
+    same_figures(&raw, &half);
+
     let rep = store.run_retention(Timestamp(to), 30).expect("retention");
     assert!(
         rep.minutes_rolled_up > 0 && rep.hours_rolled_up > 0,
