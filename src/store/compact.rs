@@ -102,7 +102,7 @@ fn compact_window(tx: &Transaction<'_>, window: i64) -> Result<u64, StoreError> 
         all.sort_by_key(|r| r.at);
     }
     write_block(tx, window, &users)?;
-    let tables: &[&str] = if has_gpu_tables(tx)? {
+    let tables: &[&str] = if hot_gpu_rows(tx)? {
         &["user_samples", "user_gpu_samples"]
     } else {
         &["user_samples"]
@@ -250,8 +250,7 @@ fn hot_rows(
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
-    // The conversion to v2 packs a v1 file's rows before the GPU tables exist (v4).
-    let (gpu_columns, gpu_join) = if has_gpu_tables(conn)? {
+    let (gpu_columns, gpu_join) = if hot_gpu_rows(conn)? {
         (
             "g.mem_kib, g.memory, g.util, g.processes, g.devices",
             " LEFT JOIN user_gpu_samples g ON g.sample_id = u.sample_id AND g.user_id = u.user_id",
@@ -308,15 +307,25 @@ fn hot_rows(
     Ok(out)
 }
 
-/// Whether the file has the GPU tables (schema v4): not while an older file is converted.
-fn has_gpu_tables(conn: &Connection) -> Result<bool, StoreError> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-         AND name = 'user_gpu_samples')",
-    )
-    .ctx("preparing the schema look-up")?
-    .query_row([], |r| r.get(0))
-    .ctx("looking up the GPU tables")
+/// Whether there are hot GPU figures of users to read or delete with the hot rows: never on a
+/// machine without GPUs (which then reads and deletes exactly as before), nor while an older
+/// file is converted (the conversion to v2 packs a v1 file's rows before the GPU tables exist).
+fn hot_gpu_rows(conn: &Connection) -> Result<bool, StoreError> {
+    let table: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = 'user_gpu_samples')",
+        )
+        .ctx("preparing the schema look-up")?
+        .query_row([], |r| r.get(0))
+        .ctx("looking up the GPU tables")?;
+    if !table {
+        return Ok(false);
+    }
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM user_gpu_samples)")
+        .ctx("preparing the GPU row look-up")?
+        .query_row([], |r| r.get(0))
+        .ctx("looking for hot GPU rows")
 }
 
 /// Deletes packed rows older than `cut`: whole blocks before it, and the older part of the block

@@ -974,8 +974,14 @@ impl Store {
     fn raw_series(&self, from: i64, to: i64, users: Option<&[i64]>) -> Result<Levels, StoreError> {
         let system = raw_system(&self.conn, from, to)?;
         let mut gpus = BTreeMap::new();
-        let mut raw = raw_gpus(&self.conn, from, to)?;
-        for id in gpu_device_ids(&self.conn)? {
+        let ids = gpu_device_ids(&self.conn)?;
+        // Without GPUs, not even a look for their rows.
+        let mut raw = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            raw_gpus(&self.conn, from, to)?
+        };
+        for id in ids {
             let pts = raw.remove(&id).unwrap_or_default();
             gpus.insert(id, align(&system, &pts));
         }

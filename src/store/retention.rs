@@ -378,7 +378,7 @@ fn roll_minutes(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), 
         };
         start = start.max(bucket_start(first, MINUTE_MS));
         let end = to.min(bucket_start(start, HOUR_MS).saturating_add(HOUR_MS));
-        let chunk = raw_chunk(tx, start, end)?;
+        let chunk = raw_chunk(tx, start, end, !gpu_ids.is_empty())?;
         let system = &chunk.system;
         clear(tx, "system_1m", start, end)?;
         clear_keyed(tx, &USERS, "user_1m", &ids, start, end)?;
@@ -410,8 +410,8 @@ struct RawChunk {
     gpus: BTreeMap<i64, Vec<GpuPt>>,
 }
 
-/// Raw points in [from, to).
-fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64) -> Result<RawChunk, StoreError> {
+/// Raw points in [from, to); GPUs' only when there are any.
+fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64, gpus: bool) -> Result<RawChunk, StoreError> {
     let last = to.saturating_sub(1);
     let system = raw_system(tx, from, last)?;
     let mut users: BTreeMap<i64, Vec<UserPt>> = BTreeMap::new();
@@ -430,7 +430,11 @@ fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64) -> Result<RawChunk, Store
         system,
         users,
         user_gpus,
-        gpus: raw_gpus(tx, from, last)?,
+        gpus: if gpus {
+            raw_gpus(tx, from, last)?
+        } else {
+            BTreeMap::new()
+        },
     })
 }
 
