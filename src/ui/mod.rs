@@ -9,6 +9,7 @@ pub mod action;
 pub mod alerts;
 pub mod columns;
 mod db;
+pub mod gpu;
 pub mod history;
 pub mod keymap;
 pub mod mouse;

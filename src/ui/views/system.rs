@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, pane};
 use crate::format;
-use crate::model::Snapshot;
+use crate::model::{GpuDevice, GpuStats, Snapshot};
 use crate::ui::state::AppState;
 use crate::ui::theme::{Level, Theme};
 
@@ -27,6 +27,16 @@ pub fn stacked_height(state: &AppState, available: u16) -> u16 {
         .as_ref()
         .map_or(0, |f| f.snapshot.system.disks.len());
     let want = 2 + 5 + disks.min(3) as u16;
+    // A GPU server's pane grows by a line per GPU, within half the rows, when they fit there;
+    // else the GPUs take one summary line of the rows the pane has anyway.
+    let gpus = state
+        .shown()
+        .map_or(0, |f| f.snapshot.gpu.devices.len() as u16);
+    let want = if gpus > 0 && want + gpus <= available / 2 {
+        want + gpus
+    } else {
+        want
+    };
     want.min(available.saturating_sub(5)).max(3)
 }
 
@@ -190,6 +200,7 @@ fn lines<'a>(
             },
         ),
     ));
+    let gpu_at = out.len();
     let rx: f64 = snap.system.net.iter().map(|n| n.rx_bytes_per_sec).sum();
     let tx: f64 = snap.system.net.iter().map(|n| n.tx_bytes_per_sec).sum();
     let rd: f64 = snap
@@ -287,7 +298,141 @@ fn lines<'a>(
         )
     };
     out.push((4, Line::styled(tasks, theme.dim())));
+    if !snap.gpu.devices.is_empty() {
+        // One line per GPU and MIG instance when all of them fit beside the lines kept before
+        // them; else one line for all GPUs, kept before the CPU breakdown.
+        let essential = out.iter().filter(|(p, _)| *p <= 2).count();
+        let gpu: Vec<(u8, Line<'a>)> = if essential + snap.gpu.devices.len() <= height {
+            let w = GpuWidths::new(&snap.gpu, width);
+            snap.gpu
+                .devices
+                .iter()
+                .map(|d| (2, gpu_line(d, &w, mon.memory_threshold, theme)))
+                .collect()
+        } else {
+            let t = snap.gpu.totals();
+            let tail = format!(
+                "{} GPU{}, {}",
+                t.gpus,
+                if t.gpus == 1 { "" } else { "s" },
+                memory_pair(t.memory_used_bytes, t.memory_total_bytes)
+            );
+            let line = match t.utilization_percent {
+                Some(u) => gauge("GPU", u, f64::INFINITY, tail),
+                None => Line::raw(format!("GPU  {tail}")),
+            };
+            vec![(1, line)]
+        };
+        out.splice(gpu_at..gpu_at, gpu);
+    }
     keep_by_priority(out, height)
+}
+
+/// `71.0/80.0 GiB`: used and total in the total's unit.
+fn memory_pair(used: u64, total: u64) -> String {
+    let t = format::bytes(total);
+    match t.split_once(' ') {
+        Some((num, unit)) => {
+            let scale = num.parse::<f64>().ok().filter(|n| *n > 0.0);
+            match scale {
+                Some(n) => format!("{:.1}/{num} {unit}", used as f64 * n / total as f64),
+                None => format!("{}/{t}", format::bytes(used)),
+            }
+        }
+        None => format!("{}/{t}", format::bytes(used)),
+    }
+}
+
+/// The widths of a GPU line's parts, the same for every GPU so that their bars line up.
+struct GpuWidths {
+    label: usize,
+    bar: usize,
+    width: usize,
+}
+
+impl GpuWidths {
+    fn new(gpu: &GpuStats, width: usize) -> Self {
+        let label = gpu
+            .physical()
+            .map(|d| d.label().len() + 3)
+            .max()
+            .unwrap_or(0)
+            .max(4)
+            + 1;
+        GpuWidths {
+            label,
+            bar: (width / 8).clamp(4, 15),
+            width,
+        }
+    }
+}
+
+/// `GPU0 ██████████░░░  98% mem ███████████░ 71.0/80.0 GiB  71°C  650 W  NVIDIA H100 …`; a MIG
+/// instance, which has no utilization, temperature or power of its own, under its GPU as
+/// `3/mig0 3g.40gb` with its memory.
+fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, mem_limit: f64, theme: &Theme) -> Line<'a> {
+    let mut spans = Vec::with_capacity(8);
+    let push = |spans: &mut Vec<Span<'a>>, text: String, style| {
+        spans.push(Span::styled(text, style));
+    };
+    let plain = ratatui::style::Style::default();
+    if d.is_physical() {
+        push(
+            &mut spans,
+            format!("{:<lw$}", format!("GPU{}", d.label()), lw = w.label),
+            plain,
+        );
+        match d.utilization_percent {
+            Some(u) => {
+                let style = theme.level(Level::Ok);
+                push(&mut spans, theme.bar(u, w.bar), style);
+                push(&mut spans, format!(" {u:>3.0}%"), style);
+            }
+            None => {
+                push(&mut spans, theme.bar(0.0, w.bar), theme.dim());
+                push(&mut spans, "    -".to_string(), theme.dim());
+            }
+        }
+    } else {
+        // The profile (`3g.40gb`) is what tells instances of one GPU apart.
+        let profile = d.name.split_once("MIG ").map_or("", |(_, p)| p);
+        let text = format!("  {} {profile}", d.label());
+        push(
+            &mut spans,
+            fit(&text, w.label + w.bar + 5, theme),
+            theme.dim(),
+        );
+    }
+    match (d.memory_used_bytes, d.memory_total_bytes) {
+        (Some(u), Some(t)) => {
+            let pct = d.memory_percent.unwrap_or(0.0);
+            let style = theme.level(Level::of(pct, mem_limit));
+            push(&mut spans, " mem ".to_string(), plain);
+            push(&mut spans, theme.bar(pct, w.bar), style);
+            push(&mut spans, format!(" {}", memory_pair(u, t)), plain);
+        }
+        (Some(u), None) => push(&mut spans, format!(" mem {}", format::bytes(u)), plain),
+        _ => {}
+    }
+    let degree = if theme.ascii { "C" } else { "°C" };
+    let mut tail = String::new();
+    if let Some(t) = d.temperature_celsius {
+        tail.push_str(&format!("  {t:>2.0}{degree}"));
+    }
+    if let Some(p) = d.power_watts {
+        tail.push_str(&format!("  {p:>3.0} W"));
+    }
+    if d.is_physical() {
+        // Every name of a GPU server's eight GPUs starts with the vendor; the model is news.
+        tail.push_str("  ");
+        tail.push_str(d.name.strip_prefix("NVIDIA ").unwrap_or(&d.name));
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let rest = w.width.saturating_sub(used);
+    if rest > 3 {
+        push(&mut spans, fit(&tail, rest, theme), theme.dim());
+    }
+    Line::from(spans)
 }
 
 /// The `height` most important lines, in their original order.
