@@ -23,6 +23,6 @@ pub mod views;
 pub mod when;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use run::run;
