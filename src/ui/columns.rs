@@ -226,6 +226,21 @@ mod tests {
     }
 
     #[test]
+    fn gpu_columns_join_the_default_list_only_on_a_machine_with_gpus() {
+        let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let default = names(DEFAULT_COLUMNS);
+        assert_eq!(from_names(&default, false).len(), 9);
+        let with = from_names(&default, true);
+        assert_eq!(with[5..8], [Column::Res, Column::GpuMem, Column::GpuUtil]);
+        // A list the admin chose is theirs, GPUs or not.
+        let chosen = names(&["pid", "gpu_mem", "command"]);
+        let want = [Column::Pid, Column::GpuMem, Column::Command];
+        assert_eq!(from_names(&chosen, false), want);
+        assert_eq!(from_names(&names(&["pid", "command"]), true).len(), 2);
+        assert_eq!(from_names(&[], true), with);
+    }
+
+    #[test]
     fn a_click_finds_the_column_under_it() {
         let cols = ALL.to_vec();
         // PID 0..7, USER 8..17, S 18, CPU% 20..26 ...

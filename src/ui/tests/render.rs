@@ -668,6 +668,7 @@ fn screenshot_states() -> Vec<(&'static str, AppState)> {
         ("history", history),
         ("time-travel", moment),
         ("help", with(&[Action::ToggleHelp])),
+        ("gpu", fixture::gpu_state()),
     ]
 }
 

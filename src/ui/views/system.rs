@@ -307,7 +307,7 @@ fn lines<'a>(
             snap.gpu
                 .devices
                 .iter()
-                .map(|d| (2, gpu_line(d, &w, mon.memory_threshold, theme)))
+                .map(|d| (2, gpu_line(d, &w, theme)))
                 .collect()
         } else {
             let t = snap.gpu.totals();
@@ -370,7 +370,7 @@ impl GpuWidths {
 /// `GPU0 ██████████░░░  98% mem ███████████░ 71.0/80.0 GiB  71°C  650 W  NVIDIA H100 …`; a MIG
 /// instance, which has no utilization, temperature or power of its own, under its GPU as
 /// `3/mig0 3g.40gb` with its memory.
-fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, mem_limit: f64, theme: &Theme) -> Line<'a> {
+fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, theme: &Theme) -> Line<'a> {
     let mut spans = Vec::with_capacity(8);
     let push = |spans: &mut Vec<Span<'a>>, text: String, style| {
         spans.push(Span::styled(text, style));
@@ -405,8 +405,9 @@ fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, mem_limit: f64, theme: &Theme) -> 
     }
     match (d.memory_used_bytes, d.memory_total_bytes) {
         (Some(u), Some(t)) => {
+            // Frameworks keep what they allocated cached: a full GPU is normal, not an alarm.
             let pct = d.memory_percent.unwrap_or(0.0);
-            let style = theme.level(Level::of(pct, mem_limit));
+            let style = theme.level(Level::Ok);
             push(&mut spans, " mem ".to_string(), plain);
             push(&mut spans, theme.bar(pct, w.bar), style);
             push(&mut spans, format!(" {}", memory_pair(u, t)), plain);
