@@ -354,6 +354,10 @@ fn gpu_machine_main_screen() {
     assert!(small.contains("8 GPUs, 354.0/640.0 GiB"), "{small}");
     assert!(!small.contains("GPU0 "), "{small}");
     assert!(small.contains("GPU MEM"), "{small}");
+    // A tall stacked screen makes room for a line per GPU, the users keeping half the rows.
+    let tall = text(&buffer(&s, 80, 50));
+    assert!(tall.contains("GPU7 ") && tall.contains("3/mig1"), "{tall}");
+    assert!(tall.contains("dave"), "{tall}");
     // The GPU columns and lines only exist on a machine with GPUs.
     let plain = text(&buffer(&fixture::state(), 160, 48));
     assert!(!plain.contains("GPU"), "{plain}");

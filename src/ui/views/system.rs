@@ -21,22 +21,17 @@ const CORE_CELL: usize = 18;
 const GRAPH_CELL: usize = 36;
 
 /// Rows the pane wants when stacked above the users: its figures, within a third of the screen.
-pub fn stacked_height(state: &AppState, available: u16) -> u16 {
+/// A GPU server's pane grows to hold a line per GPU, up to half the rows; where that is not
+/// enough, its GPUs take one summary line of the rows it has anyway.
+pub fn stacked_height(state: &AppState, available: u16, width: u16) -> u16 {
     let disks = state
         .feed
         .as_ref()
         .map_or(0, |f| f.snapshot.system.disks.len());
-    let want = 2 + 5 + disks.min(3) as u16;
-    // A GPU server's pane grows by a line per GPU, within half the rows, when they fit there;
-    // else the GPUs take one summary line of the rows the pane has anyway.
-    let gpus = state
-        .shown()
-        .map_or(0, |f| f.snapshot.gpu.devices.len() as u16);
-    let want = if gpus > 0 && want + gpus <= available / 2 {
-        want + gpus
-    } else {
-        want
-    };
+    let mut want = 2 + 5 + disks.min(3) as u16;
+    if state.has_gpus() {
+        want = wanted_height(state, width).min(available / 2).max(want);
+    }
     want.min(available.saturating_sub(5)).max(3)
 }
 
@@ -121,6 +116,16 @@ fn lines<'a>(
         // Only busy and iowait are recorded.
         out.pop();
     }
+    // A GPU server's GPUs come before per-core detail: a line each when they fit beside the
+    // lines kept first (CPU, memory, swap, network, disks), else one line for all of them; the
+    // cores get the rows left.
+    let gpu_n = snap.gpu.devices.len();
+    let gpu_each = gpu_n > 0 && 4 + sys.disks.len() + gpu_n <= height;
+    let height_for_cores = match (gpu_n, gpu_each) {
+        (0, _) => height,
+        (_, true) => height - gpu_n,
+        (_, false) => height.saturating_sub(1),
+    };
     let cores = &sys.cpu.cores;
     let per_row = (width / CORE_CELL).max(1);
     let grid_rows = cores.len().div_ceil(per_row);
@@ -132,7 +137,7 @@ fn lines<'a>(
     if !recorded
         && history.len() == cores.len()
         && graph_rows > 0
-        && graph_rows + 10 <= height
+        && graph_rows + 10 <= height_for_cores
         && width >= 2 * GRAPH_CELL
     {
         let spark = graph_cell - 10;
@@ -150,7 +155,7 @@ fn lines<'a>(
             }
             out.push((1, Line::from(spans)));
         }
-    } else if grid_rows > 0 && grid_rows * 2 <= height.saturating_sub(4) {
+    } else if grid_rows > 0 && grid_rows * 2 <= height_for_cores.saturating_sub(4) {
         // The grid when it fits in half the pane, else one glyph per core on one line.
         for (row, chunk) in cores.chunks(per_row).enumerate() {
             let start = row * per_row;
@@ -298,11 +303,9 @@ fn lines<'a>(
         )
     };
     out.push((4, Line::styled(tasks, theme.dim())));
-    if !snap.gpu.devices.is_empty() {
-        // One line per GPU and MIG instance when all of them fit beside the lines kept before
-        // them; else one line for all GPUs, kept before the CPU breakdown.
-        let essential = out.iter().filter(|(p, _)| *p <= 2).count();
-        let gpu: Vec<(u8, Line<'a>)> = if essential + snap.gpu.devices.len() <= height {
+    if gpu_n > 0 {
+        // The summary line is kept before the CPU breakdown.
+        let gpu: Vec<(u8, Line<'a>)> = if gpu_each {
             let w = GpuWidths::new(&snap.gpu, width);
             snap.gpu
                 .devices
@@ -347,6 +350,8 @@ fn memory_pair(used: u64, total: u64) -> String {
 struct GpuWidths {
     label: usize,
     bar: usize,
+    /// The longest `used/total` text, so that they end in one column.
+    memory: usize,
     width: usize,
 }
 
@@ -359,9 +364,16 @@ impl GpuWidths {
             .unwrap_or(0)
             .max(4)
             + 1;
+        let memory = gpu
+            .devices
+            .iter()
+            .filter_map(|d| Some(memory_pair(d.memory_used_bytes?, d.memory_total_bytes?).len()))
+            .max()
+            .unwrap_or(0);
         GpuWidths {
             label,
             bar: (width / 8).clamp(4, 15),
+            memory,
             width,
         }
     }
@@ -410,7 +422,11 @@ fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, theme: &Theme) -> Line<'a> {
             let style = theme.level(Level::Ok);
             push(&mut spans, " mem ".to_string(), plain);
             push(&mut spans, theme.bar(pct, w.bar), style);
-            push(&mut spans, format!(" {}", memory_pair(u, t)), plain);
+            push(
+                &mut spans,
+                format!(" {:>mw$}", memory_pair(u, t), mw = w.memory),
+                plain,
+            );
         }
         (Some(u), None) => push(&mut spans, format!(" mem {}", format::bytes(u)), plain),
         _ => {}
