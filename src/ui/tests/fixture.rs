@@ -501,28 +501,18 @@ pub fn gpu_snapshot() -> Snapshot {
         d.samples = vec![busy(2002, 95 - i as u32)];
     }
     devices[3].utilization_percent = None;
-    devices[3].mig = vec![
-        NvmlMig {
-            index: 0,
-            uuid: Some("MIG-3a".into()),
-            name: Some("NVIDIA H100 80GB HBM3 MIG 3g.40gb".into()),
-            memory: Some((20 * GIB, 40 * GIB)),
-            gpu_instance: Some(1),
-            compute_instance: Some(0),
-            compute: vec![on(5001, 20)],
-            graphics: vec![],
-        },
-        NvmlMig {
-            index: 1,
-            uuid: Some("MIG-3b".into()),
-            name: Some("NVIDIA H100 80GB HBM3 MIG 3g.40gb".into()),
-            memory: Some((8 * GIB, 40 * GIB)),
-            gpu_instance: Some(2),
-            compute_instance: Some(0),
-            compute: vec![on(4001, 8)],
-            graphics: vec![],
-        },
-    ];
+    // Two 3g.40gb instances, each with one process holding `gib`.
+    let mig = |index: u32, pid: u32, gib: u64| NvmlMig {
+        index,
+        uuid: Some(format!("MIG-3{index}")),
+        name: Some("NVIDIA H100 80GB HBM3 MIG 3g.40gb".into()),
+        memory: Some((gib * GIB, 40 * GIB)),
+        gpu_instance: Some(index + 1),
+        compute_instance: Some(0),
+        compute: vec![on(pid, gib)],
+        graphics: vec![],
+    };
+    devices[3].mig = vec![mig(0, 5001, 20), mig(1, 4001, 8)];
     devices[4].compute = vec![on(5002, 40), on(9999, 2)];
     devices[4].samples = vec![busy(5002, 35)];
     devices[5].compute = vec![on(5002, 40)];

@@ -56,7 +56,15 @@ fn assert_no_control(buf: &Buffer, name: &str) {
 }
 
 fn with(actions: &[Action]) -> AppState {
-    let mut s = fixture::state();
+    after(fixture::state(), actions)
+}
+
+/// The fixture machine with eight GPUs, after `actions`.
+fn gpu_with(actions: &[Action]) -> AppState {
+    after(fixture::gpu_state(), actions)
+}
+
+fn after(mut s: AppState, actions: &[Action]) -> AppState {
     for a in actions {
         s.apply(*a);
     }
@@ -322,14 +330,6 @@ fn process_details() {
     let screen = text(&buffer(&other, 160, 48));
     assert!(screen.contains("Directory   not readable"), "{screen}");
     assert!(screen.contains("own user and root"), "{screen}");
-}
-
-fn gpu_with(actions: &[Action]) -> AppState {
-    let mut s = fixture::gpu_state();
-    for a in actions {
-        s.apply(*a);
-    }
-    s
 }
 
 #[test]
