@@ -131,6 +131,13 @@ pub struct Ui {
 
 /// The process list's columns `[ui] columns` may name, in the default order.
 pub const PROCESS_COLUMNS: &[&str] = &[
+    "pid", "user", "state", "cpu", "mem", "res", "gpu_mem", "gpu_util", "threads", "time",
+    "command",
+];
+
+/// The columns shown when `[ui] columns` is not set (the GPU ones join them on a machine with
+/// GPUs).
+pub const DEFAULT_COLUMNS: &[&str] = &[
     "pid", "user", "state", "cpu", "mem", "res", "threads", "time", "command",
 ];
 
@@ -138,7 +145,7 @@ impl Default for Ui {
     fn default() -> Self {
         Ui {
             refresh_secs: 2.0,
-            columns: PROCESS_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            columns: DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
         }
     }
 }
