@@ -32,6 +32,9 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     percent(&["users", "cpu_threshold"], u.cpu_threshold)?;
     percent(&["users", "memory_threshold"], u.memory_threshold)?;
     minutes(&["users", "persistent_minutes"], u.persistent_minutes)?;
+    percent(&["users", "gpu_memory_threshold"], u.gpu_memory_threshold)?;
+    percent(&["users", "gpu_idle_percent"], u.gpu_idle_percent)?;
+    idle_minutes(&["users", "gpu_idle_minutes"], u.gpu_idle_minutes)?;
     for (name, o) in &c.user_thresholds {
         let key = |k: &'static str| ["user_thresholds", name.as_str(), k];
         if let Some(v) = o.cpu_threshold {
@@ -42,6 +45,15 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
         }
         if let Some(v) = o.persistent_minutes {
             minutes(&key("persistent_minutes"), v)?;
+        }
+        if let Some(v) = o.gpu_memory_threshold {
+            percent(&key("gpu_memory_threshold"), v)?;
+        }
+        if let Some(v) = o.gpu_idle_percent {
+            percent(&key("gpu_idle_percent"), v)?;
+        }
+        if let Some(v) = o.gpu_idle_minutes {
+            idle_minutes(&key("gpu_idle_minutes"), v)?;
         }
     }
 
@@ -250,6 +262,11 @@ fn percent(key: &[&str], v: f64) -> Result<(), ValueError> {
 
 fn minutes(key: &[&str], v: u64) -> Result<(), ValueError> {
     range_u64(key, v, 1, 10_080)
+}
+
+/// Like [`minutes`], with 0 meaning "off".
+fn idle_minutes(key: &[&str], v: u64) -> Result<(), ValueError> {
+    range_u64(key, v, 0, 10_080)
 }
 
 fn range_u64(key: &[&str], v: u64, lo: u64, hi: u64) -> Result<(), ValueError> {

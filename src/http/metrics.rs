@@ -380,8 +380,18 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         Gauge,
         "1 while a tracked user has been over a limit for their persistent_minutes.",
     );
-    for u in users.iter().filter(|u| u.tracked) {
-        for metric in [Metric::Cpu, Metric::Memory] {
+    // GPU memory only where there are GPUs, so that other machines' output is unchanged.
+    let metrics: &[Metric] = if l.snapshot.gpu.is_empty() {
+        &[Metric::Cpu, Metric::Memory]
+    } else {
+        &[Metric::Cpu, Metric::Memory, Metric::GpuMemory]
+    };
+    // A user under the CPU and memory minimums is still followed on the GPU memory they hold.
+    for u in users.iter().filter(|u| u.tracked || u.gpu.is_some()) {
+        let followed = metrics
+            .iter()
+            .filter(|&&m| u.tracked || m == Metric::GpuMemory);
+        for &metric in followed {
             let on = l
                 .persistent
                 .iter()

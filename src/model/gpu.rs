@@ -98,6 +98,22 @@ impl GpuStats {
     pub fn physical(&self) -> impl Iterator<Item = &GpuDevice> {
         self.devices.iter().filter(|d| d.is_physical())
     }
+
+    /// The highest utilization among the devices `user` holds memory on; None when they hold
+    /// none, or no such device reports its utilization.
+    pub fn busiest_held_by(&self, user: &str) -> Option<f64> {
+        self.devices
+            .iter()
+            .filter(|d| {
+                self.processes.iter().any(|p| {
+                    p.device == d.id
+                        && p.user.as_deref() == Some(user)
+                        && p.memory_bytes.is_some_and(|b| b > 0)
+                })
+            })
+            .filter_map(|d| d.utilization_percent)
+            .reduce(f64::max)
+    }
 }
 
 /// What one user holds on the machine's GPUs.

@@ -4,6 +4,7 @@
 //! one sample they can never disagree about what is over which limit.
 
 use super::figures::{Levels, Reading, SystemFigures};
+use super::idle::{IdleBook, IdleReading};
 use super::persistence::{UserBook, UserReading};
 use crate::model::{AlertKey, AlertKind, PersistentEpisode, Snapshot, Timestamp};
 
@@ -13,24 +14,32 @@ pub(crate) struct Scene<'a> {
     pub figures: &'a SystemFigures,
     pub users: &'a [UserReading],
     pub book: &'a UserBook,
+    pub idle: &'a [IdleReading],
+    pub idle_book: &'a IdleBook,
     pub persistent: Vec<PersistentEpisode>,
 }
 
+/// What a scene is built from, besides the snapshot.
+pub(crate) struct Parts<'a> {
+    pub readings: &'a [Reading],
+    pub figures: &'a SystemFigures,
+    pub users: &'a [UserReading],
+    pub book: &'a UserBook,
+    pub idle: &'a [IdleReading],
+    pub idle_book: &'a IdleBook,
+}
+
 impl<'a> Scene<'a> {
-    pub fn new(
-        snap: &'a Snapshot,
-        readings: &'a [Reading],
-        figures: &'a SystemFigures,
-        users: &'a [UserReading],
-        book: &'a UserBook,
-    ) -> Self {
+    pub fn new(snap: &'a Snapshot, parts: Parts<'a>) -> Self {
         Scene {
             snap,
-            readings,
-            figures,
-            users,
-            book,
-            persistent: book.persistent(),
+            readings: parts.readings,
+            figures: parts.figures,
+            users: parts.users,
+            book: parts.book,
+            idle: parts.idle,
+            idle_book: parts.idle_book,
+            persistent: parts.book.persistent(),
         }
     }
 
@@ -65,8 +74,11 @@ impl<'a> Scene<'a> {
             AlertKind::User | AlertKind::PersistentUser => self
                 .users
                 .iter()
-                .find(|u| u.name == key.subject)
+                .find(|u| u.name == key.subject && u.follows(key.metric))
                 .map(|u| u.value(key.metric)),
+            // The busiest device the user still holds: a held-idle alert clears when that rises
+            // above the limit or the memory is freed (nothing left to measure).
+            AlertKind::GpuIdle => self.snap.gpu.busiest_held_by(&key.subject),
             AlertKind::Recovery => None,
         }
     }
