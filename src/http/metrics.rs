@@ -627,6 +627,7 @@ mod tests {
         assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"cpu\"} 1\n"));
         assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"memory\"} 0\n"));
         assert!(!text.contains("sysmon_user_persistent{user=\"x\""));
+        assert!(!text.contains("gpu_memory"), "no GPU rows without GPUs");
         assert!(text.contains("sysmon_alerts_open{severity=\"high\"} 2\n"));
         assert!(text.contains("sysmon_status{status=\"light\"} 1\n"));
         assert_eq!(text.matches("# TYPE sysmon_user_processes ").count(), 1);
@@ -728,5 +729,9 @@ mod tests {
             "sysmon_gpu_user_device_memory_bytes{user=\"alice\",gpu=\"1/mig0\",uuid=\"MIG-1\"} 1073741824\n"
         ));
         assert_eq!(text.matches("# TYPE sysmon_gpu_power_watts ").count(), 1);
+        // alice is under the CPU and memory minimums but followed on the GPU memory she holds.
+        assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"gpu_memory\"} 0\n"));
+        assert!(!text.contains("sysmon_user_persistent{user=\"alice\",metric=\"cpu\""));
+        assert!(!text.contains("sysmon_user_persistent{user=\"bob\""));
     }
 }
