@@ -36,7 +36,7 @@ use alerts::{AlertBook, Policy};
 use figures::SystemFigures;
 use idle::IdleBook;
 use persistence::UserBook;
-use scene::{Parts, Scene};
+use scene::Scene;
 
 /// Everything the tracker knows between two samples, in a form the store can persist.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -100,14 +100,12 @@ impl Tracker {
         let state = &mut self.state;
         let scene = Scene::new(
             snap,
-            Parts {
-                readings: &readings,
-                figures: &state.figures,
-                users: &users,
-                book: &state.users,
-                idle: &idle,
-                idle_book: &state.idle,
-            },
+            &readings,
+            &state.figures,
+            &users,
+            &state.users,
+            &idle,
+            &state.idle,
         );
         let report = status::classify(&scene, self.config.monitoring.persistent_minutes * 60);
         let firing = firing::collect(&scene, report.status);

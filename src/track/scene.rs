@@ -19,27 +19,25 @@ pub(crate) struct Scene<'a> {
     pub persistent: Vec<PersistentEpisode>,
 }
 
-/// What a scene is built from, besides the snapshot.
-pub(crate) struct Parts<'a> {
-    pub readings: &'a [Reading],
-    pub figures: &'a SystemFigures,
-    pub users: &'a [UserReading],
-    pub book: &'a UserBook,
-    pub idle: &'a [IdleReading],
-    pub idle_book: &'a IdleBook,
-}
-
 impl<'a> Scene<'a> {
-    pub fn new(snap: &'a Snapshot, parts: Parts<'a>) -> Self {
+    pub fn new(
+        snap: &'a Snapshot,
+        readings: &'a [Reading],
+        figures: &'a SystemFigures,
+        users: &'a [UserReading],
+        book: &'a UserBook,
+        idle: &'a [IdleReading],
+        idle_book: &'a IdleBook,
+    ) -> Self {
         Scene {
             snap,
-            readings: parts.readings,
-            figures: parts.figures,
-            users: parts.users,
-            book: parts.book,
-            idle: parts.idle,
-            idle_book: parts.idle_book,
-            persistent: parts.book.persistent(),
+            readings,
+            figures,
+            users,
+            book,
+            idle,
+            idle_book,
+            persistent: book.persistent(),
         }
     }
 
