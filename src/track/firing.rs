@@ -18,7 +18,7 @@
 use super::condition::{Limit, Run};
 use super::details;
 use super::idle::IdleDevice;
-use super::persistence::{USER_METRICS, Watch};
+use super::persistence::Watch;
 use super::scene::Scene;
 use super::text;
 use crate::model::{AlertDetails, AlertKey, AlertKind, Severity, Status, Timestamp};
@@ -106,8 +106,7 @@ fn system_facts(scene: &Scene) -> Vec<Facts> {
 }
 
 fn user_facts(scene: &Scene) -> Vec<Facts> {
-    per_user_metric(scene, |key, value, limit, watch| {
-        let run = watch.run()?;
+    per_user_metric(scene, |key, value, limit, _, run| {
         Some(facts(key, Severity::Medium, value, limit, run, run.peak))
     })
 }
@@ -118,30 +117,33 @@ fn persistent_facts(scene: &Scene) -> Vec<Facts> {
     } else {
         Severity::Medium
     };
-    per_user_metric(scene, |key, value, limit, watch| {
-        let run = watch.run().filter(|_| watch.is_persistent())?;
+    per_user_metric(scene, |key, value, limit, watch, run| {
+        if !watch.is_persistent() {
+            return None;
+        }
         let key = AlertKey::persistent_user(key.subject, key.metric);
         Some(facts(key, severity, value, limit, run, run.peak))
     })
 }
 
-/// Applies `f` to every tracked user's CPU and memory watch, with the user alert's key.
+/// Applies `f` to every followed user's watch that is over its limit, with the user alert's key.
 fn per_user_metric<F>(scene: &Scene, f: F) -> Vec<Facts>
 where
-    F: Fn(AlertKey, f64, Limit, &Watch) -> Option<Facts>,
+    F: Fn(AlertKey, f64, Limit, &Watch, &Run) -> Option<Facts>,
 {
     scene
         .users
         .iter()
-        .flat_map(|u| USER_METRICS.iter().map(move |&m| (u, m)))
-        .filter_map(|(u, m)| {
-            let watch = scene.book.watch(&u.name, m).filter(|_| u.follows(m))?;
-            f(
-                AlertKey::user(u.name.as_str(), m),
-                u.value(m),
-                u.limit(m),
-                watch,
-            )
+        .flat_map(|u| {
+            scene.book.over_limit(u).filter_map(|(m, watch, run)| {
+                f(
+                    AlertKey::user(u.name.as_str(), m),
+                    u.value(m),
+                    u.limit(m),
+                    watch,
+                    run,
+                )
+            })
         })
         .collect()
 }

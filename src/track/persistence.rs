@@ -265,8 +265,18 @@ impl UserBook {
             .collect()
     }
 
-    pub fn watch(&self, user: &str, metric: Metric) -> Option<&Watch> {
-        self.users.get(user).map(|w| w.get(metric))
+    /// The watches of `reading`'s user over a limit in this sample, by metric (one lookup for
+    /// all of them: this runs for every user every sample).
+    pub fn over_limit<'a>(
+        &'a self,
+        reading: &'a UserReading,
+    ) -> impl Iterator<Item = (Metric, &'a Watch, &'a Run)> + 'a {
+        let watches = self.users.get(&reading.name);
+        USER_METRICS.iter().filter_map(move |&m| {
+            let watch = watches?.get(m);
+            let run = watch.run().filter(|_| reading.follows(m))?;
+            Some((m, watch, run))
+        })
     }
 
     /// The ongoing persistence episodes, by user then metric.
