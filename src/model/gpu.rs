@@ -121,6 +121,22 @@ impl GpuStats {
             .find(|d| &*d.id == id)
             .map(|d| d.label())
     }
+
+    /// The highest utilization among the devices `user` holds memory on; None when they hold
+    /// none, or no such device reports its utilization.
+    pub fn busiest_held_by(&self, user: &str) -> Option<f64> {
+        self.devices
+            .iter()
+            .filter(|d| {
+                self.processes.iter().any(|p| {
+                    p.device == d.id
+                        && p.user.as_deref() == Some(user)
+                        && p.memory_bytes.is_some_and(|b| b > 0)
+                })
+            })
+            .filter_map(|d| d.utilization_percent)
+            .reduce(f64::max)
+    }
 }
 
 /// All whole GPUs of a machine together.

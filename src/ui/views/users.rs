@@ -247,6 +247,7 @@ fn persistent_flags(state: &AppState, user: &str) -> String {
                 Metric::Cpu => "CPU",
                 Metric::Memory => "MEM",
                 Metric::Disk => "DISK",
+                Metric::GpuMemory | Metric::GpuUtilization => "GPU",
             };
             format!("{what} {}", format::duration(e.duration_secs))
         })
