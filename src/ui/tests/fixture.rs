@@ -256,7 +256,7 @@ pub fn snapshot() -> Snapshot {
     }
 }
 
-fn alert(key: AlertKey, severity: Severity, opened_secs_ago: i64, message: &str) -> Alert {
+pub fn alert(key: AlertKey, severity: Severity, opened_secs_ago: i64, message: &str) -> Alert {
     let opened = Timestamp(AT.0 - opened_secs_ago * 1000);
     Alert {
         key: key.clone(),

@@ -809,3 +809,32 @@ fn tiny_terminals_do_not_panic() {
         }
     }
 }
+
+/// A held-idle alert's figure is how busy the user's busiest GPU is, where low is the trouble:
+/// shown as "busy" against the idle line, not as a value over a limit with a peak.
+#[test]
+fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
+    let mut s = fixture::gpu_state();
+    let mut f = fixture::gpu_feed();
+    let mut idle = fixture::alert(
+        crate::model::AlertKey::gpu_idle("dave"),
+        crate::model::Severity::Medium,
+        1800,
+        "user dave holds 30.0 GiB on idle GPU 6 (under 5% busy for 30m)",
+    );
+    idle.value = 0.0;
+    idle.threshold = 5.0;
+    f.alerts = vec![idle];
+    f.stored.clear();
+    s.ingest(f);
+    s.apply(Action::NextPane);
+    s.apply(Action::Enter);
+    let screen = text(&buffer(&s, 160, 48));
+    let figure = screen
+        .lines()
+        .find(|l| l.contains("Figure"))
+        .unwrap_or_default();
+    assert!(figure.contains("0.0% busy at 03:00:00"), "{figure}");
+    assert!(figure.contains("idle under 5%"), "{figure}");
+    assert!(!figure.contains("peak"), "{figure}");
+}
