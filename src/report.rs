@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::format;
 use crate::model::{Snapshot, StatusReport};
+use crate::sanitize;
 use crate::time::rfc3339;
 
 /// Options for the text table.
@@ -96,6 +97,7 @@ pub fn text(snap: &Snapshot, status: &StatusReport, opts: TextOptions) -> String
             avg(p.io)
         );
     }
+    gpu_lines(&mut out, snap);
     let _ = writeln!(out, "STATUS {}", status.status);
     for r in &status.reasons {
         let _ = writeln!(out, "  - {r}");
@@ -120,7 +122,7 @@ pub fn text(snap: &Snapshot, status: &StatusReport, opts: TextOptions) -> String
                     &p.cmdline
                 }
             })
-            .map(|c| c.to_string())
+            .map(|c| sanitize::clean(c))
             .unwrap_or_default();
         let top = match opts.width {
             Some(w) => format::truncate(&top, w.saturating_sub(96).max(20), false),
@@ -129,7 +131,7 @@ pub fn text(snap: &Snapshot, status: &StatusReport, opts: TextOptions) -> String
         let _ = writeln!(
             out,
             "{:<16} {:>7} {:>6.1} {:>6.2} {:>6.1} {:>10} {:>6} {:>7}  {:<7} {}",
-            format::truncate(&u.name, 16, false),
+            format::truncate(&sanitize::clean(&u.name), 16, false),
             u.uid,
             u.cpu_percent,
             u.cpu_cores,
@@ -141,5 +143,133 @@ pub fn text(snap: &Snapshot, status: &StatusReport, opts: TextOptions) -> String
             top
         );
     }
+    gpu_users(&mut out, snap);
     out
+}
+
+/// One line per GPU and MIG instance (none on a machine without GPUs). A figure the driver does
+/// not give is `-`.
+fn gpu_lines(out: &mut String, snap: &Snapshot) {
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    for d in &snap.gpu.devices {
+        let memory = match (d.memory_used_bytes, d.memory_total_bytes) {
+            (Some(u), Some(t)) => format!(
+                "{} of {} ({:.1}%)",
+                format::bytes(u),
+                format::bytes(t),
+                d.memory_percent.unwrap_or(0.0)
+            ),
+            (u, _) => or_dash(u.map(format::bytes)),
+        };
+        let _ = writeln!(
+            out,
+            "GPU   {:<7} busy {:>6}  mem {}  temp {}  power {}  {} process{}  {}",
+            d.label(),
+            or_dash(d.utilization_percent.map(|u| format!("{u:.1}%"))),
+            memory,
+            or_dash(d.temperature_celsius.map(|t| format!("{t:.0}C"))),
+            or_dash(d.power_watts.map(|p| format!("{p:.0}W"))),
+            d.processes,
+            if d.processes == 1 { "" } else { "es" },
+            sanitize::clean(&d.name)
+        );
+    }
+}
+
+/// What each user holds on the GPUs, after the users' table (only on a machine with GPUs).
+fn gpu_users(out: &mut String, snap: &Snapshot) {
+    if snap.gpu.devices.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<16} {:>7} {:>4} {:>10} {:>8} {:>6} {:>6}  DEVICES",
+        "GPU USER", "UID", "GPUS", "GPU MEM", "GPU MEM%", "GPU%", "PROCS"
+    );
+    for u in &snap.users {
+        let Some(g) = &u.gpu else { continue };
+        let devices: Vec<String> = g
+            .device_ids
+            .iter()
+            .map(|id| snap.gpu.label_of(id).unwrap_or_else(|| id.to_string()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{:<16} {:>7} {:>4} {:>10} {:>8.1} {:>6.1} {:>6}  {}",
+            format::truncate(&sanitize::clean(&u.name), 16, false),
+            u.uid,
+            g.devices,
+            format::bytes(g.memory_bytes),
+            g.memory_percent,
+            g.utilization_percent,
+            g.processes,
+            devices.join(", ")
+        );
+    }
+    let unseen: Vec<&crate::model::GpuProcess> = snap
+        .gpu
+        .processes
+        .iter()
+        .filter(|p| p.uid.is_none())
+        .collect();
+    if !unseen.is_empty() {
+        let bytes: u64 = unseen.iter().filter_map(|p| p.memory_bytes).sum();
+        let _ = writeln!(
+            out,
+            "{} held by {} pid(s) the process scan did not see (exited, or in another pid namespace)",
+            format::bytes(bytes),
+            unseen.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::tests::fixture;
+
+    fn report(snap: &Snapshot) -> String {
+        text(
+            snap,
+            &StatusReport::default(),
+            TextOptions {
+                width: None,
+                all_users: false,
+            },
+        )
+    }
+
+    #[test]
+    fn gpu_lines_for_the_machine_and_its_users_only_where_there_are_gpus() {
+        let out = report(&fixture::gpu_snapshot());
+        let line = |start: &str| {
+            out.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in\n{out}"))
+                .to_string()
+        };
+        assert_eq!(
+            line("GPU   0 "),
+            "GPU   0       busy  98.0%  mem 71.0 GiB of 80.0 GiB (88.8%)  temp 71C  power 650W  \
+             1 process  NVIDIA H100 80GB HBM3"
+        );
+        assert!(line("GPU   3/mig0").contains("busy      -  mem 20.0 GiB of 40.0 GiB (50.0%)"));
+        assert_eq!(out.lines().filter(|l| l.starts_with("GPU   ")).count(), 10);
+        let gpu_table = out.split("GPU USER").nth(1).expect("a GPU users' table");
+        let carol = gpu_table
+            .lines()
+            .find(|l| l.starts_with("carol "))
+            .expect("carol holds GPUs");
+        assert!(carol.ends_with("3/mig0, 4, 5"), "{carol}");
+        assert!(carol.contains("100.0 GiB"), "{carol}");
+        // Users holding no GPU are not in the GPU table; the exited pid's memory is told.
+        assert!(!gpu_table.contains("bob "), "{gpu_table}");
+        assert!(out.contains("2.0 GiB held by 1 pid(s) the process scan did not see"));
+
+        let plain = report(&fixture::snapshot());
+        assert!(!plain.contains("GPU"), "{plain}");
+        // The hostile user's name is as the fixture wrote it, escapes and all.
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+    }
 }

@@ -75,6 +75,12 @@ pub struct UserLimits {
     pub cpu_threshold: f64,
     pub memory_threshold: f64,
     pub persistent_minutes: u64,
+    /// GPU memory a user holds, in percent of all GPUs' memory.
+    pub gpu_memory_threshold: f64,
+    /// A GPU busy less than this, in percent, counts as idle.
+    pub gpu_idle_percent: f64,
+    /// Minutes a user must hold memory on an idle GPU before it is reported; 0 turns it off.
+    pub gpu_idle_minutes: u64,
 }
 
 impl Default for UserLimits {
@@ -83,6 +89,9 @@ impl Default for UserLimits {
             cpu_threshold: 80.0,
             memory_threshold: 80.0,
             persistent_minutes: 60,
+            gpu_memory_threshold: 80.0,
+            gpu_idle_percent: 5.0,
+            gpu_idle_minutes: 30,
         }
     }
 }
@@ -97,6 +106,12 @@ pub struct UserOverride {
     pub memory_threshold: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub persistent_minutes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_idle_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_idle_minutes: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -131,6 +146,13 @@ pub struct Ui {
 
 /// The process list's columns `[ui] columns` may name, in the default order.
 pub const PROCESS_COLUMNS: &[&str] = &[
+    "pid", "user", "state", "cpu", "mem", "res", "gpu_mem", "gpu_util", "threads", "time",
+    "command",
+];
+
+/// The columns shown when `[ui] columns` is not set (the GPU ones join them on a machine with
+/// GPUs).
+pub const DEFAULT_COLUMNS: &[&str] = &[
     "pid", "user", "state", "cpu", "mem", "res", "threads", "time", "command",
 ];
 
@@ -138,7 +160,7 @@ impl Default for Ui {
     fn default() -> Self {
         Ui {
             refresh_secs: 2.0,
-            columns: PROCESS_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            columns: DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -266,19 +288,31 @@ pub struct EffectiveUserLimits {
     pub cpu_threshold: f64,
     pub memory_threshold: f64,
     pub persistent_minutes: u64,
+    pub gpu_memory_threshold: f64,
+    pub gpu_idle_percent: f64,
+    /// 0: held-idle GPUs are not reported for this user.
+    pub gpu_idle_minutes: u64,
 }
 
 impl Filtering {
     /// Whether a user counts as a tracked, real user: not excluded, not a system account (when
     /// those are ignored), and using at least the minimum CPU or memory.
     pub fn tracks(&self, uid: u32, name: &str, cpu_percent: f64, memory_percent: f64) -> bool {
-        if self.excluded_users.iter().any(|u| u == name) {
-            return false;
-        }
-        if self.ignore_system_users && uid < self.min_uid {
-            return false;
-        }
-        cpu_percent >= self.min_cpu_percent || memory_percent >= self.min_memory_percent
+        self.is_real_user(uid, name)
+            && (cpu_percent >= self.min_cpu_percent || memory_percent >= self.min_memory_percent)
+    }
+
+    /// Whether a user holding a GPU is followed on their GPU figures: not excluded and not a
+    /// system account (when those are ignored). The CPU and memory minimums do not apply, since
+    /// a user sitting on an idle GPU uses next to no CPU.
+    pub fn tracks_gpu(&self, uid: u32, name: &str) -> bool {
+        self.is_real_user(uid, name)
+    }
+
+    fn is_real_user(&self, uid: u32, name: &str) -> bool {
+        let excluded = self.excluded_users.iter().any(|u| u == name);
+        let system = self.ignore_system_users && uid < self.min_uid;
+        !excluded && !system
     }
 }
 
@@ -291,6 +325,11 @@ impl Config {
             persistent_minutes: o
                 .persistent_minutes
                 .unwrap_or(self.users.persistent_minutes),
+            gpu_memory_threshold: o
+                .gpu_memory_threshold
+                .unwrap_or(self.users.gpu_memory_threshold),
+            gpu_idle_percent: o.gpu_idle_percent.unwrap_or(self.users.gpu_idle_percent),
+            gpu_idle_minutes: o.gpu_idle_minutes.unwrap_or(self.users.gpu_idle_minutes),
         }
     }
 

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use super::locate::ValueError;
-use super::{Config, TlsMode};
+use super::{Config, TlsMode, UserOverride};
 
 pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     let m = &c.monitoring;
@@ -29,20 +29,17 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     }
 
     let u = &c.users;
-    percent(&["users", "cpu_threshold"], u.cpu_threshold)?;
-    percent(&["users", "memory_threshold"], u.memory_threshold)?;
-    minutes(&["users", "persistent_minutes"], u.persistent_minutes)?;
+    let users = UserOverride {
+        cpu_threshold: Some(u.cpu_threshold),
+        memory_threshold: Some(u.memory_threshold),
+        persistent_minutes: Some(u.persistent_minutes),
+        gpu_memory_threshold: Some(u.gpu_memory_threshold),
+        gpu_idle_percent: Some(u.gpu_idle_percent),
+        gpu_idle_minutes: Some(u.gpu_idle_minutes),
+    };
+    user_limits(&["users"], &users)?;
     for (name, o) in &c.user_thresholds {
-        let key = |k: &'static str| ["user_thresholds", name.as_str(), k];
-        if let Some(v) = o.cpu_threshold {
-            percent(&key("cpu_threshold"), v)?;
-        }
-        if let Some(v) = o.memory_threshold {
-            percent(&key("memory_threshold"), v)?;
-        }
-        if let Some(v) = o.persistent_minutes {
-            minutes(&key("persistent_minutes"), v)?;
-        }
+        user_limits(&["user_thresholds", name.as_str()], o)?;
     }
 
     let f = &c.filtering;
@@ -98,6 +95,31 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
 
     validate_email(c)?;
     validate_http(c)
+}
+
+/// `[users]` (every key set) or one `[user_thresholds.NAME]` (the keys it overrides).
+fn user_limits(section: &[&str], o: &UserOverride) -> Result<(), ValueError> {
+    let key = |k: &'static str| [section, &[k]].concat();
+    if let Some(v) = o.cpu_threshold {
+        percent(&key("cpu_threshold"), v)?;
+    }
+    if let Some(v) = o.memory_threshold {
+        percent(&key("memory_threshold"), v)?;
+    }
+    if let Some(v) = o.persistent_minutes {
+        minutes(&key("persistent_minutes"), v)?;
+    }
+    if let Some(v) = o.gpu_memory_threshold {
+        percent(&key("gpu_memory_threshold"), v)?;
+    }
+    if let Some(v) = o.gpu_idle_percent {
+        percent(&key("gpu_idle_percent"), v)?;
+    }
+    if let Some(v) = o.gpu_idle_minutes {
+        // 0 turns held-idle alerts off.
+        range_u64(&key("gpu_idle_minutes"), v, 0, 10_080)?;
+    }
+    Ok(())
 }
 
 fn validate_email(c: &Config) -> Result<(), ValueError> {

@@ -380,8 +380,18 @@ pub fn render(latest: Option<&Latest>, counters: &Counters, now: Instant) -> Str
         Gauge,
         "1 while a tracked user has been over a limit for their persistent_minutes.",
     );
-    for u in users.iter().filter(|u| u.tracked) {
-        for metric in [Metric::Cpu, Metric::Memory] {
+    // GPU memory only where there are GPUs, so that other machines' output is unchanged.
+    let metrics: &[Metric] = if l.snapshot.gpu.is_empty() {
+        &[Metric::Cpu, Metric::Memory]
+    } else {
+        &[Metric::Cpu, Metric::Memory, Metric::GpuMemory]
+    };
+    // A user under the CPU and memory minimums is still followed on the GPU memory they hold.
+    for u in users.iter().filter(|u| u.tracked || u.gpu.is_some()) {
+        let followed = metrics
+            .iter()
+            .filter(|&&m| u.tracked || m == Metric::GpuMemory);
+        for &metric in followed {
             let on = l
                 .persistent
                 .iter()
@@ -617,6 +627,7 @@ mod tests {
         assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"cpu\"} 1\n"));
         assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"memory\"} 0\n"));
         assert!(!text.contains("sysmon_user_persistent{user=\"x\""));
+        assert!(!text.contains("gpu_memory"), "no GPU rows without GPUs");
         assert!(text.contains("sysmon_alerts_open{severity=\"high\"} 2\n"));
         assert!(text.contains("sysmon_status{status=\"light\"} 1\n"));
         assert_eq!(text.matches("# TYPE sysmon_user_processes ").count(), 1);
@@ -718,5 +729,9 @@ mod tests {
             "sysmon_gpu_user_device_memory_bytes{user=\"alice\",gpu=\"1/mig0\",uuid=\"MIG-1\"} 1073741824\n"
         ));
         assert_eq!(text.matches("# TYPE sysmon_gpu_power_watts ").count(), 1);
+        // alice is under the CPU and memory minimums but followed on the GPU memory she holds.
+        assert!(text.contains("sysmon_user_persistent{user=\"alice\",metric=\"gpu_memory\"} 0\n"));
+        assert!(!text.contains("sysmon_user_persistent{user=\"alice\",metric=\"cpu\""));
+        assert!(!text.contains("sysmon_user_persistent{user=\"bob\""));
     }
 }

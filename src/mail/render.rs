@@ -181,13 +181,27 @@ fn subject(notice: Notice, alert: &Alert) -> String {
     let sev = upper(alert.severity);
     let figure = format!("{:.0}%", alert.value);
     let lasting = format::duration(d.duration_secs);
+    // A held-idle alert's figure is a utilization under its limit: the time is the news.
+    let figure = if alert.key.kind == AlertKind::GpuIdle {
+        String::new()
+    } else {
+        format!(" {figure}")
+    };
     let s = match notice {
-        Notice::Opened => format!("{SUBJECT_PREFIX} {sev} {host}: {what} {figure} for {lasting}"),
+        Notice::Recovered if alert.key.kind == AlertKind::GpuIdle => {
+            let how = if alert.value >= alert.threshold {
+                format!("busy again ({:.1}%)", alert.value)
+            } else {
+                "memory freed".to_string()
+            };
+            format!("{SUBJECT_PREFIX} RECOVERED {host}: {what} {how}")
+        }
+        Notice::Opened => format!("{SUBJECT_PREFIX} {sev} {host}: {what}{figure} for {lasting}"),
         Notice::Repeated => {
-            format!("{SUBJECT_PREFIX} {sev} {host}: {what} {figure} for {lasting} (still firing)")
+            format!("{SUBJECT_PREFIX} {sev} {host}: {what}{figure} for {lasting} (still firing)")
         }
         Notice::Escalated(from) => format!(
-            "{SUBJECT_PREFIX} {sev} {host}: {what} {figure} for {lasting} (up from {})",
+            "{SUBJECT_PREFIX} {sev} {host}: {what}{figure} for {lasting} (up from {})",
             upper(from)
         ),
         Notice::Recovered if recovered_below_limit(alert) => format!(
@@ -239,13 +253,19 @@ fn body(notice: Notice, alert: &Alert, tz: &TimeZone) -> String {
     t.field("Alert", &what(&alert.key));
     t.field("Key", &one_line(&alert.key.to_string(), FIELD_WIDTH));
     t.field("Metric", metric_name(d.metric));
-    t.field(
-        "Value",
-        &format!(
+    let idle = alert.key.kind == AlertKind::GpuIdle;
+    let value = if idle {
+        format!(
+            "{:.1}% busy, idle under {limit} (busiest {:.1}% while idle)",
+            alert.value, alert.peak
+        )
+    } else {
+        format!(
             "{:.1}% against a limit of {limit} (peak {:.1}%)",
             alert.value, alert.peak
-        ),
-    );
+        )
+    };
+    t.field("Value", &value);
     match (notice, alert.resolved_at) {
         (Notice::Recovered, Some(end)) => t.field(
             "Duration",
@@ -258,7 +278,11 @@ fn body(notice: Notice, alert: &Alert, tz: &TimeZone) -> String {
         ),
         _ => t.field(
             "Duration",
-            &format!("{} over the limit", format::duration(d.duration_secs)),
+            &format!(
+                "{} {}",
+                format::duration(d.duration_secs),
+                if idle { "idle" } else { "over the limit" }
+            ),
         ),
     }
     t.field(
@@ -321,9 +345,19 @@ fn user_lines(t: &mut Text, n: usize, u: &UserSummary) {
     } else {
         "processes"
     };
+    let gpu = match &u.gpu {
+        Some(g) => format!(
+            ", GPU memory {} ({:.1}%) on {} GPU{}",
+            format::bytes(g.memory_bytes),
+            g.memory_percent,
+            g.devices,
+            if g.devices == 1 { "" } else { "s" }
+        ),
+        None => String::new(),
+    };
     t.indented(
         &format!(
-            "{n}. {} (uid {}{tracked}): CPU {:.1}%, memory {:.1}%, {} {procs}",
+            "{n}. {} (uid {}{tracked}): CPU {:.1}%, memory {:.1}%{gpu}, {} {procs}",
             name(&u.name, NAME_MAX),
             u.uid,
             u.cpu_percent,
@@ -382,6 +416,7 @@ fn what(key: &AlertKey) -> String {
         (AlertKind::System, m) => format!("system {}", m.label()),
         (AlertKind::User, m) => format!("user {subject} {}", m.label()),
         (AlertKind::PersistentUser, m) => format!("persistent user {subject} {}", m.label()),
+        (AlertKind::GpuIdle, _) => format!("user {subject} idle GPU"),
         (AlertKind::Recovery, m) => format!("{subject} {}", m.label()),
     }
 }
@@ -391,6 +426,8 @@ fn metric_name(m: Metric) -> &'static str {
         Metric::Cpu => "CPU",
         Metric::Memory => "memory",
         Metric::Disk => "disk space",
+        Metric::GpuMemory => "GPU memory",
+        Metric::GpuUtilization => "GPU utilization",
     }
 }
 
@@ -398,6 +435,7 @@ fn metric_name(m: Metric) -> &'static str {
 fn ranking(m: Metric) -> &'static str {
     match m {
         Metric::Memory => "memory",
+        Metric::GpuMemory | Metric::GpuUtilization => "GPU memory",
         Metric::Cpu | Metric::Disk => "CPU",
     }
 }

@@ -21,17 +21,30 @@ pub enum AlertKind {
     User,
     /// A tracked user over a limit without a break for their `persistent_minutes`.
     PersistentUser,
+    /// A user holding GPU memory on a device that stayed under `gpu_idle_percent` busy for their
+    /// `gpu_idle_minutes`: memory no one else can use, doing nothing.
+    GpuIdle,
     /// A notice that an alert's condition cleared by itself. It never opens as an alert of its
     /// own: it is the kind of the [`Event::Recovery`] notice.
     Recovery,
 }
 
 impl AlertKind {
+    /// Every kind, in key order.
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::System,
+        AlertKind::User,
+        AlertKind::PersistentUser,
+        AlertKind::GpuIdle,
+        AlertKind::Recovery,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::System => "system",
             AlertKind::User => "user",
             AlertKind::PersistentUser => "persistent_user",
+            AlertKind::GpuIdle => "gpu_idle",
             AlertKind::Recovery => "recovery",
         }
     }
@@ -49,15 +62,32 @@ pub enum Metric {
     Cpu,
     Memory,
     Disk,
+    /// A user's GPU memory, in percent of all GPUs' memory.
+    #[serde(rename = "gpu_memory")]
+    GpuMemory,
+    /// A GPU's busy share, in percent (what "held idle" compares with `gpu_idle_percent`).
+    #[serde(rename = "gpu_utilization")]
+    GpuUtilization,
 }
 
 impl Metric {
+    /// Every metric, in key order.
+    pub const ALL: [Metric; 5] = [
+        Metric::Cpu,
+        Metric::Memory,
+        Metric::Disk,
+        Metric::GpuMemory,
+        Metric::GpuUtilization,
+    ];
+
     /// The identifier used in keys and serialised data.
     pub fn as_str(self) -> &'static str {
         match self {
             Metric::Cpu => "cpu",
             Metric::Memory => "memory",
             Metric::Disk => "disk",
+            Metric::GpuMemory => "gpu_memory",
+            Metric::GpuUtilization => "gpu_utilization",
         }
     }
 
@@ -67,6 +97,8 @@ impl Metric {
             Metric::Cpu => "CPU",
             Metric::Memory => "memory",
             Metric::Disk => "disk",
+            Metric::GpuMemory => "GPU memory",
+            Metric::GpuUtilization => "GPU utilization",
         }
     }
 }
@@ -114,6 +146,11 @@ impl AlertKey {
 
     pub fn persistent_user(name: impl Into<String>, metric: Metric) -> Self {
         AlertKey::new(AlertKind::PersistentUser, name, metric)
+    }
+
+    /// A user holding GPU memory on idle devices.
+    pub fn gpu_idle(name: impl Into<String>) -> Self {
+        AlertKey::new(AlertKind::GpuIdle, name, Metric::GpuUtilization)
     }
 }
 
@@ -208,6 +245,9 @@ pub struct UserSummary {
     pub memory_percent: f64,
     pub processes: u64,
     pub top_processes: Vec<ProcessSummary>,
+    /// What the user holds on GPUs; absent without.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<super::UserGpu>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

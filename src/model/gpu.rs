@@ -98,6 +98,55 @@ impl GpuStats {
     pub fn physical(&self) -> impl Iterator<Item = &GpuDevice> {
         self.devices.iter().filter(|d| d.is_physical())
     }
+
+    /// The machine's whole GPUs as one figure, for a summary line.
+    pub fn totals(&self) -> GpuTotals {
+        let mut t = GpuTotals::default();
+        let mut busy = Vec::new();
+        for d in self.physical() {
+            t.gpus += 1;
+            t.memory_used_bytes += d.memory_used_bytes.unwrap_or(0);
+            t.memory_total_bytes += d.memory_total_bytes.unwrap_or(0);
+            busy.extend(d.utilization_percent);
+        }
+        t.utilization_percent =
+            (!busy.is_empty()).then(|| busy.iter().sum::<f64>() / busy.len() as f64);
+        t
+    }
+
+    /// [`GpuDevice::label`] of the device with this id.
+    pub fn label_of(&self, id: &str) -> Option<String> {
+        self.devices
+            .iter()
+            .find(|d| &*d.id == id)
+            .map(|d| d.label())
+    }
+
+    /// The highest utilization among the devices `user` holds memory on; None when they hold
+    /// none, or no such device reports its utilization.
+    pub fn busiest_held_by(&self, user: &str) -> Option<f64> {
+        self.devices
+            .iter()
+            .filter(|d| {
+                self.processes.iter().any(|p| {
+                    p.device == d.id
+                        && p.user.as_deref() == Some(user)
+                        && p.memory_bytes.is_some_and(|b| b > 0)
+                })
+            })
+            .filter_map(|d| d.utilization_percent)
+            .reduce(f64::max)
+    }
+}
+
+/// All whole GPUs of a machine together.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GpuTotals {
+    pub gpus: usize,
+    /// Mean over the GPUs that report one.
+    pub utilization_percent: Option<f64>,
+    pub memory_used_bytes: u64,
+    pub memory_total_bytes: u64,
 }
 
 /// What one user holds on the machine's GPUs.

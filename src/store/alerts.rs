@@ -493,19 +493,14 @@ fn corrupt(what: &'static str, value: impl Into<String>) -> StoreError {
 }
 
 pub(super) fn parse_kind(s: &str) -> Result<AlertKind, StoreError> {
-    [
-        AlertKind::System,
-        AlertKind::User,
-        AlertKind::PersistentUser,
-        AlertKind::Recovery,
-    ]
-    .into_iter()
-    .find(|k| k.as_str() == s)
-    .ok_or_else(|| corrupt("alert kind", s))
+    AlertKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| corrupt("alert kind", s))
 }
 
 pub(super) fn parse_metric(s: &str) -> Result<Metric, StoreError> {
-    [Metric::Cpu, Metric::Memory, Metric::Disk]
+    Metric::ALL
         .into_iter()
         .find(|m| m.as_str() == s)
         .ok_or_else(|| corrupt("metric", s))

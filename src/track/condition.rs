@@ -54,7 +54,7 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    fn begin(value: f64, at: Timestamp) -> Self {
+    pub fn begin(value: f64, at: Timestamp) -> Self {
         Run {
             started_at: at,
             last_at: at,
@@ -64,7 +64,7 @@ impl Run {
         }
     }
 
-    fn record(&mut self, value: f64, at: Timestamp) {
+    pub fn record(&mut self, value: f64, at: Timestamp) {
         self.last_at = at;
         self.peak = self.peak.max(value);
         self.sum += value;

@@ -19,6 +19,10 @@ const TOP_USERS: usize = 5;
 pub(crate) fn build(scene: &Scene, status: Status, facts: &Facts) -> AlertDetails {
     let snap = scene.snap;
     let top_users = top_users(scene, &facts.key);
+    let recommendation = match facts.key.kind {
+        AlertKind::GpuIdle => idle_advice(scene, facts),
+        _ => recommendation(facts, top_users.first(), scene.at()),
+    };
     AlertDetails {
         host: snap.host.clone(),
         metric: facts.key.metric,
@@ -28,7 +32,7 @@ pub(crate) fn build(scene: &Scene, status: Status, facts: &Facts) -> AlertDetail
         status,
         system_cpu_percent: snap.system.cpu.total.busy,
         system_memory_percent: snap.system.memory.used_percent,
-        recommendation: recommendation(facts, top_users.first(), scene.at()),
+        recommendation,
         top_users,
         persistent_users: scene.persistent.clone(),
         load: snap.system.load,
@@ -40,8 +44,10 @@ pub(crate) fn build(scene: &Scene, status: Status, facts: &Facts) -> AlertDetail
 fn top_users(scene: &Scene, key: &AlertKey) -> Vec<UserSummary> {
     let mut users: Vec<&UserStats> = scene.snap.users.iter().collect();
     users.sort_by(|a, b| weight(b, key.metric).total_cmp(&weight(a, key.metric)));
-    if matches!(key.kind, AlertKind::User | AlertKind::PersistentUser)
-        && let Some(pos) = users.iter().position(|u| *u.name == *key.subject)
+    if matches!(
+        key.kind,
+        AlertKind::User | AlertKind::PersistentUser | AlertKind::GpuIdle
+    ) && let Some(pos) = users.iter().position(|u| *u.name == *key.subject)
     {
         let subject = users.remove(pos);
         users.insert(0, subject);
@@ -55,9 +61,13 @@ fn top_users(scene: &Scene, key: &AlertKey) -> Vec<UserSummary> {
 }
 
 /// Per-user disk use is not measured, so disk alerts list users by CPU like the snapshot does.
+/// GPU alerts list them by the GPU memory they hold.
 fn weight(u: &UserStats, metric: Metric) -> f64 {
     match metric {
         Metric::Memory => u.memory_percent,
+        Metric::GpuMemory | Metric::GpuUtilization => {
+            u.gpu.as_ref().map_or(0.0, |g| g.memory_percent)
+        }
         Metric::Cpu | Metric::Disk => u.cpu_percent,
     }
 }
@@ -75,6 +85,7 @@ fn summary(u: &UserStats, total_memory: u64) -> UserSummary {
             .iter()
             .map(|p| process(p, total_memory))
             .collect(),
+        gpu: u.gpu.clone(),
     }
 }
 
@@ -121,8 +132,46 @@ fn recommendation(facts: &Facts, heaviest: Option<&UserSummary>, at: Timestamp) 
             text::duration(facts.duration_secs(at)),
             heaviest_process(heaviest),
         ),
+        (AlertKind::GpuIdle, _) => idle_advice_text(&key.subject, "their processes"),
         (AlertKind::Recovery, _) => "No action needed.".to_string(),
     }
+}
+
+/// Advice for GPU memory held idle, naming the processes that hold it.
+fn idle_advice(scene: &Scene, facts: &Facts) -> String {
+    let user = facts.key.subject.as_str();
+    let labels: Vec<&str> = facts.idle.iter().map(|d| d.label.as_str()).collect();
+    let mut holders: Vec<String> = scene
+        .snap
+        .gpu
+        .processes
+        .iter()
+        .filter(|p| p.user.as_deref() == Some(user) && p.memory_bytes.is_some_and(|b| b > 0))
+        .filter(|p| {
+            scene
+                .snap
+                .gpu
+                .devices
+                .iter()
+                .any(|d| d.id == p.device && labels.contains(&d.label().as_str()))
+        })
+        .map(|p| format!("{} (pid {})", p.name.as_deref().unwrap_or("?"), p.pid))
+        .collect();
+    holders.dedup();
+    let what = match holders.as_slice() {
+        [] => "their processes".to_string(),
+        [one] => format!("their process {one}"),
+        many => format!("their processes {}", many.join(", ")),
+    };
+    idle_advice_text(user, &what)
+}
+
+fn idle_advice_text(user: &str, what: &str) -> String {
+    format!(
+        "{user} keeps GPU memory that other users cannot have on a GPU doing nothing. Ask them \
+         to end {what} (a forgotten notebook or a stalled job) or to free the memory; if the \
+         work is legitimate, raise their gpu_idle_minutes under [user_thresholds]."
+    )
 }
 
 /// Advice for a machine-wide figure over its limit, worded for how far over it is: "saturated"
@@ -131,6 +180,9 @@ fn system_advice(metric: Metric, value: f64, heaviest: Option<&UserSummary>) -> 
     let what = match metric {
         Metric::Memory if value >= 95.0 => "Memory is nearly exhausted".to_string(),
         Metric::Memory => format!("Memory use is high ({})", text::percent(value)),
+        Metric::GpuMemory | Metric::GpuUtilization => {
+            format!("GPU memory use is high ({})", text::percent(value))
+        }
         Metric::Cpu | Metric::Disk if value >= 95.0 => "The CPUs are saturated".to_string(),
         Metric::Cpu | Metric::Disk => format!("CPU use is high ({})", text::percent(value)),
     };

@@ -18,6 +18,7 @@ mod condition;
 mod details;
 mod figures;
 mod firing;
+mod idle;
 mod persistence;
 mod scene;
 mod status;
@@ -33,6 +34,7 @@ use crate::model::{Alert, AlertKey, Event, PersistentEpisode, Snapshot, StatusRe
 
 use alerts::{AlertBook, Policy};
 use figures::SystemFigures;
+use idle::IdleBook;
 use persistence::UserBook;
 use scene::Scene;
 
@@ -44,6 +46,9 @@ pub struct TrackerState {
     users: UserBook,
     alerts: AlertBook,
     status: StatusReport,
+    /// Absent from states saved before GPUs were followed.
+    #[serde(default)]
+    idle: IdleBook,
 }
 
 impl TrackerState {
@@ -87,11 +92,21 @@ impl Tracker {
         let mut events = self.start_afresh_after_a_gap(snap);
         let readings = figures::readings(snap, &self.config.monitoring);
         let users = persistence::user_readings(snap, &self.config);
+        let idle = idle::idle_readings(snap, &self.config);
         self.state.figures.observe(&readings, snap.at);
         events.extend(self.state.users.observe(&users, snap.at));
+        self.state.idle.observe(&idle, snap.at);
 
         let state = &mut self.state;
-        let scene = Scene::new(snap, &readings, &state.figures, &users, &state.users);
+        let scene = Scene::new(
+            snap,
+            &readings,
+            &state.figures,
+            &users,
+            &state.users,
+            &idle,
+            &state.idle,
+        );
         let report = status::classify(&scene, self.config.monitoring.persistent_minutes * 60);
         let firing = firing::collect(&scene, report.status);
         events.extend(change_status(&mut state.status, report));
@@ -141,6 +156,7 @@ impl Tracker {
             return Vec::new();
         }
         self.state.figures.reset();
+        self.state.idle.reset();
         self.state.users.end_all()
     }
 

@@ -1,8 +1,8 @@
 //! Per-user conditions and persistence episodes.
 //!
 //! A short spike is what a shared machine is for; a user who stays over a limit for an hour is
-//! what an administrator needs to hear about. So each tracked user's CPU and memory are followed
-//! apart, each as a hysteresis condition, and the condition becomes a persistence episode once it
+//! what an administrator needs to hear about. So each tracked user's CPU, memory and GPU memory
+//! are followed apart, each as a hysteresis condition, and the condition becomes a persistence episode once it
 //! has lasted the user's `persistent_minutes`. "Continuously" means the condition did not clear: a
 //! dip inside the hysteresis band is noise, not a break. When the condition clears the episode
 //! ends and is returned as a record, because the store keeps the history of who was persistent.
@@ -15,15 +15,21 @@ use super::condition::{Change, Condition, Limit, Run, finite_or_zero};
 use crate::config::{Config, EffectiveUserLimits};
 use crate::model::{Event, Metric, PersistentEpisode, Snapshot, Timestamp};
 
-/// The two figures followed per user.
-pub(crate) const USER_METRICS: [Metric; 2] = [Metric::Cpu, Metric::Memory];
+/// The figures followed per user. GPU memory is 0 for everyone on a machine without GPUs, so
+/// its condition never starts there.
+pub(crate) const USER_METRICS: [Metric; 3] = [Metric::Cpu, Metric::Memory, Metric::GpuMemory];
 
-/// One tracked user in one snapshot, with the limits that apply to them.
+/// One followed user in one snapshot, with the limits that apply to them.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct UserReading {
     pub name: String,
+    /// Whether `[filtering]` tracks the user's CPU and memory. A user below its minimums who
+    /// holds GPU memory is followed on that alone.
+    pub tracked: bool,
     pub cpu: f64,
     pub memory: f64,
+    /// Percent of all GPUs' memory.
+    pub gpu_memory: f64,
     pub limits: EffectiveUserLimits,
     pub hysteresis: f64,
 }
@@ -32,13 +38,20 @@ impl UserReading {
     pub fn value(&self, metric: Metric) -> f64 {
         match metric {
             Metric::Memory => self.memory,
+            Metric::GpuMemory | Metric::GpuUtilization => self.gpu_memory,
             Metric::Cpu | Metric::Disk => self.cpu,
         }
+    }
+
+    /// Whether `metric` is followed for this user in this sample.
+    pub fn follows(&self, metric: Metric) -> bool {
+        self.tracked || metric == Metric::GpuMemory
     }
 
     pub fn limit(&self, metric: Metric) -> Limit {
         let threshold = match metric {
             Metric::Memory => self.limits.memory_threshold,
+            Metric::GpuMemory | Metric::GpuUtilization => self.limits.gpu_memory_threshold,
             Metric::Cpu | Metric::Disk => self.limits.cpu_threshold,
         };
         Limit::new(threshold, self.hysteresis)
@@ -50,17 +63,25 @@ impl UserReading {
     }
 }
 
-/// The users `derive` marked as tracked; everyone else is never over a limit.
+/// The users `derive` marked as tracked, and the users `[filtering]` follows on the GPU memory
+/// they hold; everyone else is never over a limit.
 pub(crate) fn user_readings(snap: &Snapshot, config: &Config) -> Vec<UserReading> {
     snap.users
         .iter()
-        .filter(|u| u.tracked)
-        .map(|u| UserReading {
-            name: u.name.to_string(),
-            cpu: finite_or_zero(u.cpu_percent),
-            memory: finite_or_zero(u.memory_percent),
-            limits: config.limits_for(&u.name),
-            hysteresis: config.monitoring.hysteresis,
+        .filter_map(|u| {
+            let gpu = u
+                .gpu
+                .as_ref()
+                .filter(|_| config.filtering.tracks_gpu(u.uid, &u.name));
+            (u.tracked || gpu.is_some()).then(|| UserReading {
+                name: u.name.to_string(),
+                tracked: u.tracked,
+                cpu: finite_or_zero(u.cpu_percent),
+                memory: finite_or_zero(u.memory_percent),
+                gpu_memory: gpu.map_or(0.0, |g| finite_or_zero(g.memory_percent)),
+                limits: config.limits_for(&u.name),
+                hysteresis: config.monitoring.hysteresis,
+            })
         })
         .collect()
 }
@@ -164,12 +185,16 @@ fn record(
 pub(crate) struct UserWatch {
     cpu: Watch,
     memory: Watch,
+    /// Absent from states saved before GPUs were followed.
+    #[serde(default)]
+    gpu_memory: Watch,
 }
 
 impl UserWatch {
     pub fn get(&self, metric: Metric) -> &Watch {
         match metric {
             Metric::Memory => &self.memory,
+            Metric::GpuMemory | Metric::GpuUtilization => &self.gpu_memory,
             Metric::Cpu | Metric::Disk => &self.cpu,
         }
     }
@@ -177,12 +202,15 @@ impl UserWatch {
     fn get_mut(&mut self, metric: Metric) -> &mut Watch {
         match metric {
             Metric::Memory => &mut self.memory,
+            Metric::GpuMemory | Metric::GpuUtilization => &mut self.gpu_memory,
             Metric::Cpu | Metric::Disk => &mut self.cpu,
         }
     }
 
     fn is_active(&self) -> bool {
-        self.cpu.condition.is_active() || self.memory.condition.is_active()
+        USER_METRICS
+            .iter()
+            .any(|&m| self.get(m).condition.is_active())
     }
 
     fn abandon(&mut self, user: &str, ended_at: Option<Timestamp>) -> Vec<Event> {
@@ -206,7 +234,12 @@ impl UserBook {
         for user in readings {
             let watch = self.users.entry(user.name.clone()).or_default();
             for metric in USER_METRICS {
-                events.extend(watch.get_mut(metric).observe(user, metric, at));
+                let w = watch.get_mut(metric);
+                events.extend(if user.follows(metric) {
+                    w.observe(user, metric, at)
+                } else {
+                    w.abandon(&user.name, metric, Some(at))
+                });
             }
         }
         self.users.retain(|_, w| w.is_active());
@@ -232,8 +265,18 @@ impl UserBook {
             .collect()
     }
 
-    pub fn watch(&self, user: &str, metric: Metric) -> Option<&Watch> {
-        self.users.get(user).map(|w| w.get(metric))
+    /// The watches of `reading`'s user over a limit in this sample, by metric (one lookup for
+    /// all of them: this runs for every user every sample).
+    pub fn over_limit<'a>(
+        &'a self,
+        reading: &'a UserReading,
+    ) -> impl Iterator<Item = (Metric, &'a Watch, &'a Run)> + 'a {
+        let watches = self.users.get(&reading.name);
+        USER_METRICS.iter().filter_map(move |&m| {
+            let watch = watches?.get(m);
+            let run = watch.run().filter(|_| reading.follows(m))?;
+            Some((m, watch, run))
+        })
     }
 
     /// The ongoing persistence episodes, by user then metric.

@@ -4,6 +4,7 @@
 //! one sample they can never disagree about what is over which limit.
 
 use super::figures::{Levels, Reading, SystemFigures};
+use super::idle::{IdleBook, IdleReading};
 use super::persistence::{UserBook, UserReading};
 use crate::model::{AlertKey, AlertKind, PersistentEpisode, Snapshot, Timestamp};
 
@@ -13,6 +14,8 @@ pub(crate) struct Scene<'a> {
     pub figures: &'a SystemFigures,
     pub users: &'a [UserReading],
     pub book: &'a UserBook,
+    pub idle: &'a [IdleReading],
+    pub idle_book: &'a IdleBook,
     pub persistent: Vec<PersistentEpisode>,
 }
 
@@ -23,6 +26,8 @@ impl<'a> Scene<'a> {
         figures: &'a SystemFigures,
         users: &'a [UserReading],
         book: &'a UserBook,
+        idle: &'a [IdleReading],
+        idle_book: &'a IdleBook,
     ) -> Self {
         Scene {
             snap,
@@ -30,6 +35,8 @@ impl<'a> Scene<'a> {
             figures,
             users,
             book,
+            idle,
+            idle_book,
             persistent: book.persistent(),
         }
     }
@@ -65,8 +72,11 @@ impl<'a> Scene<'a> {
             AlertKind::User | AlertKind::PersistentUser => self
                 .users
                 .iter()
-                .find(|u| u.name == key.subject)
+                .find(|u| u.name == key.subject && u.follows(key.metric))
                 .map(|u| u.value(key.metric)),
+            // The busiest device the user still holds: a held-idle alert clears when that rises
+            // above the limit or the memory is freed (nothing left to measure).
+            AlertKind::GpuIdle => self.snap.gpu.busiest_held_by(&key.subject),
             AlertKind::Recovery => None,
         }
     }

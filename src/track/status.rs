@@ -10,7 +10,6 @@
 
 use super::condition::Condition;
 use super::figures::{APPROACHING, ELEVATED, FigureId, Levels, Reading};
-use super::persistence::USER_METRICS;
 use super::scene::Scene;
 use super::text;
 use crate::model::{AlertKey, Status, StatusReport};
@@ -69,16 +68,13 @@ fn medium_reasons(scene: &Scene) -> Vec<String> {
         })
     });
     let users = scene.users.iter().flat_map(|u| {
-        USER_METRICS.iter().filter_map(move |&m| {
-            let over = scene.book.watch(&u.name, m)?.run().is_some();
-            over.then(|| {
-                let key = AlertKey::user(u.name.as_str(), m);
-                format!(
-                    "{} {}",
-                    text::subject(&key),
-                    text::against(u.value(m), u.limit(m))
-                )
-            })
+        scene.book.over_limit(u).map(move |(m, _, _)| {
+            let key = AlertKey::user(u.name.as_str(), m);
+            format!(
+                "{} {}",
+                text::subject(&key),
+                text::against(u.value(m), u.limit(m))
+            )
         })
     });
     figures.chain(users).collect()

@@ -16,6 +16,10 @@ pub enum SortKey {
     Time,
     /// The command shown.
     Name,
+    /// Device memory held on GPUs.
+    GpuMemory,
+    /// Busy share of GPUs.
+    Gpu,
 }
 
 impl SortKey {
@@ -41,6 +45,8 @@ impl SortKey {
             SortKey::Memory => "MEM",
             SortKey::Name => "COMMAND",
             SortKey::Time => "TIME",
+            SortKey::GpuMemory => "GPU MEM",
+            SortKey::Gpu => "GPU%",
         }
     }
 }

@@ -101,13 +101,18 @@ pub fn current_value(snapshot: &Snapshot, key: &AlertKey) -> Option<f64> {
             .iter()
             .find(|d| d.ok && d.path == key.subject)
             .map(|d| d.used_percent),
+        (AlertKind::System, Metric::GpuMemory | Metric::GpuUtilization) => None,
         (AlertKind::User | AlertKind::PersistentUser, m) => {
             let u = snapshot.user(&key.subject)?;
             Some(match m {
                 Metric::Memory => u.memory_percent,
+                Metric::GpuMemory | Metric::GpuUtilization => {
+                    u.gpu.as_ref().map_or(0.0, |g| g.memory_percent)
+                }
                 Metric::Cpu | Metric::Disk => u.cpu_percent,
             })
         }
+        (AlertKind::GpuIdle, _) => snapshot.gpu.busiest_held_by(&key.subject),
         (AlertKind::Recovery, _) => None,
     }
 }

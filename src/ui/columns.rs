@@ -4,6 +4,8 @@
 //! (which columns, in which order) cannot disagree about where a column is.
 
 use super::action::SortKey;
+use super::gpu::ProcGpu;
+use crate::config::DEFAULT_COLUMNS;
 use crate::format;
 use crate::model::ProcessStats;
 
@@ -15,19 +17,25 @@ pub enum Column {
     Cpu,
     MemPercent,
     Res,
+    /// Device memory the process holds, over all its GPUs.
+    GpuMem,
+    /// Its busy share of its GPUs, summed over them.
+    GpuUtil,
     Threads,
     Time,
     Command,
 }
 
 /// Every column, in the default order.
-pub const ALL: [Column; 9] = [
+pub const ALL: [Column; 11] = [
     Column::Pid,
     Column::User,
     Column::State,
     Column::Cpu,
     Column::MemPercent,
     Column::Res,
+    Column::GpuMem,
+    Column::GpuUtil,
     Column::Threads,
     Column::Time,
     Column::Command,
@@ -46,6 +54,8 @@ impl Column {
             Column::Cpu => "cpu",
             Column::MemPercent => "mem",
             Column::Res => "res",
+            Column::GpuMem => "gpu_mem",
+            Column::GpuUtil => "gpu_util",
             Column::Threads => "threads",
             Column::Time => "time",
             Column::Command => "command",
@@ -64,6 +74,8 @@ impl Column {
             Column::Cpu => "CPU%",
             Column::MemPercent => "MEM%",
             Column::Res => "RES",
+            Column::GpuMem => "GPU MEM",
+            Column::GpuUtil => "GPU%",
             Column::Threads => "THR",
             Column::Time => "TIME",
             Column::Command => "COMMAND",
@@ -78,7 +90,8 @@ impl Column {
             Column::State => 1,
             Column::Cpu => 6,
             Column::MemPercent => 5,
-            Column::Res => 10,
+            Column::Res | Column::GpuMem => 10,
+            Column::GpuUtil => 6,
             Column::Threads => 4,
             Column::Time => 9,
             Column::Command => COMMAND_INSIDE,
@@ -97,14 +110,23 @@ impl Column {
             Column::State => SortKey::State,
             Column::Cpu => SortKey::Cpu,
             Column::MemPercent | Column::Res => SortKey::Memory,
+            Column::GpuMem => SortKey::GpuMemory,
+            Column::GpuUtil => SortKey::Gpu,
             Column::Threads => SortKey::Threads,
             Column::Time => SortKey::Time,
             Column::Command => SortKey::Name,
         }
     }
 
-    /// The cell's text for `p`, before fitting (COMMAND is drawn by the view, with the tree).
-    pub fn text(self, p: &ProcessStats) -> String {
+    /// Whether the column shows GPU figures (offered only on a machine with GPUs).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, Column::GpuMem | Column::GpuUtil)
+    }
+
+    /// The cell's text for `p` holding `gpu`, before fitting (COMMAND is drawn by the view,
+    /// with the tree). A GPU figure the process does not have is blank; one its driver does not
+    /// give is `-`.
+    pub fn text(self, p: &ProcessStats, gpu: Option<&ProcGpu<'_>>) -> String {
         match self {
             Column::Pid => p.pid.to_string(),
             Column::User => p.user.to_string(),
@@ -112,6 +134,13 @@ impl Column {
             Column::Cpu => format!("{:.1}", p.cpu_percent),
             Column::MemPercent => format!("{:.1}", p.memory_percent),
             Column::Res => format::bytes(p.memory_bytes),
+            Column::GpuMem => gpu.map_or_else(String::new, |g| {
+                g.memory_bytes.map_or_else(|| "-".into(), format::bytes)
+            }),
+            Column::GpuUtil => gpu.map_or_else(String::new, |g| {
+                g.utilization_percent
+                    .map_or_else(|| "-".into(), |u| format!("{u:.1}"))
+            }),
             Column::Threads => p.threads.to_string(),
             Column::Time => cpu_time(p.cpu_time_secs),
             Column::Command => super::procs::shown_command(p).to_string(),
@@ -146,14 +175,28 @@ pub fn at(columns: &[Column], width: usize, x: usize) -> Option<Column> {
 }
 
 /// The columns a `[ui] columns` list names, in its order (the config was validated, so every
-/// name is known; an unknown one is skipped rather than trusted).
-pub fn from_names(names: &[String]) -> Vec<Column> {
-    let chosen: Vec<Column> = names.iter().filter_map(|n| Column::parse(n)).collect();
-    if chosen.is_empty() {
-        ALL.to_vec()
-    } else {
-        chosen
+/// name is known; an unknown one is skipped rather than trusted). The default list gains the
+/// GPU columns after RES on a machine with GPUs; a list the admin chose is kept as it is.
+pub fn from_names(names: &[String], gpus: bool) -> Vec<Column> {
+    let mut chosen: Vec<Column> = names.iter().filter_map(|n| Column::parse(n)).collect();
+    let default = names
+        .iter()
+        .map(String::as_str)
+        .eq(DEFAULT_COLUMNS.iter().copied());
+    if chosen.is_empty() || default {
+        chosen = DEFAULT_COLUMNS
+            .iter()
+            .filter_map(|n| Column::parse(n))
+            .collect();
+        if gpus {
+            let at = chosen
+                .iter()
+                .position(|&c| c == Column::Res)
+                .map_or(chosen.len(), |i| i + 1);
+            chosen.splice(at..at, [Column::GpuMem, Column::GpuUtil]);
+        }
     }
+    chosen
 }
 
 /// CPU time as htop shows it: `4:28.29` (minutes, seconds, hundredths) under an hour,
@@ -180,6 +223,21 @@ mod tests {
             assert_eq!(c.name(), *name);
         }
         assert_eq!(ALL.len(), crate::config::PROCESS_COLUMNS.len());
+    }
+
+    #[test]
+    fn gpu_columns_join_the_default_list_only_on_a_machine_with_gpus() {
+        let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let default = names(DEFAULT_COLUMNS);
+        assert_eq!(from_names(&default, false).len(), 9);
+        let with = from_names(&default, true);
+        assert_eq!(with[5..8], [Column::Res, Column::GpuMem, Column::GpuUtil]);
+        // A list the admin chose is theirs, GPUs or not.
+        let chosen = names(&["pid", "gpu_mem", "command"]);
+        let want = [Column::Pid, Column::GpuMem, Column::Command];
+        assert_eq!(from_names(&chosen, false), want);
+        assert_eq!(from_names(&names(&["pid", "command"]), true).len(), 2);
+        assert_eq!(from_names(&[], true), with);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod action;
 pub mod alerts;
 pub mod columns;
 mod db;
+pub mod gpu;
 pub mod history;
 pub mod keymap;
 pub mod mouse;
@@ -22,6 +23,6 @@ pub mod views;
 pub mod when;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use run::run;

@@ -9,8 +9,12 @@ use std::cmp::Ordering;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::action::SortKey;
+use super::gpu::{self, ProcGpu};
 use super::state::ProcessView;
 use crate::model::ProcessStats;
+
+/// What each process holds on GPUs (see [`gpu::by_pid`]).
+pub type GpuByPid<'a> = HashMap<u32, ProcGpu<'a>>;
 
 /// One line of the list: a process and, in tree mode, where it sits.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +122,13 @@ fn matches(p: &ProcessStats, terms: &[Term<'_>]) -> bool {
     })
 }
 
-fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey) -> Ordering {
+fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey, gpu: &GpuByPid<'_>) -> Ordering {
+    let gpu_mem = |p: &ProcessStats| gpu::of(gpu, p).and_then(|g| g.memory_bytes).unwrap_or(0);
+    let gpu_busy = |p: &ProcessStats| {
+        gpu::of(gpu, p)
+            .and_then(|g| g.utilization_percent)
+            .unwrap_or(-1.0)
+    };
     let by = match key {
         // Heaviest first is the natural order for figures; names read A to Z.
         SortKey::Cpu => b.cpu_percent.total_cmp(&a.cpu_percent),
@@ -129,12 +139,18 @@ fn compare(a: &ProcessStats, b: &ProcessStats, key: SortKey) -> Ordering {
         SortKey::User => a.user.cmp(&b.user),
         SortKey::State => a.state.cmp(&b.state),
         SortKey::Threads => b.threads.cmp(&a.threads),
+        SortKey::GpuMemory => gpu_mem(b).cmp(&gpu_mem(a)),
+        SortKey::Gpu => gpu_busy(b).total_cmp(&gpu_busy(a)),
     };
     by.then(a.pid.cmp(&b.pid))
 }
 
-/// The rows `view` shows, in order.
-pub fn rows<'a>(all: &'a [ProcessStats], view: &ProcessView) -> Vec<ProcRow<'a>> {
+/// The rows `view` shows, in order; `gpu` is what each process holds on GPUs.
+pub fn rows<'a>(
+    all: &'a [ProcessStats],
+    view: &ProcessView,
+    gpu: &GpuByPid<'_>,
+) -> Vec<ProcRow<'a>> {
     let terms = terms(&view.filter);
     let mut picked: Vec<&ProcessStats> = all
         .iter()
@@ -142,7 +158,7 @@ pub fn rows<'a>(all: &'a [ProcessStats], view: &ProcessView) -> Vec<ProcRow<'a>>
         .filter(|p| matches(p, &terms))
         .collect();
     let order = |a: &&ProcessStats, b: &&ProcessStats| {
-        let o = compare(a, b, view.sort);
+        let o = compare(a, b, view.sort, gpu);
         if view.inverted { o.reverse() } else { o }
     };
     picked.sort_by(order);

@@ -294,3 +294,74 @@ fn nvml_answers_reach_json_and_metrics_per_user() {
         Some(GIB as f64)
     );
 }
+
+/// The engine every front end runs (the real collector on the fixture tree, derive, track) with
+/// the amdgpu card at 1 % busy while alice's job holds VRAM on it: "held idle" opens once
+/// `gpu_idle_minutes` have passed, names the card and the memory, and recovers when the card
+/// gets busy.
+#[test]
+fn a_card_held_idle_raises_a_held_idle_alert_that_clears_when_it_gets_busy() {
+    use sysmon::config::Config;
+    use sysmon::engine::Engine;
+    use sysmon::model::{AlertKey, Event};
+
+    let Rig {
+        _dir,
+        fake,
+        collector,
+    } = rig(30);
+    let busy = fake
+        .root()
+        .join("sys/devices/pci0000:00/0000:03:00.0/gpu_busy_percent");
+    fs::write(&busy, "1\n").unwrap();
+    let mut config = Config::default();
+    config.monitoring.interval_secs = 60;
+    config.users.gpu_idle_minutes = 10;
+    let mut engine = Engine::new(config, collector);
+    let mut tick = |minute: i64| -> Vec<Event> {
+        engine
+            .tick(Timestamp::from_secs(minute * 60))
+            .expect("tick")
+            .map(|t| t.events)
+            .unwrap_or_default()
+    };
+    let opened = |events: &[Event]| -> Vec<(String, String)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::AlertOpened(a) => Some((a.key.to_string(), a.message.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    let alice = AlertKey::gpu_idle("alice").to_string();
+    // The first tick only primes the counters; the clock starts at the second (minute 1).
+    for minute in 0..=10 {
+        let events = tick(minute);
+        assert!(
+            !opened(&events).iter().any(|(k, _)| *k == alice),
+            "minute {minute}: {events:?}"
+        );
+    }
+    let at_11 = opened(&tick(11));
+    assert!(
+        at_11.contains(&(
+            alice.clone(),
+            "user alice holds 3.2 MiB on idle GPU 1 (under 5% busy for 10m)".to_string()
+        )),
+        "{at_11:?}"
+    );
+
+    fs::write(&busy, "60\n").unwrap();
+    let recovered: Vec<String> = tick(12)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Recovery(a) if a.key.to_string() == alice => Some(a.message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        recovered,
+        ["user alice idle GPU recovered: busy again, 60.0% (idle under 5%)"]
+    );
+}

@@ -42,6 +42,7 @@ pub fn user(name: &str, uid: u32, cpu: f64, mem: f64, procs: Vec<ProcessSummary>
         memory_percent: mem,
         processes: procs.len() as u64 + 10,
         top_processes: procs,
+        gpu: None,
     }
 }
 

@@ -503,3 +503,102 @@ fn the_finished_subject_is_checked_as_a_whole() {
     );
     assert_eq!(header_safe(&"x".repeat(500)).chars().count(), 200);
 }
+
+/// alice holding GPU memory on two idle devices for 61 minutes.
+fn gpu_idle_alert() -> crate::model::Alert {
+    use crate::model::{AlertKey, Metric, UserGpu};
+    let mut a = user_cpu_alert();
+    a.key = AlertKey::gpu_idle("alice");
+    a.severity = Severity::Medium;
+    a.details.metric = Metric::GpuUtilization;
+    (a.value, a.details.value, a.peak) = (1.0, 1.0, 3.0);
+    (a.threshold, a.details.threshold) = (5.0, 5.0);
+    a.message = "user alice holds 12.0 GiB on idle GPUs 0 (8.0 GiB for 1h01m), 1/mig0 (4.0 GiB \
+                 for 40m), each under 5% busy"
+        .into();
+    a.details.recommendation = "alice keeps GPU memory that other users cannot have on a GPU \
+                                doing nothing."
+        .into();
+    a.details.top_users[0].gpu = Some(UserGpu {
+        devices: 2,
+        device_ids: vec!["GPU-a".into(), "MIG-b".into()],
+        memory_bytes: 12 << 30,
+        memory_percent: 7.5,
+        utilization_percent: 0.5,
+        processes: 2,
+    });
+    a
+}
+
+#[test]
+fn gpu_idle_mail_says_how_long_and_how_busy_and_ranks_by_gpu_memory() {
+    let m = render(&Event::AlertOpened(gpu_idle_alert()));
+    assert_eq!(
+        m.subject,
+        "[sysmon] MEDIUM web01: user alice idle GPU for 1h01m"
+    );
+    let body = flat(&m.body);
+    for want in [
+        "New MEDIUM alert on web01: user alice holds 12.0 GiB on idle GPUs 0 (8.0 GiB for 1h01m), \
+         1/mig0 (4.0 GiB for 40m), each under 5% busy",
+        "Alert: user alice idle GPU",
+        "Key: gpu_idle:gpu_utilization:alice",
+        "Metric: GPU utilization",
+        "Value: 1.0% busy, idle under 5% (busiest 3.0% while idle)",
+        "Duration: 1h01m idle",
+        "Top users by GPU memory",
+        "1. alice (uid 1001): CPU 93.4%, memory 12.5%, GPU memory 12.0 GiB (7.5%) on 2 GPUs, 12 \
+         processes",
+        "2. bob (uid 1002, not tracked): CPU 4.5%, memory 30.2%, 11 processes",
+    ] {
+        assert!(body.contains(want), "{want:?} not in {body}");
+    }
+    for line in m.body.lines() {
+        assert!(line.chars().count() < 76, "long line {line:?}");
+        assert!(line.is_ascii(), "non-ASCII line {line:?}");
+    }
+}
+
+#[test]
+fn gpu_idle_recovery_says_whether_the_gpu_got_busy_or_the_memory_was_freed() {
+    let recovered = |value: f64, message: &str| {
+        let mut a = gpu_idle_alert();
+        a.state = crate::model::AlertState::Resolved;
+        a.resolved_at = Some(a.updated_at);
+        a.value = value;
+        a.message = message.into();
+        render(&Event::Recovery(a))
+    };
+    let busy = recovered(
+        42.0,
+        "user alice idle GPU recovered: busy again, 42.0% (idle under 5%)",
+    );
+    assert_eq!(
+        busy.subject,
+        "[sysmon] RECOVERED web01: user alice idle GPU busy again (42.0%)"
+    );
+    assert!(flat(&busy.body).contains(
+        "Recovered on web01: user alice idle GPU recovered: busy again, 42.0% (idle under 5%)"
+    ));
+    // Nothing left to measure: the figure kept is the last idle one.
+    let freed = recovered(1.0, "user alice idle GPU recovered: idle GPU memory freed");
+    assert_eq!(
+        freed.subject,
+        "[sysmon] RECOVERED web01: user alice idle GPU memory freed"
+    );
+}
+
+#[test]
+fn gpu_memory_alerts_name_the_metric() {
+    let mut a = user_cpu_alert();
+    a.key = crate::model::AlertKey::persistent_user("alice", crate::model::Metric::GpuMemory);
+    a.details.metric = crate::model::Metric::GpuMemory;
+    let m = render(&Event::AlertOpened(a));
+    assert_eq!(
+        m.subject,
+        "[sysmon] HIGH web01: persistent user alice GPU memory 93% for 1h01m"
+    );
+    let body = flat(&m.body);
+    assert!(body.contains("Metric: GPU memory"));
+    assert!(body.contains("Top users by GPU memory"));
+}

@@ -410,3 +410,33 @@ fn episodes_start_and_end() {
         .expect("episodes");
     assert_eq!(all, [ended]);
 }
+
+#[test]
+fn gpu_alert_kinds_and_episodes_read_back() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    let idle = AlertKey::gpu_idle("alice");
+    let gpu_memory = AlertKey::persistent_user("bob", Metric::GpuMemory);
+    let mut ep = episode("bob", T0 - 10 * MIN, None);
+    ep.metric = Metric::GpuMemory;
+    let out = put(
+        &mut store,
+        &snap(T0),
+        &[
+            Event::AlertOpened(alert(&idle, Severity::Medium, T0, 1.0)),
+            Event::AlertOpened(alert(&gpu_memory, Severity::Medium, T0, 62.5)),
+            Event::PersistentStarted(ep.clone()),
+        ],
+        &[],
+    );
+    for key in [&idle, &gpu_memory] {
+        let row = store.alert(out.opened[key]).expect("alert").expect("row");
+        assert_eq!(row.alert.key, *key);
+    }
+    let listed = store.alerts(false, 10).expect("alerts");
+    assert_eq!(listed.len(), 2);
+    let all = store
+        .episodes(Timestamp(T0 - DAY), Timestamp(T0 + DAY))
+        .expect("episodes");
+    assert_eq!(all, [ep]);
+}

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod conditions;
+mod gpu;
 mod persistence;
 mod props;
 mod restore;
@@ -15,12 +16,14 @@ use std::sync::Arc;
 use super::Tracker;
 use crate::config::Config;
 use crate::model::{
-    AlertKey, DiskUsage, Event, LoadAverage, ResolvedBy, Severity, Snapshot, Status, Timestamp,
-    TopProcess, UserStats,
+    AlertKey, DiskUsage, Event, GpuDevice, GpuProcess, LoadAverage, MigInfo, ResolvedBy, Severity,
+    Snapshot, Status, Timestamp, TopProcess, UserGpu, UserStats,
 };
 
 const TOTAL_MEMORY: u64 = 16 << 30;
 const CORES: f64 = 8.0;
+/// Memory of each whole GPU in the GPU snapshots.
+pub(super) const GPU_MEMORY: u64 = 80 << 30;
 
 /// Limits chosen so that every level is a round number: system 80 (approaching 72, elevated 48,
 /// clearing 5 points lower), disks 90, users 50 for 10 minutes, one sample a minute.
@@ -56,6 +59,9 @@ pub(super) struct Snap {
     mem: f64,
     disks: Vec<DiskUsage>,
     users: Vec<UserSpec>,
+    gpus: Vec<GpuDevice>,
+    /// user, uid, device id, bytes.
+    gpu_procs: Vec<(String, u32, String, u64)>,
 }
 
 pub(super) fn snap(at_secs: i64) -> Snap {
@@ -66,6 +72,8 @@ pub(super) fn snap(at_secs: i64) -> Snap {
         mem: 20.0,
         disks: Vec::new(),
         users: Vec::new(),
+        gpus: Vec::new(),
+        gpu_procs: Vec::new(),
     }
 }
 
@@ -116,6 +124,56 @@ impl Snap {
         self
     }
 
+    /// A whole GPU `GPU-<index>` of [`GPU_MEMORY`] with its utilization (None: not reported).
+    pub fn gpu(mut self, index: u32, utilization: Option<f64>) -> Self {
+        self.gpus.push(GpuDevice {
+            index,
+            id: Arc::from(format!("GPU-{index}").as_str()),
+            name: Arc::from("NVIDIA H100"),
+            driver: Arc::from("nvidia"),
+            mig: None,
+            utilization_percent: utilization,
+            memory_used_bytes: None,
+            memory_total_bytes: Some(GPU_MEMORY),
+            memory_percent: None,
+            temperature_celsius: Some(40.0),
+            power_watts: Some(70.0),
+            processes: 0,
+        });
+        self
+    }
+
+    /// MIG instance `MIG-<parent>-<index>` of GPU `parent`, which reports no utilization.
+    pub fn mig(mut self, parent: u32, index: u32) -> Self {
+        self.gpus.push(GpuDevice {
+            index,
+            id: Arc::from(format!("MIG-{parent}-{index}").as_str()),
+            name: Arc::from("NVIDIA H100 MIG 1g.10gb"),
+            driver: Arc::from("nvidia"),
+            mig: Some(MigInfo {
+                parent_index: parent,
+                gpu_instance: Some(index),
+                compute_instance: Some(0),
+            }),
+            utilization_percent: None,
+            memory_used_bytes: None,
+            memory_total_bytes: Some(10 << 30),
+            memory_percent: None,
+            temperature_celsius: None,
+            power_watts: None,
+            processes: 0,
+        });
+        self
+    }
+
+    /// `user` holds `gib` GiB on the device `device` (its id: `GPU-0`, `MIG-1-0`).
+    pub fn holds(mut self, user: &str, uid: u32, device: &str, gib: f64) -> Self {
+        let bytes = (gib * (1u64 << 30) as f64) as u64;
+        self.gpu_procs
+            .push((user.to_string(), uid, device.to_string(), bytes));
+        self
+    }
+
     /// The snapshot `derive` would produce, with `tracked` decided by `config.filtering`.
     pub fn build(&self, config: &Config) -> Snapshot {
         let mut s = Snapshot {
@@ -135,10 +193,68 @@ impl Snap {
             fifteen: 1.0,
         };
         s.system.uptime_secs = 86_400.0;
-        s.users = self.users.iter().map(|u| user_stats(u, config)).collect();
+        let mut users = self.users.clone();
+        for (name, uid, _, _) in &self.gpu_procs {
+            if !users.iter().any(|u| &u.name == name) {
+                users.push(UserSpec {
+                    name: name.clone(),
+                    uid: *uid,
+                    cpu: 0.0,
+                    mem: 1.0,
+                });
+            }
+        }
+        s.users = users.iter().map(|u| user_stats(u, config)).collect();
         s.users
             .sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
+        self.add_gpus(&mut s);
         s
+    }
+
+    /// Devices, processes and each user's GPU sums, as `derive` computes them.
+    fn add_gpus(&self, s: &mut Snapshot) {
+        s.gpu.devices = self.gpus.clone();
+        let index_of = |id: &str| self.gpus.iter().find(|d| &*d.id == id).map(|d| d.index);
+        s.gpu.processes = self
+            .gpu_procs
+            .iter()
+            .enumerate()
+            .map(|(n, (user, uid, device, bytes))| GpuProcess {
+                pid: 50_000 + n as u32,
+                uid: Some(*uid),
+                user: Some(Arc::from(user.as_str())),
+                name: Some(Arc::from("python3")),
+                device: Arc::from(device.as_str()),
+                device_index: index_of(device).unwrap_or(u32::MAX),
+                kind: Arc::from("compute"),
+                memory_bytes: Some(*bytes),
+                utilization_percent: None,
+            })
+            .collect();
+        let total: u64 = s.gpu.physical().filter_map(|d| d.memory_total_bytes).sum();
+        for u in &mut s.users {
+            let mine: Vec<&GpuProcess> = s
+                .gpu
+                .processes
+                .iter()
+                .filter(|p| p.user.as_deref() == Some(&*u.name))
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let mut device_ids: Vec<Arc<str>> = mine.iter().map(|p| p.device.clone()).collect();
+            device_ids.sort();
+            device_ids.dedup();
+            let memory_bytes: u64 = mine.iter().filter_map(|p| p.memory_bytes).sum();
+            u.gpu = Some(UserGpu {
+                devices: device_ids.len() as u32,
+                device_ids,
+                memory_bytes,
+                memory_percent: memory_bytes as f64 * 100.0 / total.max(1) as f64,
+                utilization_percent: 0.0,
+                processes: mine.len() as u64,
+            });
+        }
     }
 }
 

@@ -170,6 +170,7 @@ fn per_user_overrides_apply_to_thresholds_and_minutes() {
         cpu_threshold: cpu,
         memory_threshold: mem,
         persistent_minutes: minutes,
+        ..UserOverride::default()
     };
     c.user_thresholds
         .insert("bob".into(), o(Some(90.0), None, None));

@@ -436,7 +436,10 @@ impl AppState {
             Action::Signal => self.open_signal(),
             Action::Renice(by) => self.open_renice(by),
             Action::ChooseColumns => {
-                self.overlay = Some(Overlay::Columns(ColumnChooser::new(&self.columns())));
+                self.overlay = Some(Overlay::Columns(ColumnChooser::new(
+                    &self.columns(),
+                    self.has_gpus(),
+                )));
             }
             Action::ToggleItem | Action::MoveItem(_) => {}
             Action::StartGoto => self.overlay = Some(Overlay::Goto(String::new())),

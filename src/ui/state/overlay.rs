@@ -38,13 +38,14 @@ pub struct ColumnChooser {
 }
 
 impl ColumnChooser {
-    /// The chosen columns first, in their order, then the others.
-    pub fn new(shown: &[Column]) -> Self {
+    /// The chosen columns first, in their order, then the others (the GPU ones only on a
+    /// machine with `gpus`).
+    pub fn new(shown: &[Column], gpus: bool) -> Self {
         let mut rows: Vec<(Column, bool)> = shown.iter().map(|c| (*c, true)).collect();
         rows.extend(
             crate::ui::columns::ALL
                 .iter()
-                .filter(|c| !shown.contains(c))
+                .filter(|c| !shown.contains(c) && (gpus || !c.is_gpu()))
                 .map(|c| (*c, false)),
         );
         ColumnChooser { rows, at: 0 }

@@ -76,14 +76,24 @@ impl AppState {
     /// The rows of the current process list, in display order.
     pub fn process_rows(&self) -> Vec<ProcRow<'_>> {
         match (&self.view, self.shown()) {
-            (View::Processes(pv), Some(feed)) => procs::rows(&feed.snapshot.processes, pv),
+            (View::Processes(pv), Some(feed)) => procs::rows(
+                &feed.snapshot.processes,
+                pv,
+                &crate::ui::gpu::by_pid(&feed.snapshot.gpu),
+            ),
             _ => Vec::new(),
         }
     }
 
     /// The process list's columns, in the configured order.
     pub fn columns(&self) -> Vec<Column> {
-        columns::from_names(&self.config.ui.columns)
+        columns::from_names(&self.config.ui.columns, self.has_gpus())
+    }
+
+    /// Whether the machine shown has GPUs (the GPU columns are offered only then).
+    pub fn has_gpus(&self) -> bool {
+        self.shown()
+            .is_some_and(|f| !f.snapshot.gpu.devices.is_empty())
     }
 
     pub(super) fn process_action(&mut self, action: Action) {

@@ -256,7 +256,7 @@ pub fn snapshot() -> Snapshot {
     }
 }
 
-fn alert(key: AlertKey, severity: Severity, opened_secs_ago: i64, message: &str) -> Alert {
+pub fn alert(key: AlertKey, severity: Severity, opened_secs_ago: i64, message: &str) -> Alert {
     let opened = Timestamp(AT.0 - opened_secs_ago * 1000);
     Alert {
         key: key.clone(),
@@ -379,6 +379,11 @@ pub fn options() -> Options {
 
 /// A state with the fixture fed in, and a CPU history for the sparkline.
 pub fn state() -> AppState {
+    state_of(feed)
+}
+
+/// A state fed 41 samples of `feed`, the CPU figures varying for the sparklines.
+fn state_of(feed: fn() -> Feed) -> AppState {
     let mut s = AppState::new(Config::default(), options());
     for i in 0..40 {
         let mut f = feed();
@@ -390,6 +395,157 @@ pub fn state() -> AppState {
     }
     s.ingest(feed());
     s
+}
+
+/// The same machine with eight GPUs, as NVML answers for it, turned into figures by the
+/// collector's mapping and `derive` (the path a live sample takes). GPU 3 is split into two MIG
+/// instances. alice trains on GPUs 0-2, carol serves from GPUs 4 and 5 and a MIG instance, dave
+/// holds memory on GPU 6 and keeps it idle, the hostile user has the other MIG instance, a pid
+/// that exited still holds memory on GPU 4, and GPU 7 is free.
+pub fn gpu_snapshot() -> Snapshot {
+    use crate::collect::gpu::RawGpu;
+    use crate::collect::gpu::nvml::{self, NvmlDevice, NvmlMig, NvmlProcess, NvmlUtilSample};
+    use crate::collect::{RawProc, RawSample};
+
+    let mut snap = snapshot();
+    snap.processes.extend([
+        process(
+            5001,
+            1,
+            1003,
+            "carol",
+            "python3",
+            "python3 serve.py --port 8000",
+            35.0,
+            6_000,
+        ),
+        process(
+            5002,
+            5001,
+            1003,
+            "carol",
+            "python3",
+            "python3 serve.py --worker 1",
+            20.0,
+            4_000,
+        ),
+        process(
+            6001,
+            1,
+            1004,
+            "dave",
+            "jupyter-lab",
+            "jupyter-lab --no-browser",
+            0.2,
+            1_500,
+        ),
+    ]);
+    snap.processes
+        .sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
+    let procs = &snap.processes;
+    snap.users.push(user(1003, "carol", procs, 8.0));
+    snap.users.push(user(1004, "dave", procs, 8.0));
+    snap.users
+        .sort_by(|a, b| b.cpu_percent.total_cmp(&a.cpu_percent));
+    let mut raw: Vec<RawProc> = procs
+        .iter()
+        .map(|p| RawProc {
+            pid: p.pid,
+            ppid: p.ppid,
+            uid: p.uid,
+            user: p.user.clone(),
+            name: p.name.clone(),
+            cmdline: p.cmdline.clone(),
+            state: p.state,
+            cpu_ticks: 0,
+            child_ticks: 0,
+            rss_pages: 0,
+            pss: None,
+            threads: p.threads,
+            start_ticks: u64::from(p.pid) * 10,
+        })
+        .collect();
+    raw.sort_by_key(|p| p.pid);
+
+    let on = |pid: u32, gib: u64| NvmlProcess {
+        pid,
+        used_bytes: Some(gib * GIB),
+    };
+    let gpu = |index: u32, util: u32, used_gib: u64, temp: u32, watts: u32| NvmlDevice {
+        index,
+        name: Some("NVIDIA H100 80GB HBM3".into()),
+        uuid: Some(format!("GPU-{index}f3c")),
+        utilization_percent: Some(util),
+        memory: Some((used_gib * GIB, 80 * GIB)),
+        temperature_celsius: Some(temp),
+        power_milliwatts: Some(watts * 1000),
+        ..NvmlDevice::default()
+    };
+    let busy = |pid: u32, sm: u32| NvmlUtilSample {
+        pid,
+        timestamp_us: 1,
+        sm_percent: sm,
+    };
+    let mut devices: Vec<NvmlDevice> = vec![
+        gpu(0, 98, 71, 71, 650),
+        gpu(1, 96, 71, 69, 640),
+        gpu(2, 97, 71, 70, 655),
+        gpu(3, 0, 28, 44, 180),
+        gpu(4, 35, 43, 52, 310),
+        gpu(5, 30, 40, 50, 290),
+        gpu(6, 0, 30, 36, 75),
+        gpu(7, 0, 0, 31, 70),
+    ];
+    for (i, d) in devices.iter_mut().enumerate().take(3) {
+        d.compute = vec![on(2002, 70)];
+        d.samples = vec![busy(2002, 95 - i as u32)];
+    }
+    devices[3].utilization_percent = None;
+    // Two 3g.40gb instances, each with one process holding `gib`.
+    let mig = |index: u32, pid: u32, gib: u64| NvmlMig {
+        index,
+        uuid: Some(format!("MIG-3{index}")),
+        name: Some("NVIDIA H100 80GB HBM3 MIG 3g.40gb".into()),
+        memory: Some((gib * GIB, 40 * GIB)),
+        gpu_instance: Some(index + 1),
+        compute_instance: Some(0),
+        compute: vec![on(pid, gib)],
+        graphics: vec![],
+    };
+    devices[3].mig = vec![mig(0, 5001, 20), mig(1, 4001, 8)];
+    devices[4].compute = vec![on(5002, 40), on(9999, 2)];
+    devices[4].samples = vec![busy(5002, 35)];
+    devices[5].compute = vec![on(5002, 40)];
+    devices[5].samples = vec![busy(5002, 30)];
+    devices[6].compute = vec![on(6001, 30)];
+    devices[6].samples = vec![busy(6001, 0)];
+
+    let mut gpus = RawGpu::default();
+    nvml::map(&devices, &raw, &mut gpus);
+    let sample = |at: Timestamp| RawSample {
+        at,
+        procs: raw.clone(),
+        gpu: gpus.clone(),
+        ..RawSample::default()
+    };
+    snap.gpu = crate::derive::gpu::gpu_stats(
+        &sample(Timestamp(AT.0 - 2000)),
+        &sample(AT),
+        &mut snap.users,
+    );
+    snap
+}
+
+pub fn gpu_feed() -> Feed {
+    Feed {
+        snapshot: gpu_snapshot(),
+        ..feed()
+    }
+}
+
+/// The 8-GPU machine fed in, with a CPU history.
+pub fn gpu_state() -> AppState {
+    state_of(gpu_feed)
 }
 
 /// What the database recorded an hour before the live fixture: bob's build was

@@ -1494,6 +1494,49 @@ mod process_list {
         assert_eq!(pv.sort, SortKey::State, "F6 is >");
     }
 
+    /// On a machine with GPUs the default columns include GPU MEM and GPU%, and the sort keys
+    /// step through them after RES; a process holding no GPU sorts after every one that does.
+    #[test]
+    fn gpu_columns_sort_heaviest_first_and_take_their_turn() {
+        let mut s = fixture::gpu_state();
+        press(&mut s, &[key('p'), key('M')]);
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            press(&mut s, &[key('>')]);
+            let View::Processes(pv) = &s.view else {
+                panic!()
+            };
+            seen.push(pv.sort);
+        }
+        assert_eq!(seen, [SortKey::GpuMemory, SortKey::Gpu, SortKey::Threads]);
+        press(&mut s, &[key('<'), key('<')]);
+        let pids: Vec<u32> = s.process_rows().iter().map(|r| r.process.pid).collect();
+        // 210 GiB, 80, 30, 20, 8, then the rest by pid.
+        assert_eq!(pids[..6], [2002, 5002, 6001, 5001, 4001, 1]);
+        press(&mut s, &[key('I')]);
+        let pids: Vec<u32> = s.process_rows().iter().map(|r| r.process.pid).collect();
+        assert_eq!(
+            pids[pids.len() - 2..],
+            [5002, 2002],
+            "inverted: lightest first"
+        );
+        // GPU% (summed over a process's GPUs): alice's 282 first; an unknown figure (MIG) last
+        // among the holders, after dave's 0.
+        press(&mut s, &[key('>')]);
+        let pids: Vec<u32> = s.process_rows().iter().map(|r| r.process.pid).collect();
+        assert_eq!(pids[..3], [2002, 5002, 6001]);
+        let machine_without = fixture::state();
+        assert!(!machine_without.columns().iter().any(|c| c.is_gpu()));
+        assert_eq!(
+            s.columns()
+                .iter()
+                .map(|c| c.name())
+                .collect::<Vec<_>>()
+                .join(" "),
+            "pid user state cpu mem res gpu_mem gpu_util threads time command"
+        );
+    }
+
     /// The cursor stays on its process while the filter changes around it.
     #[test]
     fn the_filter_keeps_the_cursor_on_its_process() {

@@ -2,7 +2,7 @@
 //! TestBackend snapshots of every view at 80x24 and 160x48, and the screenshots in
 //! `screenshots/` (text, and PNG through `raster`).
 
-mod fixture;
+pub(crate) mod fixture;
 mod keys;
 mod raster;
 mod render;

@@ -56,7 +56,15 @@ fn assert_no_control(buf: &Buffer, name: &str) {
 }
 
 fn with(actions: &[Action]) -> AppState {
-    let mut s = fixture::state();
+    after(fixture::state(), actions)
+}
+
+/// The fixture machine with eight GPUs, after `actions`.
+fn gpu_with(actions: &[Action]) -> AppState {
+    after(fixture::gpu_state(), actions)
+}
+
+fn after(mut s: AppState, actions: &[Action]) -> AppState {
     for a in actions {
         s.apply(*a);
     }
@@ -322,6 +330,103 @@ fn process_details() {
     let screen = text(&buffer(&other, 160, 48));
     assert!(screen.contains("Directory   not readable"), "{screen}");
     assert!(screen.contains("own user and root"), "{screen}");
+}
+
+#[test]
+fn gpu_machine_main_screen() {
+    let s = fixture::gpu_state();
+    check("gpu_main", &s);
+    // 160x48: a line per GPU and MIG instance next to everything a machine without GPUs shows.
+    let wide = text(&buffer(&s, 160, 48));
+    for needle in [
+        "GPU0 ",
+        "GPU7 ",
+        "3/mig0 3g.40gb",
+        "3/mig1 3g.40gb",
+        "Disk",
+        "Tasks",
+    ] {
+        assert!(wide.contains(needle), "{needle} missing:\n{wide}");
+    }
+    assert!(!wide.contains("8 GPUs,"), "no summary where every GPU fits");
+    // 80x24: one line for the eight GPUs, and the users keep their rows.
+    let small = text(&buffer(&s, 80, 24));
+    assert!(small.contains("8 GPUs, 354.0/640.0 GiB"), "{small}");
+    assert!(!small.contains("GPU0 "), "{small}");
+    assert!(small.contains("GPU MEM"), "{small}");
+    // A tall stacked screen makes room for a line per GPU, the users keeping half the rows.
+    let tall = text(&buffer(&s, 80, 50));
+    assert!(tall.contains("GPU7 ") && tall.contains("3/mig1"), "{tall}");
+    assert!(tall.contains("dave"), "{tall}");
+    // The GPU columns and lines only exist on a machine with GPUs.
+    let plain = text(&buffer(&fixture::state(), 160, 48));
+    assert!(!plain.contains("GPU"), "{plain}");
+}
+
+#[test]
+fn gpu_machine_with_the_system_pane_focused_in_a_tiny_terminal() {
+    check("gpu_system_focused", &gpu_with(&[Action::PrevPane]));
+}
+
+#[test]
+fn gpu_machine_user_drill_down_and_process_list() {
+    // carol: two GPUs and a MIG instance.
+    let users = fixture::gpu_state();
+    let carol = users
+        .visible_users()
+        .iter()
+        .position(|u| &*u.name == "carol")
+        .expect("carol");
+    let mut s = fixture::gpu_state();
+    for _ in 0..carol {
+        s.apply(Action::Down);
+    }
+    s.apply(Action::Enter);
+    check("gpu_user_processes", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(
+        screen.contains("GPU 3 devices, 100.0 GiB") && screen.contains("3/mig0 20.0 GiB"),
+        "{screen}"
+    );
+    check(
+        "gpu_processes_by_gpu_memory",
+        &gpu_with(&[
+            Action::AllProcesses,
+            Action::Sort(crate::ui::action::SortKey::GpuMemory),
+        ]),
+    );
+}
+
+#[test]
+fn gpu_machine_process_details() {
+    let mut s = gpu_with(&[
+        Action::AllProcesses,
+        Action::Sort(crate::ui::action::SortKey::GpuMemory),
+        Action::Enter,
+    ]);
+    inspected(&mut s, 2002);
+    check("gpu_process_details", &s);
+    let screen = text(&buffer(&s, 160, 48));
+    assert!(
+        screen.contains("GPU         0 70.0 GiB 95% compute, 1 70.0 GiB 94% compute"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn gpu_columns_are_offered_only_on_a_machine_with_gpus() {
+    let offered = |s: &AppState| {
+        let screen = text(&buffer(s, 160, 48));
+        screen.contains("GPU MEM")
+    };
+    assert!(offered(&gpu_with(&[
+        Action::AllProcesses,
+        Action::ChooseColumns
+    ])));
+    assert!(!offered(&with(&[
+        Action::AllProcesses,
+        Action::ChooseColumns
+    ])));
 }
 
 #[test]
@@ -634,6 +739,7 @@ fn screenshot_states() -> Vec<(&'static str, AppState)> {
         ("history", history),
         ("time-travel", moment),
         ("help", with(&[Action::ToggleHelp])),
+        ("gpu", fixture::gpu_state()),
     ]
 }
 
@@ -822,4 +928,33 @@ fn time_travel_carries_the_gpus() {
     }
     // The per-process GPU list is not recorded.
     assert!(past.gpu.processes.is_empty());
+}
+
+/// A held-idle alert's figure is how busy the user's busiest GPU is, where low is the trouble:
+/// shown as "busy" against the idle line, not as a value over a limit with a peak.
+#[test]
+fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
+    let mut s = fixture::gpu_state();
+    let mut f = fixture::gpu_feed();
+    let mut idle = fixture::alert(
+        crate::model::AlertKey::gpu_idle("dave"),
+        crate::model::Severity::Medium,
+        1800,
+        "user dave holds 30.0 GiB on idle GPU 6 (under 5% busy for 30m)",
+    );
+    idle.value = 0.0;
+    idle.threshold = 5.0;
+    f.alerts = vec![idle];
+    f.stored.clear();
+    s.ingest(f);
+    s.apply(Action::NextPane);
+    s.apply(Action::Enter);
+    let screen = text(&buffer(&s, 160, 48));
+    let figure = screen
+        .lines()
+        .find(|l| l.contains("Figure"))
+        .unwrap_or_default();
+    assert!(figure.contains("0.0% busy at 03:00:00"), "{figure}");
+    assert!(figure.contains("idle under 5%"), "{figure}");
+    assert!(!figure.contains("peak"), "{figure}");
 }

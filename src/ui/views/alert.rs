@@ -7,7 +7,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{clean, pane};
 use crate::format;
-use crate::model::{Alert, AlertKey, AlertState, Timestamp};
+use crate::model::{Alert, AlertKey, AlertKind, AlertState, Timestamp};
 use crate::ui::state::AppState;
 use crate::ui::theme::Theme;
 
@@ -120,6 +120,13 @@ fn figure(state: &AppState, a: &Alert, now: Timestamp) -> String {
         Some(_) => String::new(),
         None => ", not in the current sample".to_string(),
     };
+    if a.key.kind == AlertKind::GpuIdle {
+        // The figure is the busiest GPU the user holds memory on: low is the trouble here.
+        return format!(
+            "{:.1}% busy {when}{current}; idle under {:.0}%",
+            a.value, a.threshold
+        );
+    }
     format!(
         "{:.1}% {when}{current}; limit {:.0}%, peak {:.1}%",
         a.value, a.threshold, a.peak

@@ -8,6 +8,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 use super::{clean, pane};
 use crate::format;
+use crate::model::{GpuStats, ProcessStats};
+use crate::ui::gpu;
 use crate::ui::state::{AppState, DetailsView};
 use crate::ui::theme::Theme;
 
@@ -97,6 +99,9 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, dv: &DetailsVie
         field("Cgroup", or_not(d.and_then(|d| d.cgroup.clone()))),
         field("I/O", io_text(inspected)),
     ];
+    if let Some(g) = state.shown().and_then(|f| gpu_text(&f.snapshot.gpu, p)) {
+        lines.insert(6, field("GPU", g));
+    }
     match d.and_then(|d| d.environ.as_ref()) {
         Some(env) => {
             lines.push(Line::styled(
@@ -112,6 +117,31 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, dv: &DetailsVie
         None => {}
     }
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+/// `0 70.0 GiB 95% compute, 3/mig0 20.0 GiB compute (NVIDIA H100 80GB HBM3)`: each device the
+/// process holds (memory, busy share where the driver gives it, how it uses it), then the
+/// devices' model.
+fn gpu_text(gpus: &GpuStats, p: &ProcessStats) -> Option<String> {
+    let map = gpu::by_pid(gpus);
+    let g = gpu::of(&map, p)?;
+    let mut names: Vec<&str> = Vec::new();
+    let each: Vec<String> =
+        g.on.iter()
+            .map(|e| {
+                if let Some(d) = gpus.devices.iter().find(|d| d.id == e.device)
+                    && !names.contains(&&*d.name)
+                {
+                    names.push(&d.name);
+                }
+                format!(
+                    "{} {}",
+                    gpu::device_text(gpus, &e.device, e.memory_bytes, e.utilization_percent),
+                    e.kind
+                )
+            })
+            .collect();
+    Some(format!("{} ({})", each.join(", "), names.join(", ")))
 }
 
 fn io_text(inspected: Option<&crate::ui::state::Inspected>) -> String {

@@ -152,7 +152,7 @@ pub fn main_areas(state: &AppState, area: Rect) -> [Option<Rect>; 3] {
             [None, Some(upper), Some(lower)]
         };
     }
-    let sys_h = system::stacked_height(state, upper.height);
+    let sys_h = system::stacked_height(state, upper.height, upper.width);
     let [s, u] = Layout::vertical([Constraint::Length(sys_h), Constraint::Min(0)]).areas(upper);
     [Some(s), Some(u), Some(lower)]
 }

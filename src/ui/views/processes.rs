@@ -7,8 +7,9 @@ use ratatui::widgets::Paragraph;
 
 use super::{clean, fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::{MemorySource, UserStats};
+use crate::model::{GpuStats, MemorySource, UserGpu, UserStats};
 use crate::ui::columns::{self, Column};
+use crate::ui::gpu::{self, ProcGpu};
 use crate::ui::procs::{ProcRow, shown_command};
 use crate::ui::state::{AppState, ProcessView};
 use crate::ui::theme::{Level, Theme};
@@ -27,12 +28,12 @@ pub struct ListGeometry {
 pub fn geometry(area: Rect, state: &AppState, pv: &ProcessView) -> ListGeometry {
     let inner = pane(String::new(), true, &super::theme(state)).inner(area);
     let mut above = 0u16;
-    if pv.user.as_deref().is_some_and(|name| {
-        state
-            .shown()
-            .is_some_and(|f| f.snapshot.user(name).is_some())
-    }) {
-        above += 1;
+    if let Some(u) = pv
+        .user
+        .as_deref()
+        .and_then(|name| state.shown()?.snapshot.user(name))
+    {
+        above += 1 + u16::from(u.gpu.is_some());
     }
     if pv.editing || !pv.filter.is_empty() {
         above += 1;
@@ -76,13 +77,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     let geo = geometry(area, state, pv);
     let width = geo.width;
     let mut lines = Vec::new();
-    if let Some(line) = pv
+    let snap = state.shown().map(|f| &f.snapshot);
+    if let Some((u, snap)) = pv
         .user
         .as_deref()
-        .and_then(|name| state.shown()?.snapshot.user(name))
-        .map(|u| user_summary(u, theme, width))
+        .and_then(|name| Some((snap?.user(name)?, snap?)))
     {
-        lines.push(line);
+        lines.push(user_summary(u, theme, width));
+        if let Some(g) = &u.gpu {
+            lines.push(user_gpu(u.uid, g, &snap.gpu, theme, width));
+        }
     }
     if pv.editing || !pv.filter.is_empty() {
         let cursor = if pv.editing { "_" } else { "" };
@@ -126,8 +130,10 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, pv: &ProcessVie
     }
     lines.push(Line::from(header));
     let limit = state.config.users.cpu_threshold.max(1.0);
+    let gpu = snap.map(|s| gpu::by_pid(&s.gpu)).unwrap_or_default();
     for (i, r) in rows.iter().enumerate().skip(geo.offset).take(geo.height) {
-        let mut line = row(r, &layout, pv.hscroll, recorded, theme, limit);
+        let g = gpu::of(&gpu, r.process);
+        let mut line = row(r, g, &layout, pv.hscroll, recorded, theme, limit);
         if i == pv.selected {
             line = line.patch_style(theme.selected());
         }
@@ -174,10 +180,39 @@ fn user_summary<'a>(u: &UserStats, theme: &Theme, width: usize) -> Line<'a> {
     Line::styled(fit(&text, width, theme), theme.dim())
 }
 
+/// `GPU 3 devices, 70.0 GiB (13.7% of GPU memory), 36.0% of all GPUs busy: 0 70.0 GiB 95%, …`:
+/// what the user holds, and on which devices (those only live: a recorded moment keeps the
+/// totals).
+fn user_gpu<'a>(uid: u32, g: &UserGpu, gpus: &GpuStats, theme: &Theme, width: usize) -> Line<'a> {
+    let mut text = format!(
+        "GPU {} device{}, {} ({:.1}% of GPU memory), {:.1}% of all GPUs busy",
+        g.devices,
+        if g.devices == 1 { "" } else { "s" },
+        format::bytes(g.memory_bytes),
+        g.memory_percent,
+        g.utilization_percent
+    );
+    let on = gpu::user_devices(gpus, uid);
+    if !on.is_empty() {
+        text.push_str(": ");
+        text.push_str(&on);
+    } else if !g.device_ids.is_empty() {
+        let labels: Vec<String> = g
+            .device_ids
+            .iter()
+            .map(|id| gpus.label_of(id).unwrap_or_else(|| id.to_string()))
+            .collect();
+        text.push_str(": ");
+        text.push_str(&labels.join(", "));
+    }
+    Line::styled(fit(&text, width, theme), theme.dim())
+}
+
 /// One process: each column's cell; COMMAND carries the tree's lines and starts `hscroll`
 /// characters in (Left / Right scroll a long command line).
 fn row<'a>(
     r: &ProcRow<'_>,
+    gpu: Option<&ProcGpu<'_>>,
     layout: &[(Column, usize, usize)],
     hscroll: usize,
     recorded: bool,
@@ -203,10 +238,10 @@ fn row<'a>(
                 Span::styled(cell("-", w, c.right_aligned(), theme), theme.dim())
             }
             Column::Cpu => Span::styled(
-                cell(&c.text(p), w, true, theme),
+                cell(&c.text(p, gpu), w, true, theme),
                 theme.level(Level::of(p.cpu_percent, limit * 4.0)),
             ),
-            _ => Span::raw(cell(&c.text(p), w, c.right_aligned(), theme)),
+            _ => Span::raw(cell(&c.text(p, gpu), w, c.right_aligned(), theme)),
         };
         spans.push(span);
         spans.push(Span::raw(" "));

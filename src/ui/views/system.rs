@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, pane};
 use crate::format;
-use crate::model::Snapshot;
+use crate::model::{GpuDevice, GpuStats, Snapshot};
 use crate::ui::state::AppState;
 use crate::ui::theme::{Level, Theme};
 
@@ -21,12 +21,17 @@ const CORE_CELL: usize = 18;
 const GRAPH_CELL: usize = 36;
 
 /// Rows the pane wants when stacked above the users: its figures, within a third of the screen.
-pub fn stacked_height(state: &AppState, available: u16) -> u16 {
+/// A GPU server's pane grows to hold a line per GPU, up to half the rows; where that is not
+/// enough, its GPUs take one summary line of the rows it has anyway.
+pub fn stacked_height(state: &AppState, available: u16, width: u16) -> u16 {
     let disks = state
         .feed
         .as_ref()
         .map_or(0, |f| f.snapshot.system.disks.len());
-    let want = 2 + 5 + disks.min(3) as u16;
+    let mut want = 2 + 5 + disks.min(3) as u16;
+    if state.has_gpus() {
+        want = wanted_height(state, width).min(available / 2).max(want);
+    }
     want.min(available.saturating_sub(5)).max(3)
 }
 
@@ -111,6 +116,16 @@ fn lines<'a>(
         // Only busy and iowait are recorded.
         out.pop();
     }
+    // A GPU server's GPUs come before per-core detail: a line each when they fit beside the
+    // lines kept first (CPU, memory, swap, network, disks), else one line for all of them; the
+    // cores get the rows left.
+    let gpu_n = snap.gpu.devices.len();
+    let gpu_each = gpu_n > 0 && 4 + sys.disks.len() + gpu_n <= height;
+    let height_for_cores = match (gpu_n, gpu_each) {
+        (0, _) => height,
+        (_, true) => height - gpu_n,
+        (_, false) => height.saturating_sub(1),
+    };
     let cores = &sys.cpu.cores;
     let per_row = (width / CORE_CELL).max(1);
     let grid_rows = cores.len().div_ceil(per_row);
@@ -122,7 +137,7 @@ fn lines<'a>(
     if !recorded
         && history.len() == cores.len()
         && graph_rows > 0
-        && graph_rows + 10 <= height
+        && graph_rows + 10 <= height_for_cores
         && width >= 2 * GRAPH_CELL
     {
         let spark = graph_cell - 10;
@@ -140,7 +155,7 @@ fn lines<'a>(
             }
             out.push((1, Line::from(spans)));
         }
-    } else if grid_rows > 0 && grid_rows * 2 <= height.saturating_sub(4) {
+    } else if grid_rows > 0 && grid_rows * 2 <= height_for_cores.saturating_sub(4) {
         // The grid when it fits in half the pane, else one glyph per core on one line.
         for (row, chunk) in cores.chunks(per_row).enumerate() {
             let start = row * per_row;
@@ -190,6 +205,7 @@ fn lines<'a>(
             },
         ),
     ));
+    let gpu_at = out.len();
     let rx: f64 = snap.system.net.iter().map(|n| n.rx_bytes_per_sec).sum();
     let tx: f64 = snap.system.net.iter().map(|n| n.tx_bytes_per_sec).sum();
     let rd: f64 = snap
@@ -287,7 +303,153 @@ fn lines<'a>(
         )
     };
     out.push((4, Line::styled(tasks, theme.dim())));
+    if gpu_n > 0 {
+        // The summary line is kept before the CPU breakdown.
+        let gpu: Vec<(u8, Line<'a>)> = if gpu_each {
+            let w = GpuWidths::new(&snap.gpu, width);
+            snap.gpu
+                .devices
+                .iter()
+                .map(|d| (2, gpu_line(d, &w, theme)))
+                .collect()
+        } else {
+            let t = snap.gpu.totals();
+            let tail = format!(
+                "{} GPU{}, {}",
+                t.gpus,
+                if t.gpus == 1 { "" } else { "s" },
+                memory_pair(t.memory_used_bytes, t.memory_total_bytes)
+            );
+            let line = match t.utilization_percent {
+                Some(u) => gauge("GPU", u, f64::INFINITY, tail),
+                None => Line::raw(format!("GPU  {tail}")),
+            };
+            vec![(1, line)]
+        };
+        out.splice(gpu_at..gpu_at, gpu);
+    }
     keep_by_priority(out, height)
+}
+
+/// `71.0/80.0 GiB`: used and total in the total's unit.
+fn memory_pair(used: u64, total: u64) -> String {
+    let t = format::bytes(total);
+    match t.split_once(' ') {
+        Some((num, unit)) => {
+            let scale = num.parse::<f64>().ok().filter(|n| *n > 0.0);
+            match scale {
+                Some(n) => format!("{:.1}/{num} {unit}", used as f64 * n / total as f64),
+                None => format!("{}/{t}", format::bytes(used)),
+            }
+        }
+        None => format!("{}/{t}", format::bytes(used)),
+    }
+}
+
+/// The widths of a GPU line's parts, the same for every GPU so that their bars line up.
+struct GpuWidths {
+    label: usize,
+    bar: usize,
+    /// The longest `used/total` text, so that they end in one column.
+    memory: usize,
+    width: usize,
+}
+
+impl GpuWidths {
+    fn new(gpu: &GpuStats, width: usize) -> Self {
+        let label = gpu
+            .physical()
+            .map(|d| d.label().len() + 3)
+            .max()
+            .unwrap_or(0)
+            .max(4)
+            + 1;
+        let memory = gpu
+            .devices
+            .iter()
+            .filter_map(|d| Some(memory_pair(d.memory_used_bytes?, d.memory_total_bytes?).len()))
+            .max()
+            .unwrap_or(0);
+        GpuWidths {
+            label,
+            bar: (width / 8).clamp(4, 15),
+            memory,
+            width,
+        }
+    }
+}
+
+/// `GPU0 ██████████░░░  98% mem ███████████░ 71.0/80.0 GiB  71°C  650 W  NVIDIA H100 …`; a MIG
+/// instance, which has no utilization, temperature or power of its own, under its GPU as
+/// `3/mig0 3g.40gb` with its memory.
+fn gpu_line<'a>(d: &GpuDevice, w: &GpuWidths, theme: &Theme) -> Line<'a> {
+    let mut spans = Vec::with_capacity(8);
+    let push = |spans: &mut Vec<Span<'a>>, text: String, style| {
+        spans.push(Span::styled(text, style));
+    };
+    let plain = ratatui::style::Style::default();
+    if d.is_physical() {
+        push(
+            &mut spans,
+            format!("{:<lw$}", format!("GPU{}", d.label()), lw = w.label),
+            plain,
+        );
+        match d.utilization_percent {
+            Some(u) => {
+                let style = theme.level(Level::Ok);
+                push(&mut spans, theme.bar(u, w.bar), style);
+                push(&mut spans, format!(" {u:>3.0}%"), style);
+            }
+            None => {
+                push(&mut spans, theme.bar(0.0, w.bar), theme.dim());
+                push(&mut spans, "    -".to_string(), theme.dim());
+            }
+        }
+    } else {
+        // The profile (`3g.40gb`) is what tells instances of one GPU apart.
+        let profile = d.name.split_once("MIG ").map_or("", |(_, p)| p);
+        let text = format!("  {} {profile}", d.label());
+        push(
+            &mut spans,
+            fit(&text, w.label + w.bar + 5, theme),
+            theme.dim(),
+        );
+    }
+    match (d.memory_used_bytes, d.memory_total_bytes) {
+        (Some(u), Some(t)) => {
+            // Frameworks keep what they allocated cached: a full GPU is normal, not an alarm.
+            let pct = d.memory_percent.unwrap_or(0.0);
+            let style = theme.level(Level::Ok);
+            push(&mut spans, " mem ".to_string(), plain);
+            push(&mut spans, theme.bar(pct, w.bar), style);
+            push(
+                &mut spans,
+                format!(" {:>mw$}", memory_pair(u, t), mw = w.memory),
+                plain,
+            );
+        }
+        (Some(u), None) => push(&mut spans, format!(" mem {}", format::bytes(u)), plain),
+        _ => {}
+    }
+    let degree = if theme.ascii { "C" } else { "°C" };
+    let mut tail = String::new();
+    if let Some(t) = d.temperature_celsius {
+        tail.push_str(&format!("  {t:>2.0}{degree}"));
+    }
+    if let Some(p) = d.power_watts {
+        tail.push_str(&format!("  {p:>3.0} W"));
+    }
+    if d.is_physical() {
+        // Every name of a GPU server's eight GPUs starts with the vendor; the model is news.
+        tail.push_str("  ");
+        tail.push_str(d.name.strip_prefix("NVIDIA ").unwrap_or(&d.name));
+    }
+    let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    let rest = w.width.saturating_sub(used);
+    if rest > 3 {
+        push(&mut spans, fit(&tail, rest, theme), theme.dim());
+    }
+    Line::from(spans)
 }
 
 /// The `height` most important lines, in their original order.

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{fit, pane, right, scroll_offset};
 use crate::format;
-use crate::model::{ExitedSource, MemorySource, Metric, UserStats};
+use crate::model::{ExitedSource, MemorySource, Metric, UserGpu, UserStats};
 use crate::ui::state::AppState;
 use crate::ui::theme::{Level, Theme};
 
@@ -28,10 +28,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     frame.render_widget(block, area);
     let width = inner.width as usize;
     let rows = (inner.height as usize).saturating_sub(1);
+    let gpus = state.has_gpus();
+    let gpu_heading = if gpus {
+        format!(" {:>9} {:>5}", "GPU MEM", "GPU%")
+    } else {
+        String::new()
+    };
     let mut lines = vec![Line::styled(
         fit(
             &format!(
-                "{:<10} {:>6} {:>5} {:>6} {:>9} {:>5} {:<14} TOP COMMAND",
+                "{:<10} {:>6} {:>5} {:>6} {:>9}{gpu_heading} {:>5} {:<14} TOP COMMAND",
                 "USER", "CPU%", "CORES", "MEM%", "MEM", "PROCS", "PERSISTENT"
             ),
             width,
@@ -43,7 +49,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     let with_top = users.len() * (1 + TOP_SHOWN) <= rows;
     let offset = scroll_offset(state.user_selected, rows);
     for (i, u) in users.iter().enumerate().skip(offset).take(rows) {
-        let mut line = row(u, state, theme, width);
+        let mut line = row(u, state, gpus, theme, width);
         if focused && i == state.user_selected {
             line = line.patch_style(theme.selected());
         }
@@ -55,7 +61,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, state: &AppState, theme: &Theme, 
     if users.is_empty() {
         lines.push(Line::styled("no users to show", theme.dim()));
     }
-    if let Some(line) = unattributed_line(state, theme, width)
+    if let Some(line) = unattributed_line(state, &gpu_heading, theme, width)
         && lines.len() <= rows
     {
         lines.push(line);
@@ -91,7 +97,12 @@ pub fn row_at(state: &AppState, area: Rect, y: u16) -> Option<usize> {
 }
 
 /// Busy CPU no user can be charged with, so that the rows add up to the machine's figure.
-fn unattributed_line<'a>(state: &AppState, theme: &Theme, width: usize) -> Option<Line<'a>> {
+fn unattributed_line<'a>(
+    state: &AppState,
+    gpu_heading: &str,
+    theme: &Theme,
+    width: usize,
+) -> Option<Line<'a>> {
     let feed = state.shown()?;
     let a = &feed.snapshot.accounting;
     if a.unattributed_cores < 0.01 {
@@ -104,8 +115,16 @@ fn unattributed_line<'a>(state: &AppState, theme: &Theme, width: usize) -> Optio
         }
     };
     let text = format!(
-        "{:<10} {:>6.1} {:>5.2} {:>6} {:>9} {:>5} {:<14} {why}",
-        "unattrib.", a.unattributed_percent, a.unattributed_cores, "", "", "", ""
+        "{:<10} {:>6.1} {:>5.2} {:>6} {:>9}{:gpu$} {:>5} {:<14} {why}",
+        "unattrib.",
+        a.unattributed_percent,
+        a.unattributed_cores,
+        "",
+        "",
+        "",
+        "",
+        "",
+        gpu = gpu_heading.len()
     );
     Some(Line::styled(fit(&text, width, theme), theme.dim()))
 }
@@ -151,7 +170,7 @@ fn top_lines<'a>(u: &UserStats, theme: &Theme, width: usize) -> Vec<Line<'a>> {
         .collect()
 }
 
-fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line<'a> {
+fn row<'a>(u: &UserStats, state: &AppState, gpus: bool, theme: &Theme, width: usize) -> Line<'a> {
     let limits = state.config.limits_for(&u.name);
     let cpu = theme.level(Level::of(u.cpu_percent, limits.cpu_threshold));
     let mem = theme.level(Level::of(u.memory_percent, limits.memory_threshold));
@@ -172,13 +191,19 @@ fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line
         Some(note) => format!("{note}: {top}"),
         None => top,
     };
-    let fixed = 10 + 7 + 6 + 7 + 10 + 6 + 15;
+    let mut fixed = 10 + 7 + 6 + 7 + 10 + 6 + 15;
     let mut spans = vec![
         Span::raw(fit(&u.name, 10, theme)),
         Span::styled(right(&format!("{:.1}", u.cpu_percent), 7), cpu),
         Span::styled(right(&format!("{:.2}", u.cpu_cores), 6), cpu),
         Span::styled(right(&format!("{:.1}", u.memory_percent), 7), mem),
         Span::styled(right(&format::bytes(u.memory_bytes), 10), mem),
+    ];
+    if gpus {
+        fixed += GPU_COLUMNS;
+        spans.extend(gpu_cells(u.gpu.as_ref()));
+    }
+    spans.extend([
         Span::raw(right(&u.processes.to_string(), 6)),
         Span::raw(" "),
         // Red only with something in it: an empty styled cell is a red bar on the selected row.
@@ -187,12 +212,26 @@ fn row<'a>(u: &UserStats, state: &AppState, theme: &Theme, width: usize) -> Line
         } else {
             Span::styled(fit(&flags, 14, theme), theme.level(Level::Crit))
         },
-    ];
+    ]);
     if width > fixed {
         spans.push(Span::raw(" "));
         spans.push(Span::raw(fit(&top, width - fixed - 1, theme)));
     }
     Line::from(spans)
+}
+
+/// Characters the GPU MEM and GPU% columns take.
+const GPU_COLUMNS: usize = 10 + 6;
+
+/// GPU MEM and GPU% (blank for a user holding no GPU).
+fn gpu_cells<'a>(g: Option<&UserGpu>) -> [Span<'a>; 2] {
+    match g {
+        Some(g) => [
+            Span::raw(right(&format::bytes(g.memory_bytes), 10)),
+            Span::raw(right(&format!("{:.1}", g.utilization_percent), 6)),
+        ],
+        None => [Span::raw(" ".repeat(10)), Span::raw(" ".repeat(6))],
+    }
 }
 
 /// `CPU 1h12m MEM 20m` for the user's ongoing persistence episodes.
@@ -208,6 +247,7 @@ fn persistent_flags(state: &AppState, user: &str) -> String {
                 Metric::Cpu => "CPU",
                 Metric::Memory => "MEM",
                 Metric::Disk => "DISK",
+                Metric::GpuMemory | Metric::GpuUtilization => "GPU",
             };
             format!("{what} {}", format::duration(e.duration_secs))
         })
