@@ -958,3 +958,44 @@ fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
     assert!(figure.contains("idle under 5%"), "{figure}");
     assert!(!figure.contains("peak"), "{figure}");
 }
+
+/// The 8-GPU fixture machine recorded by the store and travelled back to: the live views draw
+/// the past moment's GPUs as they drew them live (a GPU line per device and MIG instance, the
+/// users' GPU columns).
+#[test]
+fn time_travel_to_a_gpu_server_draws_its_gpus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = crate::store::Store::open(&dir.path().join("sysmon.db")).expect("open");
+    let live = fixture::gpu_snapshot();
+    store
+        .record(&crate::store::Record {
+            snapshot: &live,
+            events: &[],
+            mails: &[],
+            tracker: &crate::track::TrackerState::default(),
+        })
+        .expect("record");
+    let rec = store.state_at(live.at).expect("state").expect("a moment");
+    let mut past = fixture::gpu_state();
+    past.arrive(crate::ui::travel::feed_from(
+        &rec,
+        "gpu-node-07",
+        &crate::config::Config::default(),
+    ));
+    check("gpu_travel", &past);
+    let now = text(&buffer(&fixture::gpu_state(), 160, 48));
+    let then = text(&buffer(&past, 160, 48));
+    // The system pane's GPU lines, figure for figure (the pane is the left half).
+    let gpu_lines: Vec<&str> = now
+        .lines()
+        .filter(|l| l.contains("GPU") && l.contains("GiB"))
+        .map(|l| l.get(..80).unwrap_or(l).trim_end())
+        .collect();
+    assert!(gpu_lines.len() >= 8, "{now}");
+    for line in gpu_lines {
+        assert!(
+            then.contains(line),
+            "{line:?} missing from the past:\n{then}"
+        );
+    }
+}
