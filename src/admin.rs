@@ -224,8 +224,25 @@ fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
     if user.is_some() {
         cols.extend(["user_cpu_avg", "user_cpu_max", "user_mem_avg", "user_procs"]);
     }
+    // GPU columns only where the range has GPU figures (the user's where they held one).
+    let gpu = h.gpu_totals();
+    let gpu_cols = [
+        "gpu_util_avg",
+        "gpu_mem_avg",
+        "user_gpu_mem",
+        "user_gpu_util",
+    ];
+    let gpu_cols = &gpu_cols[..match (gpu.is_empty(), h.user_gpu.is_empty()) {
+        (true, _) => 0,
+        (false, true) => 2,
+        (false, false) => 4,
+    }];
     if csv {
         out.push_str(&cols.join(","));
+        for c in gpu_cols {
+            out.push(',');
+            out.push_str(c);
+        }
         out.push('\n');
     } else {
         let _ = writeln!(
@@ -255,7 +272,10 @@ fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
                 )
             } else {
                 String::new()
-            }
+            } + &gpu_cols
+                .iter()
+                .map(|c| format!(" {c:>13}"))
+                .collect::<String>()
         );
     }
     for (i, p) in h.system.iter().enumerate() {
@@ -284,6 +304,13 @@ fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
                     None => vec![String::new(); 4],
                 });
             }
+            if let Some(g) = gpu.get(i) {
+                row.extend([g.utilization_percent, g.memory_percent].map(|v| format!("{v:.2}")));
+            }
+            if let Some(g) = h.user_gpu.get(i) {
+                row.push(format!("{:.0}", g.memory_bytes.avg));
+                row.push(format!("{:.2}", g.utilization_percent.avg));
+            }
             out.push_str(&row.join(","));
             out.push('\n');
         } else {
@@ -308,6 +335,21 @@ fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
                     u.cpu_percent.avg, u.cpu_percent.max, u.memory_percent.avg, u.processes.avg
                 );
             }
+            if let Some(g) = gpu.get(i) {
+                let _ = write!(
+                    out,
+                    " {:>13.1} {:>13.1}",
+                    g.utilization_percent, g.memory_percent
+                );
+            }
+            if let Some(g) = h.user_gpu.get(i) {
+                let _ = write!(
+                    out,
+                    " {:>13} {:>13.1}",
+                    format::bytes(g.memory_bytes.avg.max(0.0) as u64),
+                    g.utilization_percent.avg
+                );
+            }
             out.push('\n');
         }
     }
@@ -324,4 +366,96 @@ fn history_table(h: &History, user: Option<&str>, sep: char) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Agg, GpuPoint, GpuSeries, Resolution, SystemPoint, UserGpuPoint};
+
+    fn flat(v: f64) -> Agg {
+        Agg {
+            avg: v,
+            min: v,
+            max: v,
+        }
+    }
+
+    fn history(gpus: bool) -> History {
+        let at = Timestamp(1_700_000_000_000);
+        let gpu = |id: &str, util: f64| GpuSeries {
+            id: id.into(),
+            index: 0,
+            mig_parent: None,
+            name: "A100".into(),
+            points: vec![GpuPoint {
+                at,
+                samples: 1,
+                present: 1,
+                utilization_percent: flat(util),
+                memory_used_bytes: flat(20.0 * 1024.0 * 1024.0 * 1024.0),
+                memory_total_bytes: flat(80.0 * 1024.0 * 1024.0 * 1024.0),
+                temperature_celsius: flat(60.0),
+                power_watts: flat(300.0),
+            }],
+        };
+        History {
+            source: Resolution::Raw,
+            resolution_secs: 5,
+            system: vec![SystemPoint {
+                at,
+                samples: 1,
+                cpu: flat(50.0),
+                memory: flat(40.0),
+                swap: flat(0.0),
+                load1: flat(1.0),
+                net_rx: flat(0.0),
+                net_tx: flat(0.0),
+                disk_read: flat(0.0),
+                disk_write: flat(0.0),
+            }],
+            user: Vec::new(),
+            user_gpu: if gpus {
+                vec![UserGpuPoint {
+                    at,
+                    samples: 1,
+                    present: 1,
+                    utilization_percent: flat(30.0),
+                    memory_percent: flat(12.5),
+                    memory_bytes: flat(20.0 * 1024.0 * 1024.0 * 1024.0),
+                    processes: flat(1.0),
+                }]
+            } else {
+                Vec::new()
+            },
+            gpus: if gpus {
+                vec![gpu("GPU-a", 100.0), gpu("GPU-b", 20.0)]
+            } else {
+                Vec::new()
+            },
+            alerts: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn gpu_columns_only_where_the_range_has_gpus() {
+        let plain = history_table(&history(false), None, ',');
+        assert!(plain.starts_with("time,cpu_avg,"), "{plain}");
+        assert!(!plain.contains("gpu"), "{plain}");
+        let csv = history_table(&history(true), Some("alice"), ',');
+        let mut lines = csv.lines();
+        let head = lines.next().expect("header");
+        assert!(
+            head.ends_with(",user_procs,gpu_util_avg,gpu_mem_avg,user_gpu_mem,user_gpu_util"),
+            "{head}"
+        );
+        // Two GPUs at 100 % and 20 %, each a quarter full; alice holds 20 GiB at 30 %.
+        let row = lines.next().expect("a row");
+        assert!(row.ends_with(",60.00,25.00,21474836480,30.00"), "{row}");
+        let table = history_table(&history(true), Some("alice"), ' ');
+        assert!(
+            table.contains("gpu_util_avg") && table.contains("20.0 GiB"),
+            "{table}"
+        );
+    }
 }

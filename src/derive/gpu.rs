@@ -143,6 +143,24 @@ fn device(d: &RawGpuDevice, processes: &[GpuProcess]) -> GpuDevice {
     }
 }
 
+/// The recorded NVML answers of two GPUs, the second split into two MIG instances
+/// (`collect::gpu::nvml`), derived as the engine derives them: the GPUs, and the GPU figures of
+/// `users` (uids 1001 to 1003 hold GPUs there). A GPU server for the sinks' tests.
+#[cfg(test)]
+pub(crate) fn recorded_nvidia(users: &mut [UserStats]) -> GpuStats {
+    use crate::collect::gpu::{RawGpu, nvml};
+    let procs = nvml::tests::procs();
+    let mut raw = RawGpu::default();
+    nvml::map(&nvml::tests::two_gpus_one_mig(), &procs, &mut raw);
+    let sample = |secs| RawSample {
+        at: crate::model::Timestamp::from_secs(secs),
+        procs: procs.clone(),
+        gpu: raw.clone(),
+        ..RawSample::default()
+    };
+    gpu_stats(&sample(0), &sample(2), users)
+}
+
 /// Each user's GPUs, memory, utilization share and processes. Memory is a share of all whole
 /// GPUs' memory (a MIG instance's is part of its parent's); utilization a share of all whole
 /// GPUs, so a user keeping one of four GPUs fully busy has 25 %.

@@ -20,6 +20,11 @@
 //! is then deflated (`miniz_oxide`, pure Rust): runs of unchanged values and the skewed byte
 //! distribution of small deltas compress well.
 //!
+//! - GPU figures (v4, only in a block where some user held a GPU): per row the number of devices
+//!   the user held (0 for none), the user's GPU figures as deltas, the device ids, and the memory
+//!   held on each as the delta from the same device in the user's previous row. A block with no
+//!   GPU figure is written as v3, byte for byte what it was before GPUs were recorded.
+//!
 //! Every value is exact: decoding gives back the rows that were encoded, bit for bit (deltas use
 //! wrapping arithmetic, so any `i64`/`u64` survives), with each top list in canonical order. Damaged input gives `StoreError::Corrupt`,
 //! never a panic; decompression is capped, and so are the users in a block and the rows of each
@@ -34,6 +39,8 @@ use super::codec::{StoredProcess, canonical_order, get_varint, put_varint};
 /// is still read.
 const VERSION: u8 = 3;
 const VERSION_STORED_ORDER: u8 = 2;
+/// v3 with GPU figures.
+const VERSION_GPU: u8 = 4;
 /// Deflate level. Measured on the budget workload: 9 saves under 1 % over 6 but more than
 /// doubles the time the packing `record` holds the write lock (118 ms against 49 ms).
 const LEVEL: u8 = 6;
@@ -63,6 +70,19 @@ pub(super) struct UserRow {
     pub processes: i64,
     pub tracked: bool,
     pub top: Vec<StoredProcess>,
+    /// None when the user held no GPU at that sample.
+    pub gpu: Option<GpuRow>,
+}
+
+/// A user's GPU figures at one sample, in storage units (KiB, hundredths of a percent).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(super) struct GpuRow {
+    pub mem_kib: i64,
+    pub memory: i64,
+    pub util: i64,
+    pub processes: i64,
+    /// (device id, KiB held on it), in device id order.
+    pub devices: Vec<(u64, u64)>,
 }
 
 fn corrupt(why: &str) -> StoreError {
@@ -203,12 +223,28 @@ impl Reader<'_> {
 /// identities, process CPU, process memory); a v3 block stores each part of every user
 /// together, so deflate codes like with like instead of one user's mix after another's.
 const PARTS: usize = 9;
+/// v4 adds four: device counts, the GPU figures, device ids, memory per device.
+const PARTS_GPU: usize = 13;
+
+fn parts_of(version: u8) -> usize {
+    if version == VERSION_GPU {
+        PARTS_GPU
+    } else {
+        PARTS
+    }
+}
 
 /// Encodes each user's rows (in time order) into one block, for a window of samples.
 pub(super) fn encode(users: &BTreeMap<i64, Vec<UserRow>>) -> Vec<u8> {
+    let gpu = users.values().flatten().any(|r| r.gpu.is_some());
+    let (version, parts) = if gpu {
+        (VERSION_GPU, PARTS_GPU)
+    } else {
+        (VERSION, PARTS)
+    };
     let sections: Vec<(i64, Vec<Vec<u8>>)> = users
         .iter()
-        .map(|(&id, rows)| (id, encode_rows(rows)))
+        .map(|(&id, rows)| (id, encode_rows(rows, gpu)))
         .collect();
     let mut raw = Vec::new();
     put_varint(&mut raw, sections.len() as u64);
@@ -218,12 +254,12 @@ pub(super) fn encode(users: &BTreeMap<i64, Vec<UserRow>>) -> Vec<u8> {
             put_varint(&mut raw, part.len() as u64);
         }
     }
-    for k in 0..PARTS {
+    for k in 0..parts {
         for (_, parts) in &sections {
             raw.extend(&parts[k]);
         }
     }
-    let mut out = vec![VERSION];
+    let mut out = vec![version];
     out.extend(miniz_oxide::deflate::compress_to_vec(&raw, LEVEL));
     out
 }
@@ -248,8 +284,9 @@ pub(super) fn decode_each(
     mut each: impl FnMut(i64, Vec<UserRow>),
 ) -> Result<(), StoreError> {
     let (version, raw) = inflate(block)?;
-    let sections = if version == VERSION {
-        split_parts(&raw, only)?
+    let parted = version >= VERSION;
+    let sections = if parted {
+        split_parts(&raw, only, parts_of(version))?
     } else {
         split_sections(&raw)?
     };
@@ -261,8 +298,8 @@ pub(super) fn decode_each(
         if only.is_some_and(|o| o != id) {
             continue;
         }
-        let mut rows = decode_rows(&section, version == VERSION)?;
-        if version == VERSION {
+        let mut rows = decode_rows(&section, parted, version == VERSION_GPU)?;
+        if parted {
             for r in &mut rows {
                 canonical_order(&mut r.top);
             }
@@ -275,8 +312,8 @@ pub(super) fn decode_each(
 /// The users a block holds rows for, without decoding the rows.
 pub(super) fn user_ids(block: &[u8]) -> Result<Vec<i64>, StoreError> {
     let (version, raw) = inflate(block)?;
-    Ok(if version == VERSION {
-        let (heads, _) = read_heads(&mut Reader(&raw))?;
+    Ok(if version >= VERSION {
+        let (heads, _) = read_heads(&mut Reader(&raw), parts_of(version))?;
         heads.into_iter().map(|(id, _)| id).collect()
     } else {
         split_sections(&raw)?
@@ -291,7 +328,7 @@ fn inflate(block: &[u8]) -> Result<(u8, Vec<u8>), StoreError> {
     let Some((&version, packed)) = block.split_first() else {
         return Err(corrupt("empty block"));
     };
-    if version != VERSION && version != VERSION_STORED_ORDER {
+    if !(VERSION_STORED_ORDER..=VERSION_GPU).contains(&version) {
         return Err(corrupt(&format!("unknown block version {version}")));
     }
     let raw = miniz_oxide::inflate::decompress_to_vec_with_limit(packed, MAX_RAW_BYTES)
@@ -308,17 +345,17 @@ fn user_count(rd: &mut Reader<'_>) -> Result<usize, StoreError> {
     Ok(users)
 }
 
-type Heads = Vec<(i64, [usize; PARTS])>;
+type Heads = Vec<(i64, Vec<usize>)>;
 
 /// v3 header: each user's id and part lengths; with the total length of each part.
-fn read_heads(rd: &mut Reader<'_>) -> Result<(Heads, [usize; PARTS]), StoreError> {
+fn read_heads(rd: &mut Reader<'_>, parts: usize) -> Result<(Heads, Vec<usize>), StoreError> {
     let users = user_count(rd)?;
     let limit = rd.0.len();
     let mut heads = Vec::with_capacity(users);
-    let mut totals = [0usize; PARTS];
+    let mut totals = vec![0usize; parts];
     for _ in 0..users {
         let id = unzigzag(rd.varint()?);
-        let mut lens = [0usize; PARTS];
+        let mut lens = vec![0usize; parts];
         for (len, total) in lens.iter_mut().zip(&mut totals) {
             *len = usize::try_from(rd.varint()?)
                 .ok()
@@ -333,14 +370,18 @@ fn read_heads(rd: &mut Reader<'_>) -> Result<(Heads, [usize; PARTS]), StoreError
 
 /// v3: the users' ids and part lengths, then each part of every user in turn; gives each
 /// user's section (or only `only`'s) reassembled.
-fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+fn split_parts(
+    raw: &[u8],
+    only: Option<i64>,
+    parts: usize,
+) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
     let mut rd = Reader(raw);
-    let (heads, totals) = read_heads(&mut rd)?;
+    let (heads, totals) = read_heads(&mut rd, parts)?;
     if totals.iter().sum::<usize>() != rd.0.len() {
         return Err(corrupt("parts do not add up to the block"));
     }
-    let mut starts = [0usize; PARTS];
-    for k in 1..PARTS {
+    let mut starts = vec![0usize; parts];
+    for k in 1..parts {
         starts[k] = starts[k - 1] + totals[k - 1];
     }
     let body = rd.0;
@@ -348,7 +389,7 @@ fn split_parts(raw: &[u8], only: Option<i64>) -> Result<Vec<(i64, Vec<u8>)>, Sto
     for (id, lens) in heads {
         let wanted = only.is_none_or(|o| o == id);
         let mut section = Vec::with_capacity(if wanted { lens.iter().sum() } else { 0 });
-        for k in 0..PARTS {
+        for k in 0..parts {
             if wanted {
                 section.extend(&body[starts[k]..starts[k] + lens[k]]);
             }
@@ -381,8 +422,9 @@ fn split_sections(raw: &[u8]) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
     Ok(out)
 }
 
-/// One user's rows, uncompressed, in [`PARTS`] parts (read back concatenated).
-fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
+/// One user's rows, uncompressed, in [`PARTS`] parts, or [`PARTS_GPU`] with `gpu` (read back
+/// concatenated).
+fn encode_rows(rows: &[UserRow], gpu: bool) -> Vec<Vec<u8>> {
     let n = rows.len();
     let mut raw = Vec::with_capacity(16 + n * 24);
     let mut cuts = Vec::with_capacity(PARTS);
@@ -401,16 +443,7 @@ fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
     let figures: [fn(&UserRow) -> i64; 4] =
         [|r| r.cpu, |r| r.memory, |r| r.mem_kib, |r| r.processes];
     for f in figures {
-        let mut prev = 0i64;
-        let deltas: Vec<i64> = rows
-            .iter()
-            .map(|r| {
-                let d = f(r).wrapping_sub(prev);
-                prev = f(r);
-                d
-            })
-            .collect();
-        put_column(&mut raw, &deltas);
+        put_column(&mut raw, &deltas_of(rows, f));
         cuts.push(raw.len());
     }
     for r in rows {
@@ -463,8 +496,11 @@ fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
     cuts.push(raw.len());
     put_column(&mut raw, &mem);
     cuts.push(raw.len());
-    debug_assert_eq!(cuts.len(), PARTS);
-    let mut parts = Vec::with_capacity(PARTS);
+    if gpu {
+        encode_gpu(rows, &mut raw, &mut cuts);
+    }
+    debug_assert_eq!(cuts.len(), if gpu { PARTS_GPU } else { PARTS });
+    let mut parts = Vec::with_capacity(cuts.len());
     let mut from = 0;
     for cut in cuts {
         parts.push(raw[from..cut].to_vec());
@@ -473,9 +509,109 @@ fn encode_rows(rows: &[UserRow]) -> Vec<Vec<u8>> {
     parts
 }
 
+/// Each row's `f` as the difference from the row before (the first from zero).
+fn deltas_of(rows: &[UserRow], f: impl Fn(&UserRow) -> i64) -> Vec<i64> {
+    let mut prev = 0i64;
+    rows.iter()
+        .map(|r| {
+            let d = f(r).wrapping_sub(prev);
+            prev = f(r);
+            d
+        })
+        .collect()
+}
+
+const GPU_FIGURES: [fn(&GpuRow) -> i64; 4] =
+    [|g| g.mem_kib, |g| g.memory, |g| g.util, |g| g.processes];
+
+/// The four GPU parts (v4): device counts (0: no GPU), the figures (zero where none), device
+/// ids, memory per device as the change from the same device in the user's previous row.
+fn encode_gpu(rows: &[UserRow], raw: &mut Vec<u8>, cuts: &mut Vec<usize>) {
+    for r in rows {
+        put_varint(
+            raw,
+            r.gpu.as_ref().map_or(0, |g| 1 + g.devices.len() as u64),
+        );
+    }
+    cuts.push(raw.len());
+    for f in GPU_FIGURES {
+        put_column(raw, &deltas_of(rows, |r| r.gpu.as_ref().map_or(0, f)));
+    }
+    cuts.push(raw.len());
+    let devices = rows
+        .iter()
+        .flat_map(|r| r.gpu.iter().flat_map(|g| &g.devices));
+    for &(id, _) in devices.clone() {
+        put_varint(raw, id);
+    }
+    cuts.push(raw.len());
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    let held: Vec<i64> = devices
+        .map(|&(id, kib)| {
+            let before = last.insert(id, kib).unwrap_or(0);
+            kib.wrapping_sub(before) as i64
+        })
+        .collect();
+    put_column(raw, &held);
+    cuts.push(raw.len());
+}
+
+fn decode_gpu(rd: &mut Reader<'_>, rows: &mut [UserRow]) -> Result<(), StoreError> {
+    let n = rows.len();
+    let mut counts = Vec::with_capacity(n);
+    let mut total = 0usize;
+    for _ in 0..n {
+        let c = rd.varint()?;
+        if c > MAX_PROCESSES_PER_ROW + 1 {
+            return Err(corrupt(&format!("{c} GPUs in one sample")));
+        }
+        counts.push(c as usize);
+        total += (c as usize).saturating_sub(1);
+    }
+    if total > rd.0.len() {
+        return Err(corrupt("more GPUs than the data holds"));
+    }
+    let figures: Vec<Vec<i64>> = (0..4)
+        .map(|_| rd.column(n, true))
+        .collect::<Result<_, _>>()?;
+    let ids: Vec<u64> = (0..total).map(|_| rd.varint()).collect::<Result<_, _>>()?;
+    let held = rd.column(total, true)?;
+    let mut value = [0i64; 4];
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut next = 0usize;
+    for (i, (r, &c)) in rows.iter_mut().zip(&counts).enumerate() {
+        for (k, col) in figures.iter().enumerate() {
+            value[k] = value[k].wrapping_add(col[i]);
+        }
+        if c == 0 {
+            continue;
+        }
+        let mut devices = Vec::with_capacity(c - 1);
+        for _ in 1..c {
+            let id = ids[next];
+            let kib = last
+                .get(&id)
+                .copied()
+                .unwrap_or(0)
+                .wrapping_add(held[next] as u64);
+            last.insert(id, kib);
+            devices.push((id, kib));
+            next += 1;
+        }
+        r.gpu = Some(GpuRow {
+            mem_kib: value[0],
+            memory: value[1],
+            util: value[2],
+            processes: value[3],
+            devices,
+        });
+    }
+    Ok(())
+}
+
 /// `v3`: columns with zero runs, references counted from the process's own position (not from
-/// the start of the previous list).
-fn decode_rows(raw: &[u8], v3: bool) -> Result<Vec<UserRow>, StoreError> {
+/// the start of the previous list). `gpu`: the v4 GPU parts follow.
+fn decode_rows(raw: &[u8], v3: bool, gpu: bool) -> Result<Vec<UserRow>, StoreError> {
     let mut rd = Reader(raw);
     let n = rd.count()?;
     if n > MAX_ROWS_PER_USER {
@@ -505,6 +641,7 @@ fn decode_rows(raw: &[u8], v3: bool) -> Result<Vec<UserRow>, StoreError> {
             processes: last[3],
             tracked: false,
             top: Vec::new(),
+            gpu: None,
         });
     }
     let mut counts = Vec::with_capacity(n);
@@ -532,6 +669,9 @@ fn decode_rows(raw: &[u8], v3: bool) -> Result<Vec<UserRow>, StoreError> {
     }
     let cpu = rd.column(total, v3)?;
     let mem = rd.column(total, v3)?;
+    if gpu {
+        decode_gpu(&mut rd, &mut rows)?;
+    }
     if !rd.0.is_empty() {
         return Err(corrupt("trailing bytes after a user's rows"));
     }
@@ -597,6 +737,7 @@ mod tests {
                     mem_kib,
                 })
                 .collect(),
+            gpu: None,
         }
     }
 
@@ -829,14 +970,31 @@ mod tests {
         }
     }
 
+    fn arb_gpu() -> impl Strategy<Value = Option<GpuRow>> {
+        prop::option::of((
+            any::<(i64, i64, i64, i64)>(),
+            prop::collection::vec((0u64..10, any::<u64>()), 0..4),
+        ))
+        .prop_map(|g| {
+            g.map(|((mem_kib, memory, util, processes), devices)| GpuRow {
+                mem_kib,
+                memory,
+                util,
+                processes,
+                devices,
+            })
+        })
+    }
+
     fn arb_row() -> impl Strategy<Value = UserRow> {
         (
             any::<i64>(),
             any::<(i64, i64, i64, i64, bool)>(),
             prop::collection::vec((0u64..4, 0u64..4, any::<u64>(), any::<u64>()), 0..6),
+            arb_gpu(),
         )
             .prop_map(
-                |(at, (cpu, memory, mem_kib, processes, tracked), top)| UserRow {
+                |(at, (cpu, memory, mem_kib, processes, tracked), top, gpu)| UserRow {
                     at,
                     cpu,
                     memory,
@@ -852,8 +1010,72 @@ mod tests {
                             mem_kib,
                         })
                         .collect(),
+                    gpu,
                 },
             )
+    }
+
+    /// A user holding 20 GiB on device 3 and a little on device 5 that comes and goes.
+    fn gpu_rows(n: i64) -> Vec<UserRow> {
+        (0..n)
+            .map(|i| {
+                let mut r = row(i * 5_000, 100 + i % 3, &[(1, 1, 9_000, 4 << 20)]);
+                let mut devices = vec![(3, 20 << 20)];
+                if i % 10 < 5 {
+                    devices.push((5, 1_024 + (i as u64 % 2) * 4));
+                }
+                r.gpu = (i % 50 != 49).then(|| GpuRow {
+                    mem_kib: devices.iter().map(|d| d.1 as i64).sum(),
+                    memory: 1_250,
+                    util: 9_000 + i % 7,
+                    processes: devices.len() as i64,
+                    devices,
+                });
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gpu_figures_round_trip_in_a_version_4_block_and_cost_little() {
+        let rows = gpu_rows(180);
+        let block = encode(&one(rows.clone()));
+        assert_eq!(block[0], VERSION_GPU);
+        assert_eq!(back(&block), canonical(rows.clone()));
+        let without: Vec<UserRow> = rows
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.gpu = None;
+                r
+            })
+            .collect();
+        let plain = encode(&one(without));
+        assert_eq!(plain[0], VERSION, "no GPU figure: the format of before");
+        // A window of a user steadily holding GPUs: a few bytes per sample more.
+        let extra = block.len() - plain.len();
+        assert!(extra < 180, "{extra} bytes for 180 samples");
+    }
+
+    #[test]
+    fn damaged_version_4_blocks_are_errors_not_panics() {
+        let good = encode(&one(gpu_rows(60)));
+        let raw = miniz_oxide::inflate::decompress_to_vec(&good[1..]).expect("inflate");
+        for i in 0..raw.len() {
+            for v in [0, 1, 2, 0x7f, 0x80, 0xff] {
+                let mut r = raw.clone();
+                r[i] = v;
+                let mut b = vec![VERSION_GPU];
+                b.extend(miniz_oxide::deflate::compress_to_vec(&r, 1));
+                let _ = decode(&b, None);
+            }
+        }
+        assert!(decode(&good[..good.len() / 2], None).is_err(), "truncated");
+        // A v3 payload read as v4 lacks the GPU parts.
+        let plain = encode(&one(vec![row(0, 1, &[])]));
+        let mut relabelled = plain.clone();
+        relabelled[0] = VERSION_GPU;
+        assert!(decode(&relabelled, None).is_err());
     }
 
     proptest! {

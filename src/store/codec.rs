@@ -80,8 +80,24 @@ pub(super) fn encode(processes: &[StoredProcess]) -> Vec<u8> {
 }
 
 pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
+    Ok(decode_tuples::<4>(blob, "top processes")?
+        .into_iter()
+        .map(|[pid, command, cpu_hundredths, mem_kib]| StoredProcess {
+            pid,
+            command,
+            cpu_hundredths,
+            mem_kib,
+        })
+        .collect())
+}
+
+/// A version byte, then groups of `N` varints.
+fn decode_tuples<const N: usize>(
+    blob: &[u8],
+    what: &'static str,
+) -> Result<Vec<[u64; N]>, StoreError> {
     let corrupt = |why: &str| StoreError::Corrupt {
-        what: "top processes",
+        what,
         value: why.to_string(),
     };
     let Some((&version, mut rest)) = blob.split_first() else {
@@ -92,20 +108,34 @@ pub(super) fn decode(blob: &[u8]) -> Result<Vec<StoredProcess>, StoreError> {
     }
     let mut out = Vec::new();
     while !rest.is_empty() {
-        let mut field = [0u64; 4];
+        let mut field = [0u64; N];
         for f in &mut field {
             let (v, used) = get_varint(rest).ok_or_else(|| corrupt("truncated varint"))?;
             *f = v;
             rest = &rest[used..];
         }
-        out.push(StoredProcess {
-            pid: field[0],
-            command: field[1],
-            cpu_hundredths: field[2],
-            mem_kib: field[3],
-        });
+        out.push(field);
     }
     Ok(out)
+}
+
+/// The memory a user holds on each GPU (`user_gpu_samples.devices`): a version byte, then
+/// (device id, KiB) as varint pairs in device id order. A few bytes per device.
+pub(super) fn encode_devices(devices: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + devices.len() * 5);
+    out.push(VERSION);
+    for &(id, kib) in devices {
+        put_varint(&mut out, id);
+        put_varint(&mut out, kib);
+    }
+    out
+}
+
+pub(super) fn decode_devices(blob: &[u8]) -> Result<Vec<(u64, u64)>, StoreError> {
+    Ok(decode_tuples::<2>(blob, "GPU memory per device")?
+        .into_iter()
+        .map(|[id, kib]| (id, kib))
+        .collect())
 }
 
 pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -205,6 +235,15 @@ mod tests {
         canonical_order(&mut top);
         let pids: Vec<u64> = top.iter().map(|p| p.pid).collect();
         assert_eq!(pids, [3, 5, 9, 1]);
+    }
+
+    #[test]
+    fn device_memory_round_trips_and_damage_is_an_error() {
+        let d = vec![(1, 0), (2, 40 << 20), (300, u64::MAX)];
+        assert_eq!(decode_devices(&encode_devices(&d)).ok(), Some(d));
+        assert_eq!(decode_devices(&[]).ok(), Some(vec![]));
+        assert!(decode_devices(&[1, 5]).is_err(), "a lone id");
+        assert!(decode_devices(&[9, 1, 1]).is_err(), "unknown version");
     }
 
     proptest! {

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::block::{self, UserRow};
+use super::block::{self, GpuRow, UserRow};
 use super::codec;
 use super::{Context, StoreError};
 
@@ -102,13 +102,20 @@ fn compact_window(tx: &Transaction<'_>, window: i64) -> Result<u64, StoreError> 
         all.sort_by_key(|r| r.at);
     }
     write_block(tx, window, &users)?;
-    tx.prepare_cached(
-        "DELETE FROM user_samples WHERE sample_id IN \
-         (SELECT id FROM samples WHERE at >= ?1 AND at < ?2)",
-    )
-    .ctx("preparing the hot row deletion")?
-    .execute([window, end])
-    .ctx("deleting compacted rows")?;
+    let tables: &[&str] = if hot_gpu_rows(tx)? {
+        &["user_samples", "user_gpu_samples"]
+    } else {
+        &["user_samples"]
+    };
+    for table in tables {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE sample_id IN \
+             (SELECT id FROM samples WHERE at >= ?1 AND at < ?2)"
+        ))
+        .ctx("preparing the hot row deletion")?
+        .execute([window, end])
+        .ctx("deleting compacted rows")?;
+    }
     Ok(moved as u64)
 }
 
@@ -243,40 +250,82 @@ fn hot_rows(
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
-    const COLUMNS: &str = "SELECT u.user_id, s.at, u.cpu, u.memory, u.mem_kib, u.processes, \
-                           u.tracked, u.top FROM samples s JOIN user_samples u ON u.sample_id = s.id";
-    type Raw = (i64, i64, i64, i64, i64, i64, bool, Option<Vec<u8>>);
-    let raw: Vec<Raw> = match user {
-        Some(id) => {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "{COLUMNS} AND u.user_id = ?3 WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at"
-                ))
-                .ctx("preparing the raw user query")?;
-            super::rows(&mut stmt, params![from, to, id], "reading raw user samples")?
-        }
-        None => {
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "{COLUMNS} WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at"
-                ))
-                .ctx("preparing the raw user query")?;
-            super::rows(&mut stmt, params![from, to], "reading raw user samples")?
-        }
+    let (gpu_columns, gpu_join) = if hot_gpu_rows(conn)? {
+        (
+            "g.mem_kib, g.memory, g.util, g.processes, g.devices",
+            " LEFT JOIN user_gpu_samples g ON g.sample_id = u.sample_id AND g.user_id = u.user_id",
+        )
+    } else {
+        ("NULL, NULL, NULL, NULL, NULL", "")
     };
+    let user_filter = if user.is_some() {
+        " AND u.user_id = ?3"
+    } else {
+        ""
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT u.user_id, s.at, u.cpu, u.memory, u.mem_kib, u.processes, u.tracked, u.top, \
+             {gpu_columns} FROM samples s JOIN user_samples u ON u.sample_id = s.id{gpu_join} \
+             WHERE s.at >= ?1 AND s.at <= ?2{user_filter} ORDER BY s.at"
+        ))
+        .ctx("preparing the raw user query")?;
+    let mut query = match user {
+        Some(id) => stmt.query(params![from, to, id]),
+        None => stmt.query(params![from, to]),
+    }
+    .ctx("reading raw user samples")?;
     let mut out: BTreeMap<i64, Vec<UserRow>> = BTreeMap::new();
-    for (id, at, cpu, memory, mem_kib, processes, tracked, top) in raw {
+    while let Some(r) = query.next().ctx("reading raw user samples")? {
+        let top: Option<Vec<u8>> = r.get(7).ctx("reading raw user samples")?;
+        let gpu_kib: Option<i64> = r.get(8).ctx("reading raw user samples")?;
+        let gpu = match gpu_kib {
+            Some(mem_kib) => {
+                let devices: Option<Vec<u8>> = r.get(12).ctx("reading raw user samples")?;
+                Some(GpuRow {
+                    mem_kib,
+                    memory: r.get(9).ctx("reading raw user samples")?,
+                    util: r.get(10).ctx("reading raw user samples")?,
+                    processes: r.get(11).ctx("reading raw user samples")?,
+                    devices: codec::decode_devices(devices.as_deref().unwrap_or_default())?,
+                })
+            }
+            None => None,
+        };
+        let id: i64 = r.get(0).ctx("reading raw user samples")?;
         out.entry(id).or_default().push(UserRow {
-            at,
-            cpu,
-            memory,
-            mem_kib,
-            processes,
-            tracked,
+            at: r.get(1).ctx("reading raw user samples")?,
+            cpu: r.get(2).ctx("reading raw user samples")?,
+            memory: r.get(3).ctx("reading raw user samples")?,
+            mem_kib: r.get(4).ctx("reading raw user samples")?,
+            processes: r.get(5).ctx("reading raw user samples")?,
+            tracked: r.get(6).ctx("reading raw user samples")?,
             top: codec::decode(top.as_deref().unwrap_or_default())?,
+            gpu,
         });
     }
     Ok(out)
+}
+
+/// Whether there are hot GPU figures of users to read or delete with the hot rows: never on a
+/// machine without GPUs (which then reads and deletes exactly as before), nor while an older
+/// file is converted (the conversion to v2 packs a v1 file's rows before the GPU tables exist).
+fn hot_gpu_rows(conn: &Connection) -> Result<bool, StoreError> {
+    let table: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = 'user_gpu_samples')",
+        )
+        .ctx("preparing the schema look-up")?
+        .query_row([], |r| r.get(0))
+        .ctx("looking up the GPU tables")?;
+    if !table {
+        return Ok(false);
+    }
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM user_gpu_samples)")
+        .ctx("preparing the GPU row look-up")?
+        .query_row([], |r| r.get(0))
+        .ctx("looking for hot GPU rows")
 }
 
 /// Deletes packed rows older than `cut`: whole blocks before it, and the older part of the block

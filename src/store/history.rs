@@ -7,15 +7,17 @@
 //! rolled up yet (the current minute or hour) are aggregated on the fly from the finer level with
 //! the same code (`series.rs`), so a chart does not change when retention runs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::alerts::{alert_columns, parse_kind, parse_metric, parse_severity, query_alerts};
+use super::block::GpuRow;
 use super::series::{
-    self, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_METRICS, USER_SCALE, aggregate, align,
+    self, GPU_SCALE, Keyed, Point, SYSTEM_METRICS, SYSTEM_SCALE, USER_GPU_SCALE, USER_SCALE,
+    aggregate, align,
 };
 use super::{
     Context, Store, StoreError, StoredAlert, bucket_start, bytes_from_kib, from_hundredths,
@@ -94,6 +96,87 @@ pub struct UserPoint {
     pub processes: Agg,
 }
 
+impl History {
+    /// The machine's GPUs together at each point (one per system point): the whole GPUs' mean
+    /// utilization and the share of their memory in use (a MIG instance is part of its GPU).
+    /// Empty without GPUs in the range.
+    pub fn gpu_totals(&self) -> Vec<GpuTotal> {
+        let whole: Vec<&GpuSeries> = self
+            .gpus
+            .iter()
+            .filter(|g| g.mig_parent.is_none())
+            .collect();
+        if whole.is_empty() {
+            return Vec::new();
+        }
+        (0..self.system.len())
+            .map(|i| {
+                let (mut util, mut used, mut total) = (0.0, 0.0, 0.0);
+                for p in whole.iter().filter_map(|g| g.points.get(i)) {
+                    util += p.utilization_percent.avg;
+                    used += p.memory_used_bytes.avg;
+                    total += p.memory_total_bytes.avg;
+                }
+                GpuTotal {
+                    utilization_percent: util / whole.len() as f64,
+                    memory_percent: if total > 0.0 {
+                        used / total * 100.0
+                    } else {
+                        0.0
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+/// All GPUs together at one point ([`History::gpu_totals`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GpuTotal {
+    pub utilization_percent: f64,
+    pub memory_percent: f64,
+}
+
+/// A user's GPU figures over a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserGpuPoint {
+    pub at: Timestamp,
+    pub samples: u32,
+    /// Of those, the samples in which the user held a GPU; the others count as zero.
+    pub present: u32,
+    /// Share of all the machine's GPUs kept busy by the user.
+    pub utilization_percent: Agg,
+    /// Of all the GPUs' memory.
+    pub memory_percent: Agg,
+    pub memory_bytes: Agg,
+    pub processes: Agg,
+}
+
+/// One GPU (or MIG instance) over a range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuSeries {
+    /// The UUID, as `nvidia-smi -L` shows it.
+    pub id: String,
+    pub index: u32,
+    pub mig_parent: Option<u32>,
+    pub name: String,
+    pub points: Vec<GpuPoint>,
+}
+
+/// A GPU's figures over a point; a figure the driver does not give reads as zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuPoint {
+    pub at: Timestamp,
+    pub samples: u32,
+    /// Of those, the samples in which the GPU was seen.
+    pub present: u32,
+    pub utilization_percent: Agg,
+    pub memory_used_bytes: Agg,
+    pub memory_total_bytes: Agg,
+    pub temperature_celsius: Agg,
+    pub power_watts: Agg,
+}
+
 /// An alert that was open at some time in the range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertMark {
@@ -116,6 +199,14 @@ pub struct History {
     pub system: Vec<SystemPoint>,
     /// The queried user's points, one per system point; empty without a user.
     pub user: Vec<UserPoint>,
+    /// The queried user's GPU figures, one per system point (zero where the user held no GPU);
+    /// empty without a user, or when the user held no GPU in the range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_gpu: Vec<UserGpuPoint>,
+    /// Each GPU sampled in the range, its points one per system point (zero where it was not
+    /// sampled); empty on a machine without GPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<GpuSeries>,
     pub alerts: Vec<AlertMark>,
 }
 
@@ -158,6 +249,47 @@ pub struct RecordedUser {
     pub processes: u64,
     /// Heaviest CPU first, as recorded (up to five).
     pub top_processes: Vec<TopProcess>,
+    /// What the user held on the GPUs (schema v4); None when nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<RecordedUserGpu>,
+}
+
+/// A user's GPU figures at one recorded sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedUserGpu {
+    pub memory_bytes: u64,
+    /// Of all the GPUs' memory.
+    pub memory_percent: f64,
+    /// Share of all the machine's GPUs kept busy by the user.
+    pub utilization_percent: f64,
+    pub processes: u64,
+    /// The devices held and the memory on each, in device order.
+    pub devices: Vec<RecordedUserDevice>,
+}
+
+/// The memory one user held on one device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedUserDevice {
+    /// The device's UUID ([`RecordedGpu::id`]).
+    pub id: String,
+    pub memory_bytes: u64,
+}
+
+/// One GPU (or MIG instance) at one recorded sample. Its index, MIG parent, name and driver are
+/// as last recorded for its UUID.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedGpu {
+    pub id: String,
+    pub index: u32,
+    pub mig_parent: Option<u32>,
+    pub name: String,
+    pub driver: String,
+    pub utilization_percent: Option<f64>,
+    pub memory_used_bytes: Option<u64>,
+    pub memory_total_bytes: Option<u64>,
+    pub temperature_celsius: Option<f64>,
+    pub power_watts: Option<f64>,
+    pub processes: u64,
 }
 
 /// Everything recorded about one moment.
@@ -173,10 +305,79 @@ pub struct RecordedState {
     pub alerts: Vec<StoredAlert>,
     /// Persistent-user episodes under way at that moment.
     pub persistent: Vec<PersistentEpisode>,
+    /// The GPUs, in index order (MIG instances after their parent); empty without GPUs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gpus: Vec<RecordedGpu>,
 }
 
 pub(super) type SysPt = Point<8>;
 pub(super) type UserPt = Point<4>;
+pub(super) type GpuPt = Point<5>;
+
+/// The series of one range at one level, every one aligned to `system`.
+pub(super) struct Levels {
+    pub system: Vec<SysPt>,
+    /// The queried user's (empty without one).
+    pub user: Vec<UserPt>,
+    /// The queried user's GPU figures (zero where the user held no GPU); empty when the user
+    /// held none in the range, so that a machine without GPUs pays nothing for them.
+    pub user_gpu: Vec<UserPt>,
+    /// Each GPU ever recorded, by id.
+    pub gpus: BTreeMap<i64, Vec<GpuPt>>,
+}
+
+fn no_points() -> Vec<UserPt> {
+    Vec::new()
+}
+
+/// Points aligned to `system`, or none when there are no points to align.
+fn aligned_or_empty(system: &[SysPt], pts: &[UserPt]) -> Vec<UserPt> {
+    if pts.is_empty() {
+        Vec::new()
+    } else {
+        align(system, pts)
+    }
+}
+
+impl Levels {
+    /// Appends a finer level's points, aggregated into buckets of `size`.
+    fn extend(&mut self, tail: &Levels, size: i64) {
+        let tail_system = aggregate(&tail.system, size);
+        let tail_gpu = aggregate(&tail.user_gpu, size);
+        // An empty side stands for zeros: filled in only when the other side has points.
+        match (self.user_gpu.is_empty(), tail_gpu.is_empty()) {
+            (true, true) => {}
+            (false, true) => self.user_gpu.extend(align(&tail_system, &no_points())),
+            (true, false) => {
+                self.user_gpu = align(&self.system, &no_points());
+                self.user_gpu.extend(tail_gpu);
+            }
+            (false, false) => self.user_gpu.extend(tail_gpu),
+        }
+        self.system.extend(tail_system);
+        self.user.extend(aggregate(&tail.user, size));
+        for (id, pts) in &tail.gpus {
+            self.gpus
+                .entry(*id)
+                .or_default()
+                .extend(aggregate(pts, size));
+        }
+    }
+
+    /// Coarser buckets of `size` for every series.
+    fn thin(&self, size: i64) -> Levels {
+        Levels {
+            system: aggregate(&self.system, size),
+            user: aggregate(&self.user, size),
+            user_gpu: aggregate(&self.user_gpu, size),
+            gpus: self
+                .gpus
+                .iter()
+                .map(|(id, pts)| (*id, aggregate(pts, size)))
+                .collect(),
+        }
+    }
+}
 
 impl Store {
     /// Points for a time range, at a resolution chosen for it (see the module docs).
@@ -192,8 +393,13 @@ impl Store {
             Resolution::Minute => (bucket_start(since, MINUTE_MS), MINUTE_MS),
             Resolution::Hour => (bucket_start(since, HOUR_MS), HOUR_MS),
         };
-        let (mut system, mut user) = if until < since {
-            (Vec::new(), Vec::new())
+        let mut levels = if until < since {
+            Levels {
+                system: Vec::new(),
+                user: Vec::new(),
+                user_gpu: Vec::new(),
+                gpus: BTreeMap::new(),
+            }
         } else {
             self.series(source, from, until, user_ids.as_deref())?
         };
@@ -203,14 +409,13 @@ impl Store {
         };
         if let Some(max) = q.max_points {
             let max = max.max(1);
-            if system.len() > max {
+            if levels.system.len() > max {
                 let span = (until - from).max(1);
                 let mut size = round_up(ceil_div(span, max as i64), unit_ms).max(resolution_ms);
                 loop {
-                    let thinned = aggregate(&system, size);
-                    if thinned.len() <= max {
-                        system = thinned;
-                        user = aggregate(&user, size);
+                    let thinned = levels.thin(size);
+                    if thinned.system.len() <= max {
+                        levels = thinned;
                         break;
                     }
                     size += round_up(size / 4, unit_ms).max(unit_ms);
@@ -218,17 +423,55 @@ impl Store {
                 resolution_ms = size;
             }
         }
+        let held = |pts: &[UserPt]| pts.iter().any(|p| p.present > 0);
+        let user_gpu = if q.user.is_some() && held(&levels.user_gpu) {
+            levels.user_gpu.iter().map(user_gpu_point).collect()
+        } else {
+            Vec::new()
+        };
         Ok(History {
             source,
             resolution_secs: (resolution_ms.max(0) as u64).div_ceil(1000),
-            system: system.iter().map(system_point).collect(),
+            system: levels.system.iter().map(system_point).collect(),
             user: if q.user.is_some() {
-                user.iter().map(user_point).collect()
+                levels.user.iter().map(user_point).collect()
             } else {
                 Vec::new()
             },
+            user_gpu,
+            gpus: self.gpu_series(&levels.gpus)?,
             alerts: self.alert_marks(since, until, q.user.as_deref())?,
         })
+    }
+
+    /// The GPUs with points in the range, in index order (MIG instances after their parent).
+    fn gpu_series(&self, gpus: &BTreeMap<i64, Vec<GpuPt>>) -> Result<Vec<GpuSeries>, StoreError> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT uuid, idx, mig_parent, name FROM gpu_devices WHERE id = ?1")
+            .ctx("preparing a GPU look-up")?;
+        for (id, pts) in gpus.iter().filter(|(_, p)| p.iter().any(|p| p.present > 0)) {
+            let (uuid, index, parent, name): (String, i64, Option<i64>, String) = stmt
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .ctx("looking up a GPU")?;
+            let index32 = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+            out.push(GpuSeries {
+                id: uuid,
+                index: index32(index),
+                mig_parent: parent.map(index32),
+                name,
+                points: pts.iter().map(gpu_point).collect(),
+            });
+        }
+        out.sort_by_key(|g| {
+            (
+                g.mig_parent.unwrap_or(g.index),
+                g.mig_parent.is_some(),
+                g.index,
+            )
+        });
+        Ok(out)
     }
 
     /// The recorded state nearest at or before `at`; None before the first raw sample kept.
@@ -288,6 +531,7 @@ impl Store {
                 })
                 .collect(),
         };
+        let gpus = self.recorded_gpus(v[0])?;
         let users = self.recorded_users(sample_at.0)?;
         let sql = format!(
             "SELECT {} FROM alerts WHERE opened_at <= ?1 \
@@ -312,6 +556,7 @@ impl Store {
             users,
             alerts,
             persistent,
+            gpus,
         }))
     }
 
@@ -491,6 +736,7 @@ impl Store {
                         memory_bytes: bytes_from_kib(row.mem_kib),
                         processes: row.processes.max(0) as u64,
                         top_processes,
+                        gpu: row.gpu.map(|g| self.recorded_user_gpu(g)).transpose()?,
                     },
                 ));
             }
@@ -501,6 +747,84 @@ impl Store {
                 .then_with(|| a.1.uid.cmp(&b.1.uid))
         });
         Ok(out.into_iter().map(|(_, u)| u).collect())
+    }
+
+    /// The GPUs recorded with a sample, in index order (MIG instances after their parent).
+    fn recorded_gpus(&self, sample_id: i64) -> Result<Vec<RecordedGpu>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT d.uuid, d.idx, d.mig_parent, d.name, d.driver, g.util, g.mem_kib, \
+                 g.total_kib, g.temperature, g.power, g.processes \
+                 FROM gpu_samples g JOIN gpu_devices d ON d.id = g.device_id \
+                 WHERE g.sample_id = ?1 \
+                 ORDER BY COALESCE(d.mig_parent, d.idx), d.mig_parent IS NOT NULL, d.idx",
+            )
+            .ctx("preparing the GPU query")?;
+        type Raw = (
+            String,
+            i64,
+            Option<i64>,
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            i64,
+        );
+        let rows: Vec<Raw> = super::rows(&mut stmt, [sample_id], "reading a sample's GPUs")?;
+        let index = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, idx, parent, name, driver, util, mem, total, temp, power, procs)| {
+                    RecordedGpu {
+                        id,
+                        index: index(idx),
+                        mig_parent: parent.map(index),
+                        name,
+                        driver,
+                        utilization_percent: util.map(from_hundredths),
+                        memory_used_bytes: mem.map(bytes_from_kib),
+                        memory_total_bytes: total.map(bytes_from_kib),
+                        temperature_celsius: temp.map(from_hundredths),
+                        power_watts: power.map(|mw| mw as f64 / 1000.0),
+                        processes: procs.max(0) as u64,
+                    }
+                },
+            )
+            .collect())
+    }
+
+    fn recorded_user_gpu(&self, g: GpuRow) -> Result<RecordedUserGpu, StoreError> {
+        let mut uuid = self
+            .conn
+            .prepare_cached("SELECT uuid FROM gpu_devices WHERE id = ?1")
+            .ctx("preparing a GPU look-up")?;
+        let mut devices = Vec::with_capacity(g.devices.len());
+        for (id, kib) in g.devices {
+            let id: String = uuid
+                .query_row([super::to_i64(id)], |r| r.get(0))
+                .optional()
+                .ctx("looking up a GPU")?
+                .ok_or_else(|| StoreError::Corrupt {
+                    what: "GPU of a recorded user",
+                    value: id.to_string(),
+                })?;
+            devices.push(RecordedUserDevice {
+                id,
+                memory_bytes: kib.saturating_mul(1024),
+            });
+        }
+        Ok(RecordedUserGpu {
+            memory_bytes: bytes_from_kib(g.mem_kib),
+            memory_percent: from_hundredths(g.memory),
+            utilization_percent: from_hundredths(g.util),
+            processes: g.processes.max(0) as u64,
+            devices,
+        })
     }
 
     /// A command's name and command line; empty when the row is gone (it cannot be while a
@@ -594,66 +918,94 @@ impl Store {
         Ok(ms.unwrap_or(1_000).max(1_000))
     }
 
-    /// The system series and the users' (aligned to it) for [from, to] at a level. Buckets not
-    /// rolled up yet come from the finer level.
+    /// The system series, and the users' and GPUs' aligned to it, for [from, to] at a level.
+    /// Buckets not rolled up yet come from the finer level.
     pub(super) fn series(
         &self,
         level: Resolution,
         from: i64,
         to: i64,
         users: Option<&[i64]>,
-    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+    ) -> Result<Levels, StoreError> {
         let (tables, size, finer, watermark) = match level {
             Resolution::Raw => return self.raw_series(from, to, users),
-            Resolution::Minute => (
-                ("system_1m", "user_1m"),
-                MINUTE_MS,
-                Resolution::Raw,
-                "rollup_1m_next",
-            ),
-            Resolution::Hour => (
-                ("system_1h", "user_1h"),
-                HOUR_MS,
-                Resolution::Minute,
-                "rollup_1h_next",
-            ),
+            Resolution::Minute => (0, MINUTE_MS, Resolution::Raw, "rollup_1m_next"),
+            Resolution::Hour => (1, HOUR_MS, Resolution::Minute, "rollup_1h_next"),
         };
+        let table = |k: (&'static str, &'static str)| if tables == 0 { k.0 } else { k.1 };
         let rolled_until = super::retention::watermark(&self.conn, watermark)?.unwrap_or(i64::MIN);
         let stored_to = to.min(rolled_until.saturating_sub(1));
-        let mut system = stored_system(&self.conn, tables.0, from, stored_to)?;
-        let mut user = match users {
-            Some(ids) => align(
-                &system,
-                &stored_user(&self.conn, tables.1, ids, from, stored_to)?,
+        let system = stored_system(
+            &self.conn,
+            table(("system_1m", "system_1h")),
+            from,
+            stored_to,
+        )?;
+        let keyed = |kind: &Keyed<4>, ids: &[i64]| {
+            stored_keyed(&self.conn, kind, table(kind.tables), ids, from, stored_to)
+        };
+        let (user, user_gpu) = match users {
+            Some(ids) => (
+                align(&system, &keyed(&series::USERS, ids)?),
+                aligned_or_empty(&system, &keyed(&series::USER_GPUS, ids)?),
             ),
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
+        };
+        let mut gpus = BTreeMap::new();
+        for id in gpu_device_ids(&self.conn)? {
+            let kind = &series::GPUS;
+            let pts = stored_keyed(&self.conn, kind, table(kind.tables), &[id], from, stored_to)?;
+            gpus.insert(id, align(&system, &pts));
+        }
+        let mut out = Levels {
+            system,
+            user,
+            user_gpu,
+            gpus,
         };
         let tail_from = from.max(rolled_until);
         if tail_from <= to {
-            let (s, u) = self.series(finer, tail_from, to, users)?;
-            system.extend(aggregate(&s, size));
-            user.extend(aggregate(&u, size));
+            let tail = self.series(finer, tail_from, to, users)?;
+            out.extend(&tail, size);
         }
-        Ok((system, user))
+        Ok(out)
     }
 
-    fn raw_series(
-        &self,
-        from: i64,
-        to: i64,
-        users: Option<&[i64]>,
-    ) -> Result<(Vec<SysPt>, Vec<UserPt>), StoreError> {
+    fn raw_series(&self, from: i64, to: i64, users: Option<&[i64]>) -> Result<Levels, StoreError> {
         let system = raw_system(&self.conn, from, to)?;
-        let Some(ids) = users else {
-            return Ok((system, Vec::new()));
+        let mut gpus = BTreeMap::new();
+        let ids = gpu_device_ids(&self.conn)?;
+        // Without GPUs, not even a look for their rows.
+        let mut raw = if ids.is_empty() {
+            BTreeMap::new()
+        } else {
+            raw_gpus(&self.conn, from, to)?
         };
-        let mut per_id = Vec::new();
+        for id in ids {
+            let pts = raw.remove(&id).unwrap_or_default();
+            gpus.insert(id, align(&system, &pts));
+        }
+        let Some(ids) = users else {
+            return Ok(Levels {
+                system,
+                user: Vec::new(),
+                user_gpu: Vec::new(),
+                gpus,
+            });
+        };
+        let (mut per_id, mut gpu_per_id) = (Vec::new(), Vec::new());
         for &id in ids {
             let rows = super::compact::user_rows(&self.conn, Some(id), from, to)?;
-            let pts = rows.into_values().flatten().map(raw_user_point).collect();
-            per_id.push(pts);
+            let rows: Vec<super::block::UserRow> = rows.into_values().flatten().collect();
+            gpu_per_id.push(rows.iter().filter_map(raw_user_gpu_point).collect());
+            per_id.push(rows.into_iter().map(raw_user_point).collect());
         }
-        Ok((system.clone(), align(&system, &merge(per_id))))
+        Ok(Levels {
+            user: align(&system, &merge(per_id)),
+            user_gpu: aligned_or_empty(&system, &merge(gpu_per_id)),
+            system,
+            gpus,
+        })
     }
 
     fn alert_marks(
@@ -753,29 +1105,78 @@ pub(super) fn stored_system(
     Ok(rows)
 }
 
-pub(super) fn stored_user(
+/// Raw GPU points with a time in [from, to], by device id, in time order.
+pub(super) fn raw_gpus(
     conn: &Connection,
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<i64, Vec<GpuPt>>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT g.device_id, s.at, g.util, g.mem_kib, g.total_kib, g.temperature, g.power \
+             FROM samples s JOIN gpu_samples g ON g.sample_id = s.id \
+             WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at",
+        )
+        .ctx("preparing the raw GPU query")?;
+    let mut rows = stmt.query([from, to]).ctx("reading raw GPU samples")?;
+    let mut out: BTreeMap<i64, Vec<GpuPt>> = BTreeMap::new();
+    while let Some(r) = rows.next().ctx("reading raw GPU samples")? {
+        let mut v = [0.0; 5];
+        for (i, x) in v.iter_mut().enumerate() {
+            *x = r
+                .get::<_, Option<i64>>(i + 2)
+                .ctx("reading raw GPU samples")?
+                .unwrap_or(0) as f64;
+        }
+        let id: i64 = r.get(0).ctx("reading raw GPU samples")?;
+        let at: i64 = r.get(1).ctx("reading raw GPU samples")?;
+        out.entry(id).or_default().push(Point::raw(at, v, true));
+    }
+    Ok(out)
+}
+
+/// The GPUs ever recorded (a handful), by id.
+pub(super) fn gpu_device_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id FROM gpu_devices ORDER BY id")
+        .ctx("preparing the GPU list")?;
+    let ids: Vec<(i64,)> = super::rows(&mut stmt, [], "listing GPUs")?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// A recorded user row's GPU figures as a raw point; None when the user held no GPU then.
+pub(super) fn raw_user_gpu_point(r: &super::block::UserRow) -> Option<UserPt> {
+    let g = r.gpu.as_ref()?;
+    let v = [g.util, g.memory, g.mem_kib, g.processes].map(|x| x as f64);
+    Some(Point::raw(r.at, v, true))
+}
+
+/// The rollup points of one subject (several ids of one user name are merged) in [from, to].
+pub(super) fn stored_keyed<const N: usize>(
+    conn: &Connection,
+    kind: &Keyed<N>,
     table: &str,
     ids: &[i64],
     from: i64,
     to: i64,
-) -> Result<Vec<UserPt>, StoreError> {
+) -> Result<Vec<Point<N>>, StoreError> {
     if to < from {
         return Ok(Vec::new());
     }
     let sql = format!(
         "SELECT bucket, samples, present, {} FROM {table} \
-             WHERE user_id = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
-        series::columns(&USER_METRICS)
+             WHERE {} = ?1 AND bucket >= ?2 AND bucket <= ?3 ORDER BY bucket",
+        series::columns(kind.metrics),
+        kind.key
     );
     let mut stmt = conn.prepare_cached(&sql).ctx("preparing a rollup query")?;
     let mut per_id = Vec::new();
     for &id in ids {
         let rows = stmt
             .query_map(params![id, from, to], |r| Point::from_row(r, true))
-            .ctx("reading user rollups")?
+            .ctx("reading rollups")?
             .collect::<Result<Vec<_>, _>>()
-            .ctx("reading user rollups")?;
+            .ctx("reading rollups")?;
         per_id.push(rows);
     }
     Ok(merge(per_id))
@@ -850,6 +1251,33 @@ fn user_point(p: &UserPt) -> UserPoint {
         memory_percent: a(1),
         memory_bytes: a(2),
         processes: a(3),
+    }
+}
+
+fn user_gpu_point(p: &UserPt) -> UserGpuPoint {
+    let a = |i: usize| agg(p, i, USER_GPU_SCALE[i]);
+    UserGpuPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        present: p.present,
+        utilization_percent: a(0),
+        memory_percent: a(1),
+        memory_bytes: a(2),
+        processes: a(3),
+    }
+}
+
+fn gpu_point(p: &GpuPt) -> GpuPoint {
+    let a = |i: usize| agg(p, i, GPU_SCALE[i]);
+    GpuPoint {
+        at: Timestamp(p.at),
+        samples: p.samples,
+        present: p.present,
+        utilization_percent: a(0),
+        memory_used_bytes: a(1),
+        memory_total_bytes: a(2),
+        temperature_celsius: a(3),
+        power_watts: a(4),
     }
 }
 

@@ -43,6 +43,7 @@ mod tests;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
@@ -52,8 +53,10 @@ use crate::model::Timestamp;
 
 pub use alerts::{ActionKind, OperatorAction, StoredAlert};
 pub use history::{
-    Agg, AlertMark, DiskPoint, History, HistoryQuery, MINUTE_MAX_SPAN_MS, RAW_MAX_SPAN_MS,
-    RecordedState, RecordedSystem, RecordedUser, Resolution, SystemPoint, UserPoint, history_query,
+    Agg, AlertMark, DiskPoint, GpuPoint, GpuSeries, GpuTotal, History, HistoryQuery,
+    MINUTE_MAX_SPAN_MS, RAW_MAX_SPAN_MS, RecordedGpu, RecordedState, RecordedSystem, RecordedUser,
+    RecordedUserDevice, RecordedUserGpu, Resolution, SystemPoint, UserGpuPoint, UserPoint,
+    history_query,
 };
 pub use record::{MAX_TOP_PROCESSES, PendingMail, Record, RecordOutcome, worth_recording};
 pub use retention::RetentionReport;
@@ -241,6 +244,8 @@ pub struct Store {
     user_ids: HashMap<(u32, String), i64>,
     /// (name, cmdline) -> (id, the `last_seen` last written for it).
     command_ids: HashMap<(String, String), (i64, i64)>,
+    /// GPU UUID -> (id, the identity last written for it).
+    gpu_ids: HashMap<Arc<str>, (i64, record::GpuIdentity)>,
     /// The highest operator-action cursor this connection handed out; saved with the tracker
     /// state so that a restarted daemon resumes after the actions its state already reflects.
     handed_out_cursor: Cell<i64>,
@@ -275,6 +280,7 @@ impl Store {
             path: path.to_path_buf(),
             user_ids: HashMap::new(),
             command_ids: HashMap::new(),
+            gpu_ids: HashMap::new(),
             handed_out_cursor: Cell::new(0),
             compact_due: i64::MIN,
         })

@@ -9,16 +9,23 @@
 //!
 //! Which users are recorded: every *tracked* user (the tracker may alert on them, so history must
 //! show them even when idle), and every other user at or above [`TRIVIAL_PERCENT`] of CPU or
-//! memory. System accounts idling at 0.0 % would otherwise be most of the rows; in history a user
-//! who was not recorded counts as zero.
+//! memory, and every user holding GPU memory or running on a GPU (a job that holds a GPU idle
+//! is what admins of GPU servers look for, and it may use no CPU at all). System accounts idling
+//! at 0.0 % would otherwise be most of the rows; in history a user who was not recorded counts
+//! as zero.
+//!
+//! GPU figures (schema v4) go to tables of their own (`gpu_samples` per device, and
+//! `user_gpu_samples` beside a user's row), written only when the snapshot has GPUs: a machine
+//! without them writes exactly what it wrote before.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::codec::{self, StoredProcess};
 use super::{Context, Store, StoreError, TRIVIAL_PERCENT, hundredths, kib, to_i64};
-use crate::model::{AlertKey, Event, Mail, Snapshot, Timestamp, UserStats};
+use crate::model::{AlertKey, Event, GpuDevice, Mail, Snapshot, Timestamp, UserStats};
 use crate::track::TrackerState;
 
 /// At most this many top processes are kept per user and sample.
@@ -71,7 +78,29 @@ pub struct RecordOutcome {
 
 /// Whether a user gets a row in this sample.
 pub fn worth_recording(u: &UserStats) -> bool {
-    u.tracked || u.cpu_percent >= TRIVIAL_PERCENT || u.memory_percent >= TRIVIAL_PERCENT
+    u.tracked
+        || u.cpu_percent >= TRIVIAL_PERCENT
+        || u.memory_percent >= TRIVIAL_PERCENT
+        || holds_gpu(u)
+}
+
+/// The user has a process on a GPU (holding memory, or busy on a driver that does not say).
+fn holds_gpu(u: &UserStats) -> bool {
+    u.gpu
+        .as_ref()
+        .is_some_and(|g| g.memory_bytes > 0 || g.processes > 0)
+}
+
+/// A GPU's identity as `gpu_devices` keeps it: index, MIG parent, name, driver.
+pub(super) type GpuIdentity = (u32, Option<u32>, Arc<str>, Arc<str>);
+
+fn identity(d: &GpuDevice) -> GpuIdentity {
+    (
+        d.index,
+        d.mig.map(|m| m.parent_index),
+        d.name.clone(),
+        d.driver.clone(),
+    )
 }
 
 /// Interned ids created inside the running transaction; they join the caches only once it
@@ -80,6 +109,7 @@ pub fn worth_recording(u: &UserStats) -> bool {
 struct NewIds {
     users: HashMap<(u32, String), i64>,
     commands: HashMap<(String, String), (i64, i64)>,
+    gpus: HashMap<Arc<str>, (i64, GpuIdentity)>,
 }
 
 impl Store {
@@ -105,6 +135,7 @@ impl Store {
         let sample_id = insert_sample(&tx, snap)?;
         let mut fresh = NewIds::default();
         let mut users_recorded = 0;
+        let gpu_ids = insert_gpus(&tx, sample_id, &self.gpu_ids, &mut fresh, snap)?;
         {
             let mut insert = tx
                 .prepare_cached(
@@ -140,6 +171,9 @@ impl Store {
                         top,
                     ])
                     .ctx("writing a user row")?;
+                if holds_gpu(u) {
+                    insert_user_gpu(&tx, sample_id, user_id, u, snap, &gpu_ids)?;
+                }
                 users_recorded += 1;
             }
         }
@@ -153,6 +187,7 @@ impl Store {
         tx.commit().ctx("committing the sample")?;
         self.user_ids.extend(fresh.users);
         self.command_ids.extend(fresh.commands);
+        self.gpu_ids.extend(fresh.gpus);
         if at >= self.compact_due {
             self.compact_after_record(at);
         }
@@ -272,6 +307,115 @@ fn insert_sample(tx: &Transaction<'_>, snap: &Snapshot) -> Result<i64, StoreErro
     ])
     .ctx("writing the sample row")?;
     Ok(tx.last_insert_rowid())
+}
+
+/// Writes one `gpu_samples` row per device; returns each device's interned id by UUID.
+fn insert_gpus(
+    tx: &Transaction<'_>,
+    sample_id: i64,
+    cache: &HashMap<Arc<str>, (i64, GpuIdentity)>,
+    fresh: &mut NewIds,
+    snap: &Snapshot,
+) -> Result<HashMap<Arc<str>, i64>, StoreError> {
+    let mut ids = HashMap::with_capacity(snap.gpu.devices.len());
+    if snap.gpu.devices.is_empty() {
+        return Ok(ids);
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO gpu_samples (sample_id, device_id, util, mem_kib, total_kib, \
+             temperature, power, processes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .ctx("preparing the GPU rows")?;
+    for d in &snap.gpu.devices {
+        let id = gpu_id(tx, cache, fresh, d)?;
+        ids.insert(d.id.clone(), id);
+        insert
+            .execute(params![
+                sample_id,
+                id,
+                d.utilization_percent.map(hundredths),
+                d.memory_used_bytes.map(kib),
+                d.memory_total_bytes.map(kib),
+                d.temperature_celsius.map(hundredths),
+                d.power_watts.map(|w| (w * 1000.0).round() as i64),
+                to_i64(d.processes),
+            ])
+            .ctx("writing a GPU row")?;
+    }
+    Ok(ids)
+}
+
+/// A device's interned id, added or brought up to date (index, name) when it changed.
+fn gpu_id(
+    tx: &Transaction<'_>,
+    cache: &HashMap<Arc<str>, (i64, GpuIdentity)>,
+    fresh: &mut NewIds,
+    d: &GpuDevice,
+) -> Result<i64, StoreError> {
+    let ident = identity(d);
+    if let Some((id, known)) = fresh.gpus.get(&d.id).or_else(|| cache.get(&d.id))
+        && *known == ident
+    {
+        return Ok(*id);
+    }
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO gpu_devices (uuid, idx, mig_parent, name, driver) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (uuid) DO UPDATE SET idx = excluded.idx, \
+             mig_parent = excluded.mig_parent, name = excluded.name, driver = excluded.driver \
+             RETURNING id",
+        )
+        .ctx("preparing a GPU look-up")?
+        .query_row(
+            params![&*d.id, ident.0, ident.1, &*ident.2, &*ident.3],
+            |r| r.get(0),
+        )
+        .ctx("interning a GPU")?;
+    fresh.gpus.insert(d.id.clone(), (id, ident));
+    Ok(id)
+}
+
+/// A recorded user's GPU figures, with the memory held on each device (from the snapshot's
+/// GPU processes, which carry the uid).
+fn insert_user_gpu(
+    tx: &Transaction<'_>,
+    sample_id: i64,
+    user_id: i64,
+    u: &UserStats,
+    snap: &Snapshot,
+    gpu_ids: &HashMap<Arc<str>, i64>,
+) -> Result<(), StoreError> {
+    let Some(g) = &u.gpu else {
+        return Ok(());
+    };
+    let mut per_device: BTreeMap<u64, u64> = BTreeMap::new();
+    for p in snap.gpu.processes.iter().filter(|p| p.uid == Some(u.uid)) {
+        if let Some(&id) = gpu_ids.get(&p.device) {
+            let held = per_device.entry(id.max(0) as u64).or_default();
+            *held = held.saturating_add(p.memory_bytes.unwrap_or(0));
+        }
+    }
+    let devices: Vec<(u64, u64)> = per_device
+        .into_iter()
+        .map(|(id, bytes)| (id, kib(bytes).max(0) as u64))
+        .collect();
+    tx.prepare_cached(
+        "INSERT INTO user_gpu_samples (sample_id, user_id, mem_kib, memory, util, processes, \
+         devices) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .ctx("preparing a user's GPU row")?
+    .execute(params![
+        sample_id,
+        user_id,
+        kib(g.memory_bytes),
+        hundredths(g.memory_percent),
+        hundredths(g.utilization_percent),
+        to_i64(g.processes),
+        (!devices.is_empty()).then(|| codec::encode_devices(&devices)),
+    ])
+    .ctx("writing a user's GPU row")?;
+    Ok(())
 }
 
 /// The id of a set of disk figures, added if it is new (`disk_sets`, schema v3).

@@ -20,9 +20,14 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
-use super::history::{SysPt, UserPt, raw_system, raw_user_point, stored_system, stored_user};
+use super::history::{
+    GpuPt, SysPt, UserPt, gpu_device_ids, raw_gpus, raw_system, raw_user_gpu_point, raw_user_point,
+    stored_keyed, stored_system,
+};
 use super::record::COMMAND_TOUCH_MS;
-use super::series::{aggregate, align, clear, write_system, write_user};
+use super::series::{
+    GPUS, Keyed, USER_GPUS, USERS, aggregate, align, clear, write_keyed, write_system,
+};
 use super::{Context, HOUR_RETENTION_MS, RAW_RETENTION_MS, Store, StoreError, bucket_start};
 use crate::model::Timestamp;
 
@@ -131,6 +136,15 @@ impl Store {
             "DELETE FROM user_samples WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)",
             raw_cut,
         )? + super::compact::delete_before(&tx, raw_cut)?;
+        for table in ["user_gpu_samples", "gpu_samples"] {
+            exec(
+                &tx,
+                &format!(
+                    "DELETE FROM {table} WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)"
+                ),
+                raw_cut,
+            )?;
+        }
         rep.samples_deleted = exec(&tx, "DELETE FROM samples WHERE at < ?1", raw_cut)?;
         if raw_cut > raw_floor && oldest_raw.is_some() {
             set_watermark(&tx, "raw_floor", raw_cut)?;
@@ -151,12 +165,12 @@ impl Store {
         let minute_cut = now
             .saturating_sub(keep_ms)
             .min(rolled_1h.unwrap_or(i64::MIN));
-        rep.minute_rows_deleted = delete_buckets(&tx, ("system_1m", "user_1m"), minute_cut)?;
+        rep.minute_rows_deleted = delete_buckets(&tx, ("system_1m", 0), minute_cut)?;
         if minute_cut > minute_floor && oldest_minute.is_some() {
             set_watermark(&tx, "minute_floor", minute_cut)?;
         }
         let hour_cut = now.saturating_sub(HOUR_RETENTION_MS);
-        rep.hour_rows_deleted = delete_buckets(&tx, ("system_1h", "user_1h"), hour_cut)?;
+        rep.hour_rows_deleted = delete_buckets(&tx, ("system_1h", 1), hour_cut)?;
 
         // Records.
         let keep_cut = now.saturating_sub(keep_ms);
@@ -286,31 +300,46 @@ fn user_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
     Ok(ids)
 }
 
-/// Deletes buckets before `cut` from a system and a user rollup table (per user, so the
-/// (user, bucket) key serves the range).
-fn delete_buckets(tx: &Transaction<'_>, tables: (&str, &str), cut: i64) -> Result<u64, StoreError> {
+/// Deletes buckets before `cut` from a system rollup table (`tables.0`) and the user and GPU
+/// ones of the same level (`tables.1`: 0 for minutes, 1 for hours), per subject, so the
+/// (subject, bucket) key serves the range.
+fn delete_buckets(
+    tx: &Transaction<'_>,
+    tables: (&str, usize),
+    cut: i64,
+) -> Result<u64, StoreError> {
     let mut n = exec(
         tx,
         &format!("DELETE FROM {} WHERE bucket < ?1", tables.0),
         cut,
     )?;
-    let mut stmt = tx
-        .prepare(&format!(
-            "DELETE FROM {} WHERE user_id = ?1 AND bucket < ?2",
-            tables.1
-        ))
-        .ctx("preparing a rollup deletion")?;
-    for id in user_ids(tx)? {
-        n += stmt
-            .execute(params![id, cut])
-            .ctx("deleting expired rollups")? as u64;
+    let level = |t: (&'static str, &'static str)| if tables.1 == 0 { t.0 } else { t.1 };
+    let users = user_ids(tx)?;
+    let gpus = gpu_device_ids(tx)?;
+    let kinds = [
+        (level(USERS.tables), USERS.key, &users),
+        (level(USER_GPUS.tables), USER_GPUS.key, &users),
+        (level(GPUS.tables), GPUS.key, &gpus),
+    ];
+    for (table, key, ids) in kinds {
+        let mut stmt = tx
+            .prepare(&format!(
+                "DELETE FROM {table} WHERE {key} = ?1 AND bucket < ?2"
+            ))
+            .ctx("preparing a rollup deletion")?;
+        for id in ids {
+            n += stmt
+                .execute(params![id, cut])
+                .ctx("deleting expired rollups")? as u64;
+        }
     }
     Ok(n)
 }
 
-/// Clears a user rollup table's buckets in [from, to), user by user.
-fn clear_users(
+/// Clears a keyed rollup table's buckets in [from, to), subject by subject.
+fn clear_keyed<const N: usize>(
     tx: &Transaction<'_>,
+    kind: &Keyed<N>,
     table: &str,
     ids: &[i64],
     from: i64,
@@ -318,12 +347,13 @@ fn clear_users(
 ) -> Result<(), StoreError> {
     let mut stmt = tx
         .prepare_cached(&format!(
-            "DELETE FROM {table} WHERE user_id = ?1 AND bucket >= ?2 AND bucket < ?3"
+            "DELETE FROM {table} WHERE {} = ?1 AND bucket >= ?2 AND bucket < ?3",
+            kind.key
         ))
         .ctx("preparing a rollup rewrite")?;
     for &id in ids {
         stmt.execute(params![id, from, to])
-            .ctx("clearing user rollups before rewriting them")?;
+            .ctx("clearing rollups before rewriting them")?;
     }
     Ok(())
 }
@@ -332,6 +362,7 @@ fn clear_users(
 /// when catching up on two days. Returns (system rows, user rows) written.
 fn roll_minutes(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), StoreError> {
     let ids = user_ids(tx)?;
+    let gpu_ids = gpu_device_ids(tx)?;
     let (mut sys_rows, mut user_rows) = (0, 0);
     let mut start = from;
     while start < to {
@@ -347,39 +378,70 @@ fn roll_minutes(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), 
         };
         start = start.max(bucket_start(first, MINUTE_MS));
         let end = to.min(bucket_start(start, HOUR_MS).saturating_add(HOUR_MS));
-        let (system, users) = raw_chunk(tx, start, end)?;
+        let chunk = raw_chunk(tx, start, end, !gpu_ids.is_empty())?;
+        let system = &chunk.system;
         clear(tx, "system_1m", start, end)?;
-        clear_users(tx, "user_1m", &ids, start, end)?;
-        sys_rows += write_system(tx, "system_1m", &aggregate(&system, MINUTE_MS))?;
-        for (id, pts) in users {
-            let minutes = aggregate(&align(&system, &pts), MINUTE_MS);
-            user_rows += write_user(tx, "user_1m", id, &minutes)?;
+        clear_keyed(tx, &USERS, "user_1m", &ids, start, end)?;
+        clear_keyed(tx, &USER_GPUS, "user_gpu_1m", &ids, start, end)?;
+        clear_keyed(tx, &GPUS, "gpu_1m", &gpu_ids, start, end)?;
+        sys_rows += write_system(tx, "system_1m", &aggregate(system, MINUTE_MS))?;
+        let minutes = |pts| aggregate(&align(system, pts), MINUTE_MS);
+        for (id, pts) in &chunk.users {
+            user_rows += write_keyed(tx, &USERS, "user_1m", *id, &minutes(pts))?;
+        }
+        for (id, pts) in &chunk.user_gpus {
+            write_keyed(tx, &USER_GPUS, "user_gpu_1m", *id, &minutes(pts))?;
+        }
+        for (id, pts) in &chunk.gpus {
+            let minutes = aggregate(&align(system, pts), MINUTE_MS);
+            write_keyed(tx, &GPUS, "gpu_1m", *id, &minutes)?;
         }
         start = end;
     }
     Ok((sys_rows, user_rows))
 }
 
-/// Raw system points, and each user's by interned id.
-type RawChunk = (Vec<SysPt>, BTreeMap<i64, Vec<UserPt>>);
+/// Raw system points in an interval, and each user's (CPU and memory, GPU) and each GPU's, by
+/// interned id.
+struct RawChunk {
+    system: Vec<SysPt>,
+    users: BTreeMap<i64, Vec<UserPt>>,
+    user_gpus: BTreeMap<i64, Vec<UserPt>>,
+    gpus: BTreeMap<i64, Vec<GpuPt>>,
+}
 
-/// Raw system points in [from, to), and each user's.
-fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64) -> Result<RawChunk, StoreError> {
+/// Raw points in [from, to); GPUs' only when there are any.
+fn raw_chunk(tx: &Transaction<'_>, from: i64, to: i64, gpus: bool) -> Result<RawChunk, StoreError> {
     let last = to.saturating_sub(1);
     let system = raw_system(tx, from, last)?;
     let mut users: BTreeMap<i64, Vec<UserPt>> = BTreeMap::new();
+    let mut user_gpus: BTreeMap<i64, Vec<UserPt>> = BTreeMap::new();
     for (id, rows) in super::compact::user_rows(tx, None, from, last)? {
+        let gpu: Vec<UserPt> = rows.iter().filter_map(raw_user_gpu_point).collect();
+        if !gpu.is_empty() {
+            user_gpus.entry(id).or_default().extend(gpu);
+        }
         users
             .entry(id)
             .or_default()
             .extend(rows.into_iter().map(raw_user_point));
     }
-    Ok((system, users))
+    Ok(RawChunk {
+        system,
+        users,
+        user_gpus,
+        gpus: if gpus {
+            raw_gpus(tx, from, last)?
+        } else {
+            BTreeMap::new()
+        },
+    })
 }
 
 /// Rolls 1-minute rows in [from, to) up into hours, a day at a time.
 fn roll_hours(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), StoreError> {
     let ids = user_ids(tx)?;
+    let gpu_ids = gpu_device_ids(tx)?;
     let (mut sys_rows, mut user_rows) = (0, 0);
     let mut start = from;
     while start < to {
@@ -396,17 +458,34 @@ fn roll_hours(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), St
         let end = to.min(start.saturating_add(DAY_MS));
         let system = stored_system(tx, "system_1m", start, end - 1)?;
         clear(tx, "system_1h", start, end)?;
-        clear_users(tx, "user_1h", &ids, start, end)?;
         sys_rows += write_system(tx, "system_1h", &aggregate(&system, HOUR_MS))?;
-        for &id in &ids {
-            let minutes = stored_user(tx, "user_1m", &[id], start, end - 1)?;
-            if minutes.is_empty() {
-                continue;
-            }
-            let hours = aggregate(&align(&system, &minutes), HOUR_MS);
-            user_rows += write_user(tx, "user_1h", id, &hours)?;
-        }
+        user_rows += hours_of(tx, &USERS, &ids, &system, start, end)?;
+        hours_of(tx, &USER_GPUS, &ids, &system, start, end)?;
+        hours_of(tx, &GPUS, &gpu_ids, &system, start, end)?;
         start = end;
     }
     Ok((sys_rows, user_rows))
+}
+
+/// Rewrites the hours in [start, end) of each subject's rollups from its minutes. Returns the
+/// rows written.
+fn hours_of<const N: usize>(
+    tx: &Transaction<'_>,
+    kind: &Keyed<N>,
+    ids: &[i64],
+    system: &[SysPt],
+    start: i64,
+    end: i64,
+) -> Result<u64, StoreError> {
+    clear_keyed(tx, kind, kind.tables.1, ids, start, end)?;
+    let mut written = 0;
+    for &id in ids {
+        let minutes = stored_keyed(tx, kind, kind.tables.0, &[id], start, end - 1)?;
+        if minutes.is_empty() {
+            continue;
+        }
+        let hours = aggregate(&align(system, &minutes), HOUR_MS);
+        written += write_keyed(tx, kind, kind.tables.1, id, &hours)?;
+    }
+    Ok(written)
 }

@@ -31,6 +31,7 @@
 //! - `outbox`: mails, written in the same transaction as the alert they are about.
 //! - `tracker_state`: the tracker's state as JSON, one row.
 //! - `meta`: rollup watermarks.
+//! - `gpu_devices`, `gpu_samples`, `user_gpu_samples` and their rollups (v4): see [`V4`].
 
 use std::path::Path;
 
@@ -48,9 +49,10 @@ const MIGRATIONS: &[(i64, &str, Option<Convert>)] = &[
     (1, V1, None),
     (2, V2, Some(super::compact::compact)),
     (3, V3, None),
+    (4, V4, None),
 ];
 
-pub(super) const LATEST: i64 = 3;
+pub(super) const LATEST: i64 = 4;
 
 const V1: &str = "
 CREATE TABLE samples (
@@ -262,6 +264,103 @@ INSERT OR IGNORE INTO disk_sets (disks)
 UPDATE samples
     SET disk_set = (SELECT id FROM disk_sets d WHERE d.disks = samples.disks), disks = NULL
     WHERE disks IS NOT NULL;
+";
+
+/// GPU figures (v4), in tables of their own so that a machine without GPUs writes exactly what
+/// it wrote before: no row and no byte more per sample or per user row.
+/// - `gpu_devices`: each GPU (or MIG instance) interned by its UUID, like users and commands;
+///   its index, name and driver as last seen. Never deleted: a machine has a handful, and the
+///   hour rollups refer to them for a year.
+/// - `gpu_samples`: one row per device per sample, deleted with its sample. Utilization and
+///   temperature in hundredths (of a percent, of a degree), memory in KiB, power in milliwatts
+///   (what NVML reports); NULL where the driver does not tell.
+/// - `user_gpu_samples`: the hot GPU figures of a recorded user, beside its `user_samples` row
+///   (same key), with the memory held on each device as a varint blob of (device id, KiB)
+///   pairs: "who held which GPU at 3 am". Packed into the user's block with the other figures.
+/// - `gpu_1m`, `gpu_1h`, `user_gpu_1m`, `user_gpu_1h`: rollups like `user_1m`, keyed by device
+///   or user; a row only where the device was sampled or the user held a GPU.
+const V4: &str = "
+CREATE TABLE gpu_devices (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uuid TEXT NOT NULL UNIQUE,
+    idx INTEGER NOT NULL,
+    mig_parent INTEGER,
+    name TEXT NOT NULL,
+    driver TEXT NOT NULL
+);
+
+CREATE TABLE gpu_samples (
+    sample_id INTEGER NOT NULL,
+    device_id INTEGER NOT NULL,
+    util INTEGER,
+    mem_kib INTEGER,
+    total_kib INTEGER,
+    temperature INTEGER,
+    power INTEGER,
+    processes INTEGER NOT NULL,
+    PRIMARY KEY (sample_id, device_id)
+) WITHOUT ROWID;
+
+CREATE TABLE user_gpu_samples (
+    sample_id INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    mem_kib INTEGER NOT NULL,
+    memory INTEGER NOT NULL,
+    util INTEGER NOT NULL,
+    processes INTEGER NOT NULL,
+    devices BLOB,
+    PRIMARY KEY (sample_id, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE gpu_1m (
+    device_id INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    present INTEGER NOT NULL,
+    util_min INTEGER NOT NULL, util_avg INTEGER NOT NULL, util_max INTEGER NOT NULL,
+    mem_kib_min INTEGER NOT NULL, mem_kib_avg INTEGER NOT NULL, mem_kib_max INTEGER NOT NULL,
+    total_kib_min INTEGER NOT NULL, total_kib_avg INTEGER NOT NULL, total_kib_max INTEGER NOT NULL,
+    temperature_min INTEGER NOT NULL, temperature_avg INTEGER NOT NULL, temperature_max INTEGER NOT NULL,
+    power_min INTEGER NOT NULL, power_avg INTEGER NOT NULL, power_max INTEGER NOT NULL,
+    PRIMARY KEY (device_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE gpu_1h (
+    device_id INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    present INTEGER NOT NULL,
+    util_min INTEGER NOT NULL, util_avg INTEGER NOT NULL, util_max INTEGER NOT NULL,
+    mem_kib_min INTEGER NOT NULL, mem_kib_avg INTEGER NOT NULL, mem_kib_max INTEGER NOT NULL,
+    total_kib_min INTEGER NOT NULL, total_kib_avg INTEGER NOT NULL, total_kib_max INTEGER NOT NULL,
+    temperature_min INTEGER NOT NULL, temperature_avg INTEGER NOT NULL, temperature_max INTEGER NOT NULL,
+    power_min INTEGER NOT NULL, power_avg INTEGER NOT NULL, power_max INTEGER NOT NULL,
+    PRIMARY KEY (device_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE user_gpu_1m (
+    user_id INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    present INTEGER NOT NULL,
+    util_min INTEGER NOT NULL, util_avg INTEGER NOT NULL, util_max INTEGER NOT NULL,
+    memory_min INTEGER NOT NULL, memory_avg INTEGER NOT NULL, memory_max INTEGER NOT NULL,
+    mem_kib_min INTEGER NOT NULL, mem_kib_avg INTEGER NOT NULL, mem_kib_max INTEGER NOT NULL,
+    processes_min INTEGER NOT NULL, processes_avg INTEGER NOT NULL, processes_max INTEGER NOT NULL,
+    PRIMARY KEY (user_id, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE user_gpu_1h (
+    user_id INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    samples INTEGER NOT NULL,
+    present INTEGER NOT NULL,
+    util_min INTEGER NOT NULL, util_avg INTEGER NOT NULL, util_max INTEGER NOT NULL,
+    memory_min INTEGER NOT NULL, memory_avg INTEGER NOT NULL, memory_max INTEGER NOT NULL,
+    mem_kib_min INTEGER NOT NULL, mem_kib_avg INTEGER NOT NULL, mem_kib_max INTEGER NOT NULL,
+    processes_min INTEGER NOT NULL, processes_avg INTEGER NOT NULL, processes_max INTEGER NOT NULL,
+    PRIMARY KEY (user_id, bucket)
+) WITHOUT ROWID;
 ";
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (

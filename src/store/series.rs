@@ -35,6 +35,43 @@ pub(super) const USER_METRICS: [&str; 4] = ["cpu", "memory", "mem_kib", "process
 /// Memory is stored in KiB and handed out in bytes.
 pub(super) const USER_SCALE: [f64; 4] = [100.0, 100.0, 1.0 / 1024.0, 1.0];
 
+/// A user's GPU figures (schema v4, `user_gpu_1m`, `user_gpu_1h`): utilization and memory share
+/// in hundredths of a percent, memory in KiB, processes.
+pub(super) const USER_GPU_METRICS: [&str; 4] = ["util", "memory", "mem_kib", "processes"];
+pub(super) const USER_GPU_SCALE: [f64; 4] = [100.0, 100.0, 1.0 / 1024.0, 1.0];
+
+/// A GPU's figures (`gpu_1m`, `gpu_1h`): utilization in hundredths of a percent, memory used and
+/// total in KiB, temperature in hundredths of a degree, power in milliwatts. A figure the driver
+/// does not give counts as zero.
+pub(super) const GPU_METRICS: [&str; 5] = ["util", "mem_kib", "total_kib", "temperature", "power"];
+pub(super) const GPU_SCALE: [f64; 5] = [100.0, 1.0 / 1024.0, 1.0 / 1024.0, 100.0, 1000.0];
+
+/// A rollup table keyed by a subject (a user, a GPU) and its figures.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Keyed<const N: usize> {
+    /// The 1-minute and the 1-hour table.
+    pub tables: (&'static str, &'static str),
+    /// The subject's column.
+    pub key: &'static str,
+    pub metrics: &'static [&'static str; N],
+}
+
+pub(super) const USERS: Keyed<4> = Keyed {
+    tables: ("user_1m", "user_1h"),
+    key: "user_id",
+    metrics: &USER_METRICS,
+};
+pub(super) const USER_GPUS: Keyed<4> = Keyed {
+    tables: ("user_gpu_1m", "user_gpu_1h"),
+    key: "user_id",
+    metrics: &USER_GPU_METRICS,
+};
+pub(super) const GPUS: Keyed<5> = Keyed {
+    tables: ("gpu_1m", "gpu_1h"),
+    key: "device_id",
+    metrics: &GPU_METRICS,
+};
+
 /// One point: a raw sample (min = avg = max) or a bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Point<const N: usize> {
@@ -197,24 +234,26 @@ pub(super) fn write_system(
     Ok(points.len() as u64)
 }
 
-/// Writes one user's rollup points into `table` (`user_1m` or `user_1h`); buckets the user was
-/// absent from are not stored (they read back as zero).
-pub(super) fn write_user(
+/// Writes one subject's rollup points into `table` (one of `kind.tables`); buckets the
+/// subject was absent from are not stored (they read back as zero).
+pub(super) fn write_keyed<const N: usize>(
     tx: &Transaction<'_>,
+    kind: &Keyed<N>,
     table: &str,
-    user_id: i64,
-    points: &[Point<4>],
+    id: i64,
+    points: &[Point<N>],
 ) -> Result<u64, StoreError> {
-    let cols = columns(&USER_METRICS);
-    let marks = placeholders(4 + 3 * USER_METRICS.len());
+    let cols = columns(kind.metrics);
+    let marks = placeholders(4 + 3 * N);
     let sql = format!(
-        "INSERT OR REPLACE INTO {table} (user_id, bucket, samples, present, {cols}) \
-         VALUES ({marks})"
+        "INSERT OR REPLACE INTO {table} ({}, bucket, samples, present, {cols}) \
+         VALUES ({marks})",
+        kind.key
     );
     let mut stmt = tx.prepare_cached(&sql).ctx("preparing a rollup write")?;
     let mut written = 0;
     for p in points.iter().filter(|p| p.present > 0) {
-        let mut values = vec![user_id, p.at, i64::from(p.samples), i64::from(p.present)];
+        let mut values = vec![id, p.at, i64::from(p.samples), i64::from(p.present)];
         values.extend(flatten(p));
         stmt.execute(rusqlite::params_from_iter(values))
             .ctx("writing a user rollup")?;

@@ -242,6 +242,22 @@ pub fn from_store(
             points: sys.iter().map(|p| p.net_rx.avg + p.net_tx.avg).collect(),
         },
     ];
+    // GPU charts only where the range has GPU figures: a machine without GPUs shows what it
+    // always showed.
+    let gpus = h.gpu_totals();
+    if !gpus.is_empty() {
+        let whole = h.gpus.iter().filter(|g| g.mig_parent.is_none()).count();
+        series.push(Series {
+            label: format!("GPU utilization ({whole} GPUs, mean)"),
+            unit: Unit::Percent,
+            points: gpus.iter().map(|g| g.utilization_percent).collect(),
+        });
+        series.push(Series {
+            label: "GPU memory".into(),
+            unit: Unit::Percent,
+            points: gpus.iter().map(|g| g.memory_percent).collect(),
+        });
+    }
     if let Some(name) = user {
         let name = clean(name);
         series.push(Series {
@@ -254,6 +270,13 @@ pub fn from_store(
             unit: Unit::Percent,
             points: h.user.iter().map(|p| p.memory_percent.avg).collect(),
         });
+        if !h.user_gpu.is_empty() {
+            series.push(Series {
+                label: format!("{name} GPU memory (of all GPUs)"),
+                unit: Unit::Percent,
+                points: h.user_gpu.iter().map(|p| p.memory_percent.avg).collect(),
+            });
+        }
     }
     HistoryData {
         since,

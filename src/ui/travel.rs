@@ -3,7 +3,9 @@
 //! The store keeps less than a live snapshot has (no per-core figures, no full process list,
 //! machine-wide network and disk rates only), so those parts come out empty or summed; the
 //! users and their top processes, the alerts and the persistent episodes are all there, which
-//! is what "who was hogging the machine at 3 am" needs. Names read back from the database are
+//! is what "who was hogging the machine at 3 am" needs. GPUs (schema v4) come back as devices
+//! with their figures and each user's GPU figures and devices; the per-process GPU list is not
+//! recorded, so it is empty. Names read back from the database are
 //! sanitised again here: the database is a file others may have written.
 
 use std::sync::Arc;
@@ -14,9 +16,10 @@ use crate::model::{
     CpuBreakdown, CpuStats, DiskIo, DiskUsage, MemoryStats, NetIo, ProcessStats, Snapshot,
     StatusReport, SystemStats, TaskCounts, TopProcess, UserStats,
 };
+use crate::model::{GpuDevice, GpuStats, MigInfo, UserGpu};
 use crate::model::{PersistentEpisode, Timestamp};
 use crate::sanitize::clean;
-use crate::store::{RecordedState, RecordedUser};
+use crate::store::{RecordedGpu, RecordedState, RecordedUser, RecordedUserGpu};
 
 fn clean_arc(s: &str) -> Arc<str> {
     Arc::from(clean(s))
@@ -92,7 +95,7 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
                 })
                 .collect(),
             pids: u.top_processes.iter().map(|p| p.pid).collect(),
-            gpu: None,
+            gpu: u.gpu.as_ref().map(user_gpu),
         })
         .collect();
     // The recorded top processes stand in for the process list, so a drill-down still shows
@@ -184,12 +187,51 @@ pub fn feed_from(rec: &RecordedState, host: &str, config: &Config) -> Feed {
             users,
             accounting: Default::default(),
             processes,
-            // GPU figures are not recorded in history.
-            gpu: Default::default(),
+            gpu: GpuStats {
+                devices: rec.gpus.iter().map(gpu_device).collect(),
+                processes: Vec::new(),
+            },
         },
         status: StatusReport::default(),
         alerts: Vec::new(),
         persistent: episodes_at(rec.at, &rec.persistent, &rec.users, config),
         stored,
+    }
+}
+
+fn user_gpu(g: &RecordedUserGpu) -> UserGpu {
+    UserGpu {
+        devices: u32::try_from(g.devices.len()).unwrap_or(u32::MAX),
+        device_ids: g.devices.iter().map(|d| clean_arc(&d.id)).collect(),
+        memory_bytes: g.memory_bytes,
+        memory_percent: g.memory_percent,
+        utilization_percent: g.utilization_percent,
+        processes: g.processes,
+    }
+}
+
+fn gpu_device(d: &RecordedGpu) -> GpuDevice {
+    let memory_percent = match (d.memory_used_bytes, d.memory_total_bytes) {
+        (Some(u), Some(t)) if t > 0 => Some((u as f64 / t as f64 * 100.0).min(100.0)),
+        _ => None,
+    };
+    GpuDevice {
+        index: d.index,
+        id: clean_arc(&d.id),
+        name: clean_arc(&d.name),
+        driver: clean_arc(&d.driver),
+        // Which GPU and compute instance is not recorded, only the parent.
+        mig: d.mig_parent.map(|parent_index| MigInfo {
+            parent_index,
+            gpu_instance: None,
+            compute_instance: None,
+        }),
+        utilization_percent: d.utilization_percent,
+        memory_used_bytes: d.memory_used_bytes,
+        memory_total_bytes: d.memory_total_bytes,
+        memory_percent,
+        temperature_celsius: d.temperature_celsius,
+        power_watts: d.power_watts,
+        processes: d.processes,
     }
 }

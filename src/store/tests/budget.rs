@@ -14,6 +14,10 @@
 //!   - busy (the worst case): every figure of every process wanders at every sample (CPU by up
 //!     to ±5 % of a core, memory by up to ±1 MB), 1 % of processes replaced per sample. Its cost
 //!     is set by its own noise, so the test checks the coding against that noise instead.
+//! - A GPU server: the typical workload on a machine with 8 GPUs, twelve of the users each
+//!   holding one or two of them (memory that grows by an allocator's 2 MiB now and then,
+//!   utilization in whole percent moving by a few percent every sample, temperature and power
+//!   moving as NVML reports them). Its cost beside the same run without GPUs is what GPUs add.
 //! - Query time: 30 days of history (system and one user) from 28 days of 1-minute rollups plus
 //!   48 h of raw samples rolled up by `run_retention`, as a daemon's file looks after a month.
 
@@ -23,7 +27,7 @@ use rusqlite::params;
 
 use super::*;
 use crate::store::HistoryQuery;
-use crate::store::series::{Point, write_system, write_user};
+use crate::store::series::{self, Point, write_keyed, write_system};
 
 const USERS: u32 = 50;
 const INTERVAL: i64 = 5_000;
@@ -75,6 +79,9 @@ struct UserGen {
 /// Fifty users with five top processes each (see the module comment for the two kinds).
 struct Workload {
     kind: Kind,
+    /// GPUs of the machine (0: none) and who holds which.
+    gpus: Vec<GpuGen>,
+    holders: Vec<Holder>,
     rng: Rng,
     users: Vec<UserGen>,
     next_pid: u32,
@@ -84,10 +91,135 @@ struct Workload {
 const JOB_END: f64 = 1.0 / 720.0;
 const INTERACTIVE_END: f64 = 1.0 / 4_320.0;
 
+/// One GPU: its figures as NVML gives them (whole percent, whole degrees, milliwatts).
+struct GpuGen {
+    util: f64,
+    temperature: f64,
+    power: f64,
+}
+
+/// A user's process on a GPU.
+struct Holder {
+    user: usize,
+    pid: u32,
+    device: usize,
+    memory: u64,
+    util: f64,
+}
+
+const GPUS: usize = 8;
+const GPU_USERS: usize = 12;
+const GPU_MEMORY: u64 = 80 << 30;
+
 impl Workload {
+    fn with_gpus(kind: Kind) -> Self {
+        let mut w = Workload::new(kind);
+        w.gpus = (0..GPUS)
+            .map(|_| GpuGen {
+                util: 0.0,
+                temperature: 40.0,
+                power: 80.0,
+            })
+            .collect();
+        for user in 0..GPU_USERS {
+            for k in 0..1 + user % 2 {
+                w.holders.push(Holder {
+                    user,
+                    pid: 900_000 + (user * 2 + k) as u32,
+                    device: (user + k * 5) % GPUS,
+                    memory: (4 + w.rng.next() % 30) << 30,
+                    util: (w.rng.next() % 100) as f64,
+                });
+            }
+        }
+        w
+    }
+
+    /// The GPUs, their processes and the users' sums, as `derive::gpu` makes them.
+    fn gpu_step(&mut self, mut s: Snap) -> Snap {
+        use crate::model::{GpuDevice, GpuProcess, UserGpu};
+        if self.gpus.is_empty() {
+            return s;
+        }
+        let rng = &mut self.rng;
+        for h in &mut self.holders {
+            h.util = rng.walk(h.util, 4.0, 0.0, 100.0).round();
+            if rng.unit() < 0.01 {
+                h.memory += 2 << 20;
+            }
+        }
+        for (i, g) in self.gpus.iter_mut().enumerate() {
+            let mine = self.holders.iter().filter(|h| h.device == i);
+            g.util = mine.map(|h| h.util).sum::<f64>().min(100.0);
+            g.temperature = (35.0 + g.util * 0.45 + (rng.unit() - 0.5) * 2.0).round();
+            g.power = ((60.0 + g.util * 3.4 + (rng.unit() - 0.5) * 20.0) * 1000.0).round() / 1000.0;
+        }
+        let users: Vec<(u32, Arc<str>)> = self
+            .users
+            .iter()
+            .map(|u| (u.uid, Arc::from(u.name.as_str())))
+            .collect();
+        let id = |i: usize| -> Arc<str> {
+            Arc::from(format!("GPU-{i:08x}-0000-0000-0000-000000000000"))
+        };
+        for (i, g) in self.gpus.iter().enumerate() {
+            let used: u64 = self
+                .holders
+                .iter()
+                .filter(|h| h.device == i)
+                .map(|h| h.memory)
+                .sum();
+            s.0.gpu.devices.push(GpuDevice {
+                index: i as u32,
+                id: id(i),
+                name: "NVIDIA H100 80GB HBM3".into(),
+                driver: "nvidia".into(),
+                mig: None,
+                utilization_percent: Some(g.util),
+                memory_used_bytes: Some(used),
+                memory_total_bytes: Some(GPU_MEMORY),
+                memory_percent: Some(used as f64 / GPU_MEMORY as f64 * 100.0),
+                temperature_celsius: Some(g.temperature),
+                power_watts: Some(g.power),
+                processes: self.holders.iter().filter(|h| h.device == i).count() as u64,
+            });
+        }
+        for h in &self.holders {
+            let (uid, user) = users[h.user].clone();
+            s.0.gpu.processes.push(GpuProcess {
+                pid: h.pid,
+                uid: Some(uid),
+                user: Some(user),
+                name: Some("python3".into()),
+                device: id(h.device),
+                device_index: h.device as u32,
+                kind: "compute".into(),
+                memory_bytes: Some(h.memory),
+                utilization_percent: Some(h.util),
+            });
+        }
+        for (k, (uid, _)) in users.iter().enumerate().take(GPU_USERS) {
+            let mine: Vec<&Holder> = self.holders.iter().filter(|h| h.user == k).collect();
+            let memory: u64 = mine.iter().map(|h| h.memory).sum();
+            if let Some(u) = s.0.users.iter_mut().find(|u| u.uid == *uid) {
+                u.gpu = Some(UserGpu {
+                    devices: mine.len() as u32,
+                    device_ids: mine.iter().map(|h| id(h.device)).collect(),
+                    memory_bytes: memory,
+                    memory_percent: memory as f64 / (GPUS as u64 * GPU_MEMORY) as f64 * 100.0,
+                    utilization_percent: mine.iter().map(|h| h.util).sum::<f64>() / GPUS as f64,
+                    processes: mine.len() as u64,
+                });
+            }
+        }
+        s
+    }
+
     fn new(kind: Kind) -> Self {
         let mut w = Workload {
             kind,
+            gpus: Vec::new(),
+            holders: Vec::new(),
             rng: Rng(0x9E37_79B9_7F4A_7C15),
             users: Vec::new(),
             next_pid: 1000,
@@ -207,7 +339,7 @@ impl Workload {
                 s = s.top(p.pid, "python3", &p.cmd, p.cpu, p.mem);
             }
         }
-        s
+        self.gpu_step(s)
     }
 }
 
@@ -342,7 +474,7 @@ fn mb(b: f64) -> f64 {
 #[test]
 #[ignore = "budget measurement: minutes in a release build"]
 fn budget_file_size_per_week() {
-    let m = file_size_per_week(Kind::Typical);
+    let m = file_size_per_week(Workload::new(Kind::Typical));
     assert!(m.per_week < 50e6, "{:.1} MB per week", mb(m.per_week));
 }
 
@@ -352,12 +484,40 @@ fn budget_file_size_per_week() {
 #[test]
 #[ignore = "budget measurement: minutes in a release build"]
 fn budget_file_size_per_week_worst_case() {
-    let m = file_size_per_week(Kind::Busy);
+    let m = file_size_per_week(Workload::new(Kind::Busy));
     assert!(
         m.packed_per_row < 1.4 * m.entropy_per_row,
         "packed {:.2} bytes per user-sample against {:.2} of entropy",
         m.packed_per_row,
         m.entropy_per_row
+    );
+}
+
+/// The typical workload on a GPU server: what the GPU figures cost per sample, beside the same
+/// run without them (`budget_file_size_per_week`).
+#[test]
+#[ignore = "budget measurement: minutes in a release build"]
+fn budget_file_size_per_week_with_gpus() {
+    let plain = file_size_per_week(Workload::new(Kind::Typical));
+    let gpus = file_size_per_week(Workload::with_gpus(Kind::Typical));
+    let samples = (DAY / INTERVAL) as f64 * 7.0;
+    println!(
+        "BUDGET size: {GPUS} GPUs, {GPU_USERS} users holding them: {:.1} MB per week against \
+         {:.1} MB without GPUs: {:.0} bytes per sample more ({:.0} and {:.0} bytes per sample)",
+        mb(gpus.per_week),
+        mb(plain.per_week),
+        (gpus.per_week - plain.per_week) / samples,
+        gpus.per_week / samples,
+        plain.per_week / samples
+    );
+    assert!(gpus.per_week > plain.per_week, "GPU figures are recorded");
+    // Measured: 302 bytes per sample, 280 of them the 8 GPUs' raw rows (35 bytes each, kept
+    // 48 h, then rolled up); the 12 users' GPU figures add 17 bytes per sample to the packed
+    // blocks (under 1.5 each). This guards against a change that costs more.
+    assert!(
+        gpus.per_week - plain.per_week < 320.0 * samples,
+        "{:.0} bytes per sample",
+        (gpus.per_week - plain.per_week) / samples
     );
 }
 
@@ -367,14 +527,14 @@ struct Measured {
     entropy_per_row: f64,
 }
 
-fn file_size_per_week(kind: Kind) -> Measured {
+fn file_size_per_week(mut w: Workload) -> Measured {
+    let kind = w.kind;
     let days: i64 = std::env::var("SYSMON_BUDGET_DAYS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1);
     let (_dir, path) = temp_db();
     let mut store = open(&path);
-    let mut w = Workload::new(kind);
     let samples = days * DAY / INTERVAL;
     let started = Instant::now();
     let mut times = Vec::with_capacity(samples as usize);
@@ -514,8 +674,10 @@ fn file_size_per_week(kind: Kind) -> Measured {
                 "sqlite_autoindex_commands",
             ],
         );
-        let minute_day = size_of(&parts, &["system_1m", "user_1m"]);
-        let hour_day = size_of(&parts, &["system_1h", "user_1h"]);
+        let gpu_raw_day = size_of(&parts, &["gpu_samples", "user_gpu_samples", "gpu_devices"]);
+        let minute_day = size_of(&parts, &["system_1m", "user_1m", "gpu_1m", "user_gpu_1m"]);
+        let hour_day = size_of(&parts, &["system_1h", "user_1h", "gpu_1h", "user_gpu_1h"]);
+        let raw_day = raw_day + gpu_raw_day;
         let steady = 2.0 * raw_day + 30.0 * minute_day + 365.0 * hour_day;
         println!(
             "BUDGET size: per day raw {:.1} MB, minute rollups {:.2} MB, hour rollups {:.3} MB",
@@ -579,7 +741,7 @@ fn budget_history_30_days() {
                     p.avg[i] = v;
                     p.max[i] = v * 1.5;
                 }
-                write_user(&tx, "user_1m", id, &[p]).expect("user");
+                write_keyed(&tx, &series::USERS, "user_1m", id, &[p]).expect("user");
             }
             bucket += MIN;
         }

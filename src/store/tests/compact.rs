@@ -304,6 +304,7 @@ fn a_version_1_file_is_converted() {
         let mut store = open(&path);
         put_hot(&mut store, from, to);
         // Make it what sysmon 1 wrote: no blocks table, no compaction watermark.
+        store.conn.execute_batch(UNDO_V4).expect("downgrade");
         store.conn.execute_batch(UNDO_V3).expect("downgrade");
         store
             .conn
@@ -316,7 +317,10 @@ fn a_version_1_file_is_converted() {
         let hot = count(&store, "SELECT COUNT(*) FROM user_samples");
         drop(store);
         let store = open(&path);
-        assert_eq!(store.stats().expect("stats").schema_version, 3);
+        assert_eq!(
+            store.stats().expect("stats").schema_version,
+            crate::store::schema::LATEST
+        );
         let packed = count(&store, "SELECT SUM(rows) FROM user_blocks");
         let left = count(&store, "SELECT COUNT(*) FROM user_samples");
         assert_eq!(packed + left, hot);

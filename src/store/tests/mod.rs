@@ -4,6 +4,7 @@ mod alerts;
 mod budget;
 mod compact;
 mod files;
+mod gpu;
 mod history;
 mod outbox;
 mod record;
@@ -45,6 +46,18 @@ pub(super) const UNDO_V3: &str = "
     ALTER TABLE samples DROP COLUMN disk_set;
     DROP TABLE disk_sets;
     DELETE FROM schema_version WHERE version = 3;
+";
+
+/// Turns a file back into what sysmon wrote before schema v4: no GPU tables.
+pub(super) const UNDO_V4: &str = "
+    DROP TABLE gpu_devices;
+    DROP TABLE gpu_samples;
+    DROP TABLE user_gpu_samples;
+    DROP TABLE gpu_1m;
+    DROP TABLE gpu_1h;
+    DROP TABLE user_gpu_1m;
+    DROP TABLE user_gpu_1h;
+    DELETE FROM schema_version WHERE version = 4;
 ";
 
 /// A snapshot under construction: `snap(T0).cpu(50.0).user("alice", 1001, 30.0, 5.0)`.
@@ -160,6 +173,13 @@ impl Snap {
         self
     }
 
+    /// A GPU server (`derive::gpu::recorded_nvidia`): fills the snapshot's GPUs and the GPU
+    /// figures of its users with uid 1001 to 1003 (who hold GPUs there).
+    pub fn gpus(mut self) -> Self {
+        self.0.gpu = crate::derive::gpu::recorded_nvidia(&mut self.0.users);
+        self
+    }
+
     /// Adds a top process to the last user.
     pub fn top(mut self, pid: u32, name: &str, cmdline: &str, cpu: f64, mem_bytes: u64) -> Self {
         if let Some(u) = self.0.users.last_mut() {
@@ -268,6 +288,25 @@ pub(super) fn put_range(store: &mut Store, from: i64, to: i64, step: i64, f: imp
         put(store, &f(t), &[], &[]);
         t += step;
     }
+}
+
+/// Marks the file at `path` as written by a sysmon at schema `version`, and checks that opening
+/// it is refused with that version named.
+pub(super) fn assert_newer_refused(path: &std::path::Path, version: i64) {
+    let conn = rusqlite::Connection::open(path).expect("raw");
+    conn.execute("INSERT INTO schema_version VALUES (?1, 0)", [version])
+        .expect("bump");
+    drop(conn);
+    let err = Store::open(path).expect_err("newer schema");
+    assert!(
+        matches!(err, super::StoreError::NewerSchema { found, .. } if found == version),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("version {version}")) && msg.contains("newer"),
+        "{msg}"
+    );
 }
 
 /// Approximate equality for figures that went through hundredths.

@@ -602,6 +602,7 @@ pub fn recorded() -> crate::store::RecordedState {
                     top(5001, "cc1plus", "cc1plus -O2 huge.cpp", 99.0),
                     top(5002, "ld", "ld -o \x1b[2Jout", 80.0),
                 ],
+                gpu: None,
             },
             RecordedUser {
                 uid: 1002,
@@ -612,6 +613,7 @@ pub fn recorded() -> crate::store::RecordedState {
                 memory_bytes: 300 * MIB,
                 processes: 2,
                 top_processes: vec![top(6001, HOSTILE, HOSTILE, 20.0)],
+                gpu: None,
             },
         ],
         alerts: stored,
@@ -642,6 +644,7 @@ pub fn recorded() -> crate::store::RecordedState {
                 samples: 2100,
             },
         ],
+        gpus: Vec::new(),
     }
 }
 
@@ -701,4 +704,50 @@ pub fn history() -> crate::ui::history::HistoryData {
             .collect(),
         users: vec!["alice".into(), "bob".into(), HOSTILE.into()],
     }
+}
+
+/// A database holding an hour of a GPU server (`derive::gpu::recorded_nvidia`) recorded every
+/// 30 s up to [`AT`], with GPU 0 busier as the hour goes on. Alice (1001),
+/// bob (1002) and carol (1003) hold GPUs; dave (1004) does not. Returns the store and the
+/// snapshots recorded.
+pub fn gpu_database(path: &std::path::Path) -> (crate::store::Store, Vec<Snapshot>) {
+    let mut store = crate::store::Store::open(path).expect("open a database");
+    let tracker = crate::track::TrackerState::default();
+    let mut recorded = Vec::new();
+    for i in 0..120i64 {
+        let mut s = Snapshot {
+            at: Timestamp(AT.0 - (119 - i) * 30_000),
+            interval_secs: 30.0,
+            host: "gpu-node-07".into(),
+            ..Snapshot::default()
+        };
+        s.system.cpu.count = 8;
+        s.system.cpu.total = cpu(30.0 + (i % 9) as f64);
+        s.system.memory.total_bytes = 64 * GIB;
+        s.system.memory.used_percent = 40.0;
+        for (uid, name, busy) in [
+            (1001, "alice", 20.0),
+            (1002, "bob", 5.0),
+            (1003, "carol", 1.0),
+        ] {
+            let mut u = UserStats::new(uid, Arc::from(name));
+            u.cpu_percent = busy;
+            u.memory_percent = 2.0;
+            u.tracked = true;
+            s.users.push(u);
+        }
+        s.users.push(UserStats::new(1004, Arc::from("dave")));
+        s.gpu = crate::derive::gpu::recorded_nvidia(&mut s.users);
+        s.gpu.devices[0].utilization_percent = Some(i as f64 * 100.0 / 119.0);
+        store
+            .record(&crate::store::Record {
+                snapshot: &s,
+                events: &[],
+                mails: &[],
+                tracker: &tracker,
+            })
+            .expect("record");
+        recorded.push(s);
+    }
+    (store, recorded)
 }

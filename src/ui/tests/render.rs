@@ -625,6 +625,73 @@ fn history_charts_for_the_machine_alone() {
     check("history_machine", &s);
 }
 
+/// A GPU server's database: the GPU charts appear beside the others, and the user's GPU memory
+/// under theirs. (Without GPUs the charts are the ones above, unchanged.)
+#[test]
+fn history_charts_with_gpus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, _) = fixture::gpu_database(&dir.path().join("sysmon.db"));
+    let (since, until) = (
+        crate::model::Timestamp(fixture::AT.0 - 3_600_000),
+        fixture::AT,
+    );
+    let h = store
+        .history(&crate::store::HistoryQuery {
+            since,
+            until,
+            user: Some("alice".into()),
+            max_points: Some(120),
+        })
+        .expect("history");
+    let users = store.users_between(since, until).expect("users");
+    let mut s = with(&[Action::Down, Action::History]);
+    s.view = crate::ui::state::View::History(crate::ui::state::HistoryView {
+        user: Some("alice".into()),
+    });
+    s.history = Some(crate::ui::history::from_store(
+        &h,
+        since,
+        until,
+        Some("alice"),
+        users,
+    ));
+    check("history_gpus", &s);
+    // The same range without GPU figures: the charts of before, no more.
+    let mut plain = h.clone();
+    plain.gpus.clear();
+    plain.user_gpu.clear();
+    let labels: Vec<String> =
+        crate::ui::history::from_store(&plain, since, until, Some("alice"), Vec::new())
+            .series
+            .into_iter()
+            .map(|s| s.label)
+            .collect();
+    assert_eq!(
+        labels,
+        [
+            "CPU",
+            "Memory",
+            "Load (1 min)",
+            "Network rx+tx",
+            "alice CPU",
+            "alice memory"
+        ]
+    );
+    let t = text(&buffer(&s, 160, 48));
+    // GPU 0 climbs from 0 to 100 %; GPU 1, split into MIG instances, reports no utilization
+    // and counts as idle: a mean of 25 % over the two.
+    assert!(
+        t.contains("GPU utilization (2 GPUs, mean)  avg 25.0%  max 50.0%"),
+        "{t}"
+    );
+    // 42 of the two GPUs' 160 GiB in use; alice holds 30 of them.
+    assert!(t.contains("GPU memory  avg 26.2%"), "{t}");
+    assert!(
+        t.contains("alice GPU memory (of all GPUs)  avg 18.8%"),
+        "{t}"
+    );
+}
+
 #[test]
 fn history_user_picker() {
     let mut s = with(&[Action::Down, Action::History]);
@@ -810,6 +877,59 @@ fn tiny_terminals_do_not_panic() {
     }
 }
 
+/// Time travel to a moment of a GPU server gives the views the model fields the live view had:
+/// each user's GPU figures and devices, each GPU's figures.
+#[test]
+fn time_travel_carries_the_gpus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (store, recorded) = fixture::gpu_database(&dir.path().join("sysmon.db"));
+    let live = recorded.last().expect("a snapshot");
+    let rec = store
+        .state_at(fixture::AT)
+        .expect("state")
+        .expect("a moment");
+    let feed = crate::ui::travel::feed_from(&rec, "gpu-node-07", &crate::config::Config::default());
+    let past = &feed.snapshot;
+    assert_eq!(past.gpu.devices.len(), live.gpu.devices.len());
+    for d in &live.gpu.devices {
+        let p = past
+            .gpu
+            .devices
+            .iter()
+            .find(|p| p.id == d.id)
+            .unwrap_or_else(|| panic!("{} travelled", d.id));
+        assert_eq!((p.index, &p.name, &p.driver), (d.index, &d.name, &d.driver));
+        assert_eq!(p.mig.map(|m| m.parent_index), d.mig.map(|m| m.parent_index));
+        assert_eq!(p.memory_used_bytes, d.memory_used_bytes);
+        assert_eq!(p.memory_total_bytes, d.memory_total_bytes);
+        assert_eq!(p.temperature_celsius, d.temperature_celsius);
+        assert_eq!(p.power_watts, d.power_watts);
+        assert_eq!(p.processes, d.processes);
+        let near = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => (a - b).abs() < 0.005 + 1e-9,
+            (a, b) => a == b,
+        };
+        assert!(near(p.utilization_percent, d.utilization_percent), "{p:?}");
+        assert!(near(p.memory_percent, d.memory_percent), "{p:?}");
+    }
+    for u in &live.users {
+        let p = past.users.iter().find(|p| p.uid == u.uid);
+        match (&u.gpu, p.and_then(|p| p.gpu.as_ref())) {
+            (Some(g), Some(pg)) => {
+                assert_eq!(pg.device_ids, g.device_ids, "{}", u.name);
+                assert_eq!((pg.devices, pg.memory_bytes), (g.devices, g.memory_bytes));
+                assert_eq!(pg.processes, g.processes);
+                assert!((pg.memory_percent - g.memory_percent).abs() < 0.005 + 1e-9);
+                assert!((pg.utilization_percent - g.utilization_percent).abs() < 0.005 + 1e-9);
+            }
+            (None, None) => {}
+            (want, got) => panic!("{}: {want:?} became {got:?}", u.name),
+        }
+    }
+    // The per-process GPU list is not recorded.
+    assert!(past.gpu.processes.is_empty());
+}
+
 /// A held-idle alert's figure is how busy the user's busiest GPU is, where low is the trouble:
 /// shown as "busy" against the idle line, not as a value over a limit with a peak.
 #[test]
@@ -837,4 +957,45 @@ fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
     assert!(figure.contains("0.0% busy at 03:00:00"), "{figure}");
     assert!(figure.contains("idle under 5%"), "{figure}");
     assert!(!figure.contains("peak"), "{figure}");
+}
+
+/// The 8-GPU fixture machine recorded by the store and travelled back to: the live views draw
+/// the past moment's GPUs as they drew them live (a GPU line per device and MIG instance, the
+/// users' GPU columns).
+#[test]
+fn time_travel_to_a_gpu_server_draws_its_gpus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = crate::store::Store::open(&dir.path().join("sysmon.db")).expect("open");
+    let live = fixture::gpu_snapshot();
+    store
+        .record(&crate::store::Record {
+            snapshot: &live,
+            events: &[],
+            mails: &[],
+            tracker: &crate::track::TrackerState::default(),
+        })
+        .expect("record");
+    let rec = store.state_at(live.at).expect("state").expect("a moment");
+    let mut past = fixture::gpu_state();
+    past.arrive(crate::ui::travel::feed_from(
+        &rec,
+        "gpu-node-07",
+        &crate::config::Config::default(),
+    ));
+    check("gpu_travel", &past);
+    let now = text(&buffer(&fixture::gpu_state(), 160, 48));
+    let then = text(&buffer(&past, 160, 48));
+    // The system pane's GPU lines, figure for figure (the pane is the left half).
+    let gpu_lines: Vec<&str> = now
+        .lines()
+        .filter(|l| l.contains("GPU") && l.contains("GiB"))
+        .map(|l| l.get(..80).unwrap_or(l).trim_end())
+        .collect();
+    assert!(gpu_lines.len() >= 8, "{now}");
+    for line in gpu_lines {
+        assert!(
+            then.contains(line),
+            "{line:?} missing from the past:\n{then}"
+        );
+    }
 }
