@@ -215,11 +215,13 @@ fn gpu_users(out: &mut String, snap: &Snapshot) {
         .collect();
     if !unseen.is_empty() {
         let bytes: u64 = unseen.iter().filter_map(|p| p.memory_bytes).sum();
+        // A pid on two GPUs has an entry on each.
+        let pids: std::collections::BTreeSet<u32> = unseen.iter().map(|p| p.pid).collect();
         let _ = writeln!(
             out,
             "{} held by {} pid(s) the process scan did not see (exited, or in another pid namespace)",
             format::bytes(bytes),
-            unseen.len()
+            pids.len()
         );
     }
 }
@@ -266,6 +268,22 @@ mod tests {
         // Users holding no GPU are not in the GPU table; the exited pid's memory is told.
         assert!(!gpu_table.contains("bob "), "{gpu_table}");
         assert!(out.contains("2.0 GiB held by 1 pid(s) the process scan did not see"));
+        // The same exited pid on a second GPU is still one pid.
+        let mut twice = fixture::gpu_snapshot();
+        let mut again = twice
+            .gpu
+            .processes
+            .iter()
+            .find(|p| p.uid.is_none())
+            .expect("the fixture's exited pid")
+            .clone();
+        again.device_index = 7;
+        twice.gpu.processes.push(again);
+        let out2 = report(&twice);
+        assert!(
+            out2.contains("4.0 GiB held by 1 pid(s) the process scan did not see"),
+            "{out2}"
+        );
 
         let plain = report(&fixture::snapshot());
         assert!(!plain.contains("GPU"), "{plain}");

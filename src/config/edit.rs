@@ -125,12 +125,12 @@ mod tests {
         save_ui_columns(&path, &cols(&["command", "pid"])).expect("save");
         let c =
             Config::from_toml(&std::fs::read_to_string(&path).expect("read"), None).expect("valid");
-        assert_eq!(c.ui.columns, cols(&["command", "pid"]));
+        assert_eq!(c.ui.columns, Some(cols(&["command", "pid"])));
         assert_eq!(c.ui.refresh_secs, 1.0);
         let err = save_ui_columns(&path, &cols(&["gpu"])).expect_err("unknown column");
         assert!(err.to_string().contains("gpu"), "{err}");
         let c = Config::from_toml(&std::fs::read_to_string(&path).expect("read"), None)
             .expect("the old file is whole");
-        assert_eq!(c.ui.columns, cols(&["command", "pid"]));
+        assert_eq!(c.ui.columns, Some(cols(&["command", "pid"])));
     }
 }

@@ -140,8 +140,11 @@ impl Default for Filtering {
 #[serde(deny_unknown_fields, default)]
 pub struct Ui {
     pub refresh_secs: f64,
-    /// The process list's columns, in order (names from [`PROCESS_COLUMNS`]).
-    pub columns: Vec<String>,
+    /// The process list's columns, in order (names from [`PROCESS_COLUMNS`]). None: not set,
+    /// [`DEFAULT_COLUMNS`] with the GPU ones on a machine with GPUs; a list that is set is shown
+    /// as it is, so one that leaves the GPU columns out keeps them out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
 }
 
 /// The process list's columns `[ui] columns` may name, in the default order.
@@ -160,7 +163,7 @@ impl Default for Ui {
     fn default() -> Self {
         Ui {
             refresh_secs: 2.0,
-            columns: DEFAULT_COLUMNS.iter().map(|c| c.to_string()).collect(),
+            columns: None,
         }
     }
 }

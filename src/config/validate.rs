@@ -57,8 +57,8 @@ pub(super) fn validate(c: &Config) -> Result<(), ValueError> {
     )?;
 
     range_f64(&["ui", "refresh_secs"], c.ui.refresh_secs, 0.1, 3600.0)?;
-    let cols = &c.ui.columns;
-    if cols.is_empty() {
+    let cols = c.ui.columns.as_deref().unwrap_or_default();
+    if c.ui.columns.is_some() && cols.is_empty() {
         return err(&["ui", "columns"], "must name at least one column".into());
     }
     for (i, name) in cols.iter().enumerate() {

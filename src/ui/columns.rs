@@ -175,15 +175,16 @@ pub fn at(columns: &[Column], width: usize, x: usize) -> Option<Column> {
 }
 
 /// The columns a `[ui] columns` list names, in its order (the config was validated, so every
-/// name is known; an unknown one is skipped rather than trusted). The default list gains the
-/// GPU columns after RES on a machine with GPUs; a list the admin chose is kept as it is.
-pub fn from_names(names: &[String], gpus: bool) -> Vec<Column> {
-    let mut chosen: Vec<Column> = names.iter().filter_map(|n| Column::parse(n)).collect();
-    let default = names
+/// name is known; an unknown one is skipped rather than trusted). Without a list, the default
+/// one, with the GPU columns after RES on a machine with GPUs; a list the admin chose (in the
+/// file or with F2) is kept as it is, GPU columns left out included.
+pub fn from_names(names: Option<&[String]>, gpus: bool) -> Vec<Column> {
+    let mut chosen: Vec<Column> = names
+        .unwrap_or_default()
         .iter()
-        .map(String::as_str)
-        .eq(DEFAULT_COLUMNS.iter().copied());
-    if chosen.is_empty() || default {
+        .filter_map(|n| Column::parse(n))
+        .collect();
+    if chosen.is_empty() {
         chosen = DEFAULT_COLUMNS
             .iter()
             .filter_map(|n| Column::parse(n))
@@ -228,16 +229,17 @@ mod tests {
     #[test]
     fn gpu_columns_join_the_default_list_only_on_a_machine_with_gpus() {
         let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let default = names(DEFAULT_COLUMNS);
-        assert_eq!(from_names(&default, false).len(), 9);
-        let with = from_names(&default, true);
+        assert_eq!(from_names(None, false).len(), 9);
+        let with = from_names(None, true);
         assert_eq!(with[5..8], [Column::Res, Column::GpuMem, Column::GpuUtil]);
         // A list the admin chose is theirs, GPUs or not.
         let chosen = names(&["pid", "gpu_mem", "command"]);
         let want = [Column::Pid, Column::GpuMem, Column::Command];
-        assert_eq!(from_names(&chosen, false), want);
-        assert_eq!(from_names(&names(&["pid", "command"]), true).len(), 2);
-        assert_eq!(from_names(&[], true), with);
+        assert_eq!(from_names(Some(&chosen), false), want);
+        assert_eq!(from_names(Some(&names(&["pid", "command"])), true).len(), 2);
+        // The default nine named on purpose (F2 with the GPU columns unticked) stay nine.
+        let nine = names(DEFAULT_COLUMNS);
+        assert_eq!(from_names(Some(&nine), true).len(), 9);
     }
 
     #[test]

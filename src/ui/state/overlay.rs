@@ -250,7 +250,7 @@ impl AppState {
             }
             Action::Enter => {
                 let chosen = c.chosen();
-                self.config.ui.columns = chosen.clone();
+                self.config.ui.columns = Some(chosen.clone());
                 self.effects.push(Effect::SaveColumns(chosen));
                 return None;
             }

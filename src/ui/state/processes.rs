@@ -87,7 +87,7 @@ impl AppState {
 
     /// The process list's columns, in the configured order.
     pub fn columns(&self) -> Vec<Column> {
-        columns::from_names(&self.config.ui.columns, self.has_gpus())
+        columns::from_names(self.config.ui.columns.as_deref(), self.has_gpus())
     }
 
     /// Whether the machine shown has GPUs (the GPU columns are offered only then).

@@ -1651,7 +1651,7 @@ mod process_list {
     #[test]
     fn configured_columns_are_used_in_their_order() {
         let mut s = fixture::state();
-        s.config.ui.columns = vec!["command".into(), "pid".into()];
+        s.config.ui.columns = Some(vec!["command".into(), "pid".into()]);
         assert_eq!(s.columns(), vec![Column::Command, Column::Pid]);
         press(&mut s, &[key('p'), key('>')]);
         let View::Processes(pv) = &s.view else {
@@ -1795,7 +1795,10 @@ mod column_chooser {
         let want = [
             "command", "pid", "state", "cpu", "mem", "res", "threads", "time",
         ];
-        assert_eq!(s.config.ui.columns, want);
+        assert_eq!(
+            s.config.ui.columns.as_deref(),
+            Some(&want.map(String::from)[..])
+        );
         assert_eq!(s.columns()[0], Column::Command);
         assert!(!s.columns().contains(&Column::User));
         assert_eq!(
@@ -1809,14 +1812,35 @@ mod column_chooser {
     #[test]
     fn esc_leaves_the_columns_and_one_always_stays() {
         let mut s = fixture::state();
-        s.config.ui.columns = vec!["pid".into()];
+        s.config.ui.columns = Some(vec!["pid".into()]);
         press(&mut s, &[key('p'), code(KeyCode::F(2)), key(' ')]);
         let Some(Overlay::Columns(c)) = &s.overlay else {
             panic!("chooser closed")
         };
         assert_eq!(c.chosen(), vec!["pid".to_string()], "the last one stays");
         press(&mut s, &[code(KeyCode::Down), key(' '), code(KeyCode::Esc)]);
-        assert_eq!(s.config.ui.columns, vec!["pid".to_string()]);
+        assert_eq!(s.config.ui.columns, Some(vec!["pid".to_string()]));
         assert!(s.take_effects().is_empty());
+    }
+
+    /// On a machine with GPUs the default list shows GPU MEM and GPU%; unticking both with F2
+    /// leaves the nine default names, which must not bring them back.
+    #[test]
+    fn f2_hides_the_gpu_columns_for_good() {
+        let mut s = fixture::gpu_state();
+        assert!(s.columns().contains(&Column::GpuMem));
+        press(&mut s, &[key('p'), code(KeyCode::F(2))]);
+        for _ in 0..6 {
+            press(&mut s, &[code(KeyCode::Down)]);
+        }
+        press(&mut s, &[key(' '), code(KeyCode::Down), key(' ')]);
+        press(&mut s, &[code(KeyCode::Enter)]);
+        let nine: Vec<String> = crate::config::DEFAULT_COLUMNS
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        assert_eq!(s.config.ui.columns.as_ref(), Some(&nine));
+        assert!(!s.columns().iter().any(|c| c.is_gpu()), "{:?}", s.columns());
+        assert_eq!(s.take_effects(), vec![Effect::SaveColumns(nine)]);
     }
 }
