@@ -122,11 +122,12 @@ impl GpuStats {
             .map(|d| d.label())
     }
 
-    /// The highest utilization among the devices `user` holds memory on; None when they hold
-    /// none, or no such device reports its utilization.
-    pub fn busiest_held_by(&self, user: &str) -> Option<f64> {
+    /// The highest utilization among `devices` (ids) that `user` still holds memory on; None
+    /// when they hold none of them, or none of those reports its utilization.
+    pub fn busiest_held_by(&self, user: &str, devices: &[String]) -> Option<f64> {
         self.devices
             .iter()
+            .filter(|d| devices.iter().any(|id| **id == *d.id))
             .filter(|d| {
                 self.processes.iter().any(|p| {
                     p.device == d.id

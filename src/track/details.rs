@@ -5,6 +5,8 @@
 //! Names of users and processes come from the snapshot, already stripped of control characters;
 //! they are written here as plain text only, and each sink escapes them for its own medium.
 
+use std::collections::HashSet;
+
 use super::firing::Facts;
 use super::scene::Scene;
 use super::text;
@@ -140,24 +142,19 @@ fn recommendation(facts: &Facts, heaviest: Option<&UserSummary>, at: Timestamp) 
 /// Advice for GPU memory held idle, naming the processes that hold it.
 fn idle_advice(scene: &Scene, facts: &Facts) -> String {
     let user = facts.key.subject.as_str();
-    let labels: Vec<&str> = facts.idle.iter().map(|d| d.label.as_str()).collect();
-    let mut holders: Vec<String> = scene
+    // The list is by device then pid: a process on several idle devices is named once, where
+    // it first appears.
+    let mut named = HashSet::new();
+    let holders: Vec<String> = scene
         .snap
         .gpu
         .processes
         .iter()
         .filter(|p| p.user.as_deref() == Some(user) && p.memory_bytes.is_some_and(|b| b > 0))
-        .filter(|p| {
-            scene
-                .snap
-                .gpu
-                .devices
-                .iter()
-                .any(|d| d.id == p.device && labels.contains(&d.label().as_str()))
-        })
+        .filter(|p| facts.idle.iter().any(|d| *d.device == *p.device))
+        .filter(|p| named.insert(p.pid))
         .map(|p| format!("{} (pid {})", p.name.as_deref().unwrap_or("?"), p.pid))
         .collect();
-    holders.dedup();
     let what = match holders.as_slice() {
         [] => "their processes".to_string(),
         [one] => format!("their process {one}"),

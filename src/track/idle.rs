@@ -101,14 +101,23 @@ pub(crate) fn idle_readings(snap: &Snapshot, config: &Config) -> Vec<IdleReading
 
 /// The idle clocks of every user holding an idle device, by user then device id. A run's values
 /// are the device's utilization, so its peak is the busiest the device was while idle.
+///
+/// It also remembers which devices each user had held idle for their whole window at the last
+/// sample: those are what the user's held-idle alert is about, so when the alert clears, its
+/// closing figure comes from them and not from the user's other, busy devices.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub(crate) struct IdleBook {
     users: BTreeMap<String, BTreeMap<String, Run>>,
+    /// Device ids, by user; absent from states saved before it was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    held: BTreeMap<String, Vec<String>>,
 }
 
 /// A device a user has held idle for their whole window.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct IdleDevice {
+    /// [`GpuDevice::id`].
+    pub device: String,
     pub label: String,
     pub memory_bytes: u64,
     /// Utilization now, and the highest since the clock started.
@@ -146,9 +155,33 @@ impl IdleBook {
         self.users = next;
     }
 
-    /// Forgets every clock (after a break in the samples).
+    /// Forgets every clock (after a break in the samples). The devices held idle at the last
+    /// sample are kept: an alert still open about them closes on their figures.
     pub fn reset(&mut self) {
         self.users.clear();
+    }
+
+    /// Records the devices each user holds idle for their whole window in this sample; call it
+    /// once the sample's alerts are settled, which read the previous sample's with
+    /// [`IdleBook::held_at_last_sample`].
+    pub fn remember_held(&mut self, readings: &[IdleReading], at: Timestamp) {
+        self.held = readings
+            .iter()
+            .filter_map(|r| {
+                let ids: Vec<String> = self
+                    .held_idle(r, at)
+                    .into_iter()
+                    .map(|d| d.device)
+                    .collect();
+                (!ids.is_empty()).then(|| (r.name.clone(), ids))
+            })
+            .collect();
+    }
+
+    /// The ids of the devices `user` held idle for their whole window at the last sample
+    /// remembered; empty when none.
+    pub fn held_at_last_sample(&self, user: &str) -> &[String] {
+        self.held.get(user).map_or(&[], Vec::as_slice)
     }
 
     /// The devices `reading`'s user has held idle for at least their window, in device order.
@@ -165,6 +198,7 @@ impl IdleBook {
             .filter_map(|holding| {
                 let run = clocks.get(&holding.device)?;
                 (run.elapsed_ms(at) >= after).then(|| IdleDevice {
+                    device: holding.device.clone(),
                     label: holding.label.clone(),
                     memory_bytes: holding.memory_bytes,
                     utilization: holding.utilization.map_or(0.0, finite_or_zero),

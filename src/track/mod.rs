@@ -116,6 +116,7 @@ impl Tracker {
                 .alerts
                 .reconcile(firing, snap.at, policy, |key| scene.value_of(key)),
         );
+        state.idle.remember_held(&idle, snap.at);
         state.last_sample = Some(snap.at);
         events
     }

@@ -6,7 +6,7 @@
 use super::figures::{Levels, Reading, SystemFigures};
 use super::idle::{IdleBook, IdleReading};
 use super::persistence::{UserBook, UserReading};
-use crate::model::{AlertKey, AlertKind, PersistentEpisode, Snapshot, Timestamp};
+use crate::model::{AlertKey, AlertKind, Metric, PersistentEpisode, Snapshot, Timestamp};
 
 pub(crate) struct Scene<'a> {
     pub snap: &'a Snapshot,
@@ -73,11 +73,24 @@ impl<'a> Scene<'a> {
                 .users
                 .iter()
                 .find(|u| u.name == key.subject && u.follows(key.metric))
-                .map(|u| u.value(key.metric)),
-            // The busiest device the user still holds: a held-idle alert clears when that rises
-            // above the limit or the memory is freed (nothing left to measure).
-            AlertKind::GpuIdle => self.snap.gpu.busiest_held_by(&key.subject),
+                .map(|u| u.value(key.metric))
+                .or_else(|| self.gpu_memory_freed(key)),
+            // The busiest of the devices the alert was about that the user still holds: it
+            // clears when one of them is busy again or the memory there is freed (nothing left
+            // to measure). The user's other devices are not what the alert is about.
+            AlertKind::GpuIdle => self.snap.gpu.busiest_held_by(
+                &key.subject,
+                self.idle_book.held_at_last_sample(&key.subject),
+            ),
             AlertKind::Recovery => None,
         }
+    }
+
+    /// 0 % for a GPU memory alert whose user is still on the machine but holds no GPU memory
+    /// any more: a user followed on GPU memory alone is then no longer among the readings, yet
+    /// what they hold is measured, and it is nothing.
+    fn gpu_memory_freed(&self, key: &AlertKey) -> Option<f64> {
+        let user = self.snap.user(&key.subject)?;
+        (key.metric == Metric::GpuMemory && user.gpu.is_none()).then_some(0.0)
     }
 }

@@ -90,7 +90,9 @@ impl AlertOp {
 
 /// The figure `key` watches, in `snapshot`: what an alert's details show as "now" beside the
 /// value recorded with the alert. None when the subject is not in the sample (a user who has
-/// logged out, a disk that could not be examined).
+/// logged out, a disk that could not be examined), and for a held-idle alert: its figure comes
+/// from the devices held idle, which the alert does not record, and the user's other devices
+/// would give a wrong one.
 pub fn current_value(snapshot: &Snapshot, key: &AlertKey) -> Option<f64> {
     let sys = &snapshot.system;
     match (key.kind, key.metric) {
@@ -112,7 +114,6 @@ pub fn current_value(snapshot: &Snapshot, key: &AlertKey) -> Option<f64> {
                 Metric::Cpu | Metric::Disk => u.cpu_percent,
             })
         }
-        (AlertKind::GpuIdle, _) => snapshot.gpu.busiest_held_by(&key.subject),
-        (AlertKind::Recovery, _) => None,
+        (AlertKind::GpuIdle | AlertKind::Recovery, _) => None,
     }
 }

@@ -212,6 +212,133 @@ fn a_user_on_two_devices_idle_on_one_is_told_about_that_one() {
     assert_eq!((a.value, a.details.duration_secs), (3.0, 900));
 }
 
+/// The recovery notice of `key` among `events`: its message and recorded value.
+fn recovery(events: &[Event], key: &AlertKey) -> (String, f64) {
+    events
+        .iter()
+        .find_map(|e| match e {
+            Event::Recovery(a) if a.key == *key => Some((a.message.clone(), a.value)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no recovery of {key} in {events:?}"))
+}
+
+/// A held-idle alert is about the idle devices only: the user's busy GPU elsewhere tells
+/// nothing about whether the idle one was freed or got busy.
+#[test]
+fn a_held_idle_alert_recovers_on_the_devices_it_is_about() {
+    let both = |at: i64, util0: f64| {
+        two_gpus(at, util0, 80.0)
+            .holds("alice", 1001, "GPU-0", 8.0)
+            .holds("alice", 1001, "GPU-1", 30.0)
+    };
+    // GPU 0 freed while GPU 1 stays busy.
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 600).map(|t| both(t, 1.0)));
+    assert_eq!(alert(&h, &idle_key()).value, 1.0);
+    let freed = two_gpus(660, 1.0, 80.0).holds("alice", 1001, "GPU-1", 30.0);
+    assert_eq!(
+        recovery(&h.events(&freed), &idle_key()),
+        (
+            "user alice idle GPU recovered: idle GPU memory freed".to_string(),
+            1.0
+        )
+    );
+
+    // GPU 0 busy again: its figure, not GPU 1's.
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 600).map(|t| both(t, 1.0)));
+    assert_eq!(
+        recovery(&h.events(&both(660, 20.0)), &idle_key()),
+        (
+            "user alice idle GPU recovered: busy again, 20.0% (idle under 5%)".to_string(),
+            20.0
+        )
+    );
+
+    // The devices remembered are those of the last sample, across a restart too.
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 600).map(|t| both(t, 1.0)));
+    let json = serde_json::to_string(&h.tracker.snapshot_state()).unwrap();
+    let mut after = Harness {
+        tracker: Tracker::restore(
+            &h.config,
+            serde_json::from_str(&json).unwrap(),
+            Timestamp::from_secs(600),
+        ),
+        config: h.config.clone(),
+    };
+    assert_eq!(
+        recovery(&after.events(&both(660, 20.0)), &idle_key()).0,
+        "user alice idle GPU recovered: busy again, 20.0% (idle under 5%)"
+    );
+}
+
+/// A user followed on GPU memory alone (below the CPU and memory minimums) who frees it all is
+/// still on the machine: their GPU memory is 0 %, not unmeasured.
+#[test]
+fn freeing_all_gpu_memory_recovers_at_zero() {
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 600).map(|t| {
+        two_gpus(t, 90.0, 90.0)
+            .user("alice", 1001, 0.0, 1.0)
+            .holds("alice", 1001, "GPU-0", 50.0)
+            .holds("alice", 1001, "GPU-1", 50.0)
+    }));
+    let events = h.events(&two_gpus(660, 0.0, 0.0).user("alice", 1001, 0.0, 1.0));
+    assert_eq!(
+        recovery(&events, &AlertKey::user("alice", Metric::GpuMemory)),
+        (
+            "user alice GPU memory recovered: 0.0% (limit 50%)".to_string(),
+            0.0
+        )
+    );
+    assert_eq!(
+        recovery(
+            &events,
+            &AlertKey::persistent_user("alice", Metric::GpuMemory)
+        )
+        .0,
+        "user alice GPU memory recovered: 0.0% (limit 50%)"
+    );
+    // Gone from the machine, nothing is measured.
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 60).map(|t| {
+        two_gpus(t, 90.0, 90.0)
+            .user("alice", 1001, 0.0, 1.0)
+            .holds("alice", 1001, "GPU-0", 90.0)
+    }));
+    assert_eq!(
+        recovery(
+            &h.events(&two_gpus(120, 0.0, 0.0)),
+            &AlertKey::user("alice", Metric::GpuMemory)
+        )
+        .0,
+        "user alice GPU memory recovered: no longer measured"
+    );
+}
+
+/// A process holding memory on two idle GPUs is named once, in device order.
+#[test]
+fn held_idle_advice_names_each_process_once() {
+    let mut h = Harness::new(gpu_config());
+    h.feed_all(every(60, 0, 600).map(|t| {
+        snap(t)
+            .gpu(0, Some(0.0))
+            .gpu(1, Some(90.0))
+            .gpu(2, Some(0.0))
+            .holds_by(7001, "alice", 1001, "GPU-0", 4.0)
+            .holds_by(7002, "alice", 1001, "GPU-0", 4.0)
+            .holds_by(7003, "alice", 1001, "GPU-1", 4.0)
+            .holds_by(7001, "alice", 1001, "GPU-2", 4.0)
+    }));
+    let advice = alert(&h, &idle_key()).details.recommendation;
+    assert!(
+        advice.contains("end their processes python3 (pid 7001), python3 (pid 7002) (a forgotten"),
+        "{advice}"
+    );
+}
+
 #[test]
 fn without_gpus_nothing_happens_and_nothing_is_kept() {
     let mut h = Harness::new(gpu_config());

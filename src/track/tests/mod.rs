@@ -60,8 +60,8 @@ pub(super) struct Snap {
     disks: Vec<DiskUsage>,
     users: Vec<UserSpec>,
     gpus: Vec<GpuDevice>,
-    /// user, uid, device id, bytes.
-    gpu_procs: Vec<(String, u32, String, u64)>,
+    /// user, uid, device id, bytes, and the pid when the test chose one.
+    gpu_procs: Vec<(String, u32, String, u64, Option<u32>)>,
 }
 
 pub(super) fn snap(at_secs: i64) -> Snap {
@@ -167,10 +167,20 @@ impl Snap {
     }
 
     /// `user` holds `gib` GiB on the device `device` (its id: `GPU-0`, `MIG-1-0`).
-    pub fn holds(mut self, user: &str, uid: u32, device: &str, gib: f64) -> Self {
+    pub fn holds(self, user: &str, uid: u32, device: &str, gib: f64) -> Self {
+        self.holding(None, user, uid, device, gib)
+    }
+
+    /// The same, by process `pid` (one process may hold memory on several devices). Add
+    /// holdings in device order, as the collector lists them.
+    pub fn holds_by(self, pid: u32, user: &str, uid: u32, device: &str, gib: f64) -> Self {
+        self.holding(Some(pid), user, uid, device, gib)
+    }
+
+    fn holding(mut self, pid: Option<u32>, user: &str, uid: u32, device: &str, gib: f64) -> Self {
         let bytes = (gib * (1u64 << 30) as f64) as u64;
         self.gpu_procs
-            .push((user.to_string(), uid, device.to_string(), bytes));
+            .push((user.to_string(), uid, device.to_string(), bytes, pid));
         self
     }
 
@@ -194,7 +204,7 @@ impl Snap {
         };
         s.system.uptime_secs = 86_400.0;
         let mut users = self.users.clone();
-        for (name, uid, _, _) in &self.gpu_procs {
+        for (name, uid, ..) in &self.gpu_procs {
             if !users.iter().any(|u| &u.name == name) {
                 users.push(UserSpec {
                     name: name.clone(),
@@ -219,8 +229,8 @@ impl Snap {
             .gpu_procs
             .iter()
             .enumerate()
-            .map(|(n, (user, uid, device, bytes))| GpuProcess {
-                pid: 50_000 + n as u32,
+            .map(|(n, (user, uid, device, bytes, pid))| GpuProcess {
+                pid: pid.unwrap_or(50_000 + n as u32),
                 uid: Some(*uid),
                 user: Some(Arc::from(user.as_str())),
                 name: Some(Arc::from("python3")),
@@ -252,7 +262,11 @@ impl Snap {
                 memory_bytes,
                 memory_percent: memory_bytes as f64 * 100.0 / total.max(1) as f64,
                 utilization_percent: 0.0,
-                processes: mine.len() as u64,
+                processes: mine
+                    .iter()
+                    .map(|p| p.pid)
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .len() as u64,
             });
         }
     }

@@ -930,12 +930,10 @@ fn time_travel_carries_the_gpus() {
     assert!(past.gpu.processes.is_empty());
 }
 
-/// A held-idle alert's figure is how busy the user's busiest GPU is, where low is the trouble:
-/// shown as "busy" against the idle line, not as a value over a limit with a peak.
-#[test]
-fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
+/// The "Figure" line of the details of dave's held-idle alert (0 % busy, idle under 5 %, last
+/// updated `updated_secs_ago`) on the 8-GPU machine as `f` shows it.
+fn held_idle_figure(mut f: crate::ui::state::Feed, updated_secs_ago: i64) -> String {
     let mut s = fixture::gpu_state();
-    let mut f = fixture::gpu_feed();
     let mut idle = fixture::alert(
         crate::model::AlertKey::gpu_idle("dave"),
         crate::model::Severity::Medium,
@@ -944,19 +942,57 @@ fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
     );
     idle.value = 0.0;
     idle.threshold = 5.0;
+    idle.updated_at = crate::model::Timestamp(fixture::AT.0 - updated_secs_ago * 1000);
     f.alerts = vec![idle];
     f.stored.clear();
     s.ingest(f);
     s.apply(Action::NextPane);
     s.apply(Action::Enter);
     let screen = text(&buffer(&s, 160, 48));
-    let figure = screen
+    screen
         .lines()
         .find(|l| l.contains("Figure"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A held-idle alert's figure is how busy the GPUs held idle are, where low is the trouble:
+/// shown as "busy" against the idle line, not as a value over a limit with a peak.
+#[test]
+fn a_held_idle_alert_says_how_busy_the_gpu_is_not_a_limit_and_peak() {
+    let figure = held_idle_figure(fixture::gpu_feed(), 0);
     assert!(figure.contains("0.0% busy at 03:00:00"), "{figure}");
     assert!(figure.contains("idle under 5%"), "{figure}");
     assert!(!figure.contains("peak"), "{figure}");
+}
+
+/// The alert does not record which GPUs were held idle, so the view cannot tell how busy they are
+/// now; the user's busy GPUs elsewhere would give a wrong figure, so none is shown.
+#[test]
+fn a_held_idle_alert_shows_no_now_figure_from_the_users_other_gpus() {
+    let mut f = fixture::gpu_feed();
+    // dave also holds memory on GPU 0, which alice keeps busy.
+    let gpu = &mut f.snapshot.gpu;
+    let busy = gpu.devices.iter().find(|d| d.index == 0 && d.mig.is_none());
+    let busy = busy.expect("GPU 0").clone();
+    assert!(busy.utilization_percent.is_some_and(|u| u > 50.0));
+    let mut also = gpu
+        .processes
+        .iter()
+        .find(|p| p.user.as_deref() == Some("dave"))
+        .expect("dave on GPU 6")
+        .clone();
+    also.device = busy.id.clone();
+    also.device_index = busy.index;
+    gpu.processes.insert(0, also);
+    // Recorded a minute before the sample on screen: a "now" figure would be due.
+    let figure = held_idle_figure(f, 60);
+    assert!(
+        figure.contains("0.0% busy at 02:59:00; idle under 5%"),
+        "{figure}"
+    );
+    assert!(!figure.contains("now"), "{figure}");
+    assert!(!figure.contains("not in the current sample"), "{figure}");
 }
 
 /// The 8-GPU fixture machine recorded by the store and travelled back to: the live views draw

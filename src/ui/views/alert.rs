@@ -112,6 +112,14 @@ fn figure(state: &AppState, a: &Alert, now: Timestamp) -> String {
     } else {
         format!("at {}", super::header::clock(state, a.updated_at.0))
     };
+    if a.key.kind == AlertKind::GpuIdle {
+        // The figure is the busiest of the GPUs held idle: low is the trouble here. Which GPUs
+        // those were is not recorded with the alert, so there is no "now" beside it.
+        return format!(
+            "{:.1}% busy {when}; idle under {:.0}%",
+            a.value, a.threshold
+        );
+    }
     let current = state
         .shown()
         .and_then(|f| crate::ui::alerts::current_value(&f.snapshot, &a.key));
@@ -120,13 +128,6 @@ fn figure(state: &AppState, a: &Alert, now: Timestamp) -> String {
         Some(_) => String::new(),
         None => ", not in the current sample".to_string(),
     };
-    if a.key.kind == AlertKind::GpuIdle {
-        // The figure is the busiest GPU the user holds memory on: low is the trouble here.
-        return format!(
-            "{:.1}% busy {when}{current}; idle under {:.0}%",
-            a.value, a.threshold
-        );
-    }
     format!(
         "{:.1}% {when}{current}; limit {:.0}%, peak {:.1}%",
         a.value, a.threshold, a.peak
