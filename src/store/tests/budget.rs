@@ -521,6 +521,10 @@ fn budget_file_size_per_week_with_gpus() {
     );
 }
 
+/// The tables of hot rows, which hold the last window (and the delay) whatever the length of the
+/// run: a constant, not a rate.
+const HOT: [&str; 3] = ["user_samples", "user_gpu_samples", "gpu_samples"];
+
 struct Measured {
     per_week: f64,
     packed_per_row: f64,
@@ -562,7 +566,7 @@ fn file_size_per_week(mut w: Workload) -> Measured {
     // The hot rows are the last window's, whatever the length of the run: not a rate.
     let hot_bytes: f64 = parts
         .iter()
-        .filter(|(n, _)| n == "user_samples")
+        .filter(|(n, _)| HOT.contains(&n.as_str()))
         .map(|(_, b)| *b as f64)
         .sum();
     let per_week = (bytes - hot_bytes) * 7.0 / days as f64 + hot_bytes;
@@ -586,7 +590,7 @@ fn file_size_per_week(mut w: Workload) -> Measured {
         if per_week < 50e6 { "met" } else { "NOT met" }
     );
     for (name, size) in parts.iter().filter(|(_, b)| *b > 50_000) {
-        let week = if name == "user_samples" {
+        let week = if HOT.contains(&name.as_str()) {
             *size as f64
         } else {
             *size as f64 * 7.0 / days as f64
@@ -606,6 +610,21 @@ fn file_size_per_week(mut w: Workload) -> Measured {
         mb(packed_bytes as f64),
         packed_bytes as f64 / packed_rows as f64
     );
+    let (gpu_rows, gpu_bytes): (i64, i64) = store
+        .conn
+        .query_row(
+            "SELECT COALESCE(SUM(rows), 0), COALESCE(SUM(LENGTH(data)), 0) FROM gpu_blocks",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("GPU blocks");
+    if gpu_rows > 0 {
+        println!(
+            "BUDGET size: packed GPU blocks hold {gpu_rows} GPU-samples in {:.2} MB = {:.2} bytes each",
+            mb(gpu_bytes as f64),
+            gpu_bytes as f64 / gpu_rows as f64
+        );
+    }
     let entropy_per_row = entropy_per_user_sample(&store);
     println!(
         "BUDGET size: the workload's own information: {entropy_per_row:.2} bytes per user-sample \
