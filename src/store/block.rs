@@ -140,6 +140,17 @@ pub(super) fn put_column(out: &mut Vec<u8>, deltas: &[i64]) {
     }
 }
 
+/// Sample times as the change of the interval (delta of delta, from 0): a steady interval is
+/// all zeros.
+pub(super) fn time_steps(out: &mut Vec<i64>, times: impl Iterator<Item = i64>) {
+    let (mut prev_at, mut prev_step) = (0i64, 0i64);
+    for at in times {
+        let step = at.wrapping_sub(prev_at);
+        out.push(step.wrapping_sub(prev_step));
+        (prev_at, prev_step) = (at, step);
+    }
+}
+
 /// Reads varints off the front of a byte slice.
 pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
@@ -430,14 +441,8 @@ fn encode_rows(rows: &[UserRow], gpu: bool) -> Vec<Vec<u8>> {
     let mut cuts = Vec::with_capacity(PARTS);
     put_varint(&mut raw, n as u64);
 
-    // Times: delta of delta.
     let mut dod = Vec::with_capacity(n);
-    let (mut prev_at, mut prev_step) = (0i64, 0i64);
-    for r in rows {
-        let step = r.at.wrapping_sub(prev_at);
-        dod.push(step.wrapping_sub(prev_step));
-        (prev_at, prev_step) = (r.at, step);
-    }
+    time_steps(&mut dod, rows.iter().map(|r| r.at));
     put_column(&mut raw, &dod);
     cuts.push(raw.len());
     let figures: [fn(&UserRow) -> i64; 4] =

@@ -171,19 +171,9 @@ fn write_gpu_block(
     devices: &BTreeMap<i64, Vec<GpuSample>>,
 ) -> Result<(), StoreError> {
     let rows: usize = devices.values().map(Vec::len).sum();
-    if rows == 0 {
-        tx.execute("DELETE FROM gpu_blocks WHERE block = ?1", [window])
-            .ctx("deleting an empty GPU block")?;
-        return Ok(());
-    }
-    tx.prepare_cached(
-        "INSERT INTO gpu_blocks (block, rows, data) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (block) DO UPDATE SET rows = excluded.rows, data = excluded.data",
-    )
-    .ctx("preparing a GPU block write")?
-    .execute(params![window, rows as i64, gpu_block::encode(devices)])
-    .ctx("writing a GPU block")?;
-    Ok(())
+    put_block(tx, "gpu_blocks", window, rows, || {
+        gpu_block::encode(devices)
+    })
 }
 
 /// The GPU rows packed in one window's block (empty when there is none).
@@ -191,13 +181,7 @@ fn stored_gpu_block(
     conn: &Connection,
     window: i64,
 ) -> Result<BTreeMap<i64, Vec<GpuSample>>, StoreError> {
-    let data: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT data FROM gpu_blocks WHERE block = ?1")
-        .ctx("preparing a GPU block read")?
-        .query_row([window], |r| r.get(0))
-        .optional()
-        .ctx("reading a GPU block")?;
-    match data {
+    match block_data(conn, "gpu_blocks", window)? {
         Some(d) => gpu_block::decode(&d),
         None => Ok(BTreeMap::new()),
     }
@@ -273,19 +257,42 @@ pub(super) fn write_block(
     users: &BTreeMap<i64, Vec<UserRow>>,
 ) -> Result<(), StoreError> {
     let rows: usize = users.values().map(Vec::len).sum();
+    put_block(tx, "user_blocks", window, rows, || block::encode(users))
+}
+
+/// Writes a window's block of `rows` rows into `table` (`user_blocks`, `gpu_blocks`), or deletes
+/// it when there are none.
+fn put_block(
+    tx: &Transaction<'_>,
+    table: &str,
+    window: i64,
+    rows: usize,
+    encode: impl FnOnce() -> Vec<u8>,
+) -> Result<(), StoreError> {
     if rows == 0 {
-        tx.execute("DELETE FROM user_blocks WHERE block = ?1", [window])
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE block = ?1"))
+            .ctx("preparing a block deletion")?
+            .execute([window])
             .ctx("deleting an empty block")?;
         return Ok(());
     }
-    tx.prepare_cached(
-        "INSERT INTO user_blocks (block, rows, data) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (block) DO UPDATE SET rows = excluded.rows, data = excluded.data",
-    )
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table} (block, rows, data) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (block) DO UPDATE SET rows = excluded.rows, data = excluded.data"
+    ))
     .ctx("preparing a block write")?
-    .execute(params![window, rows as i64, block::encode(users)])
+    .execute(params![window, rows as i64, encode()])
     .ctx("writing a block")?;
     Ok(())
+}
+
+/// A window's block in `table`, as stored.
+fn block_data(conn: &Connection, table: &str, window: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    conn.prepare_cached(&format!("SELECT data FROM {table} WHERE block = ?1"))
+        .ctx("preparing a block read")?
+        .query_row([window], |r| r.get(0))
+        .optional()
+        .ctx("reading a block")
 }
 
 /// The rows packed in one window's block (empty when there is none).
@@ -294,13 +301,7 @@ pub(super) fn stored_block(
     window: i64,
     only: Option<i64>,
 ) -> Result<BTreeMap<i64, Vec<UserRow>>, StoreError> {
-    let data: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT data FROM user_blocks WHERE block = ?1")
-        .ctx("preparing a block read")?
-        .query_row([window], |r| r.get(0))
-        .optional()
-        .ctx("reading a block")?;
-    match data {
+    match block_data(conn, "user_blocks", window)? {
         Some(d) => block::decode(&d, only),
         None => Ok(BTreeMap::new()),
     }

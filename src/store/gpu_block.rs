@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use super::StoreError;
-use super::block::{Reader, put_column, unzigzag, zigzag};
+use super::block::{Reader, put_column, time_steps, unzigzag, zigzag};
 use super::codec::put_varint;
 
 const VERSION: u8 = 1;
@@ -90,12 +90,7 @@ pub(super) fn encode(devices: &BTreeMap<i64, Vec<GpuSample>>) -> Vec<u8> {
     }));
     let mut dod = Vec::new();
     for rows in devices.values() {
-        let (mut prev_at, mut prev_step) = (0i64, 0i64);
-        for r in rows {
-            let step = r.at.wrapping_sub(prev_at);
-            dod.push(step.wrapping_sub(prev_step));
-            (prev_at, prev_step) = (r.at, step);
-        }
+        time_steps(&mut dod, rows.iter().map(|r| r.at));
     }
     put_column(&mut raw, &dod);
     let per_device = |value: &dyn Fn(&GpuSample) -> Option<i64>| {
