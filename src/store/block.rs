@@ -92,11 +92,11 @@ fn corrupt(why: &str) -> StoreError {
     }
 }
 
-fn zigzag(v: i64) -> u64 {
+pub(super) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(super) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
@@ -113,7 +113,7 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 /// the rest of each as a varint. Deflate then sees the nearly uniform low bytes apart from the
 /// small, repetitive high parts and run lengths, which it codes in a bit or two, instead of
 /// varint bytes that mix both, and codes no symbol at all for each zero.
-fn put_column(out: &mut Vec<u8>, deltas: &[i64]) {
+pub(super) fn put_column(out: &mut Vec<u8>, deltas: &[i64]) {
     let g = deltas.iter().fold(0, |g, d| gcd(g, d.unsigned_abs()));
     // 0 (all zero) and 2^63 (only i64::MIN) cannot divide usefully.
     let g = if g == 0 || g > i64::MAX as u64 { 1 } else { g };
@@ -140,18 +140,29 @@ fn put_column(out: &mut Vec<u8>, deltas: &[i64]) {
     }
 }
 
+/// Sample times as the change of the interval (delta of delta, from 0): a steady interval is
+/// all zeros.
+pub(super) fn time_steps(out: &mut Vec<i64>, times: impl Iterator<Item = i64>) {
+    let (mut prev_at, mut prev_step) = (0i64, 0i64);
+    for at in times {
+        let step = at.wrapping_sub(prev_at);
+        out.push(step.wrapping_sub(prev_step));
+        (prev_at, prev_step) = (at, step);
+    }
+}
+
 /// Reads varints off the front of a byte slice.
-struct Reader<'a>(&'a [u8]);
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl Reader<'_> {
-    fn varint(&mut self) -> Result<u64, StoreError> {
+    pub(super) fn varint(&mut self) -> Result<u64, StoreError> {
         let (v, used) = get_varint(self.0).ok_or_else(|| corrupt("truncated varint"))?;
         self.0 = &self.0[used..];
         Ok(v)
     }
 
     /// A count of items that each take at least one more byte: bounded by what is left.
-    fn count(&mut self) -> Result<usize, StoreError> {
+    pub(super) fn count(&mut self) -> Result<usize, StoreError> {
         let n = self.varint()?;
         if n > self.0.len() as u64 {
             return Err(corrupt("count larger than the data"));
@@ -168,7 +179,7 @@ impl Reader<'_> {
         }
     }
 
-    fn column_with_runs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
+    pub(super) fn column_with_runs(&mut self, n: usize) -> Result<Vec<i64>, StoreError> {
         let g = self.varint()?;
         let nonzero = self.count()?;
         if nonzero > n {
@@ -430,14 +441,8 @@ fn encode_rows(rows: &[UserRow], gpu: bool) -> Vec<Vec<u8>> {
     let mut cuts = Vec::with_capacity(PARTS);
     put_varint(&mut raw, n as u64);
 
-    // Times: delta of delta.
     let mut dod = Vec::with_capacity(n);
-    let (mut prev_at, mut prev_step) = (0i64, 0i64);
-    for r in rows {
-        let step = r.at.wrapping_sub(prev_at);
-        dod.push(step.wrapping_sub(prev_step));
-        (prev_at, prev_step) = (r.at, step);
-    }
+    time_steps(&mut dod, rows.iter().map(|r| r.at));
     put_column(&mut raw, &dod);
     cuts.push(raw.len());
     let figures: [fn(&UserRow) -> i64; 4] =

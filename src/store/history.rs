@@ -531,7 +531,7 @@ impl Store {
                 })
                 .collect(),
         };
-        let gpus = self.recorded_gpus(v[0])?;
+        let gpus = self.recorded_gpus(sample_at.0)?;
         let users = self.recorded_users(sample_at.0)?;
         let sql = format!(
             "SELECT {} FROM alerts WHERE opened_at <= ?1 \
@@ -749,52 +749,41 @@ impl Store {
         Ok(out.into_iter().map(|(_, u)| u).collect())
     }
 
-    /// The GPUs recorded with a sample, in index order (MIG instances after their parent).
-    fn recorded_gpus(&self, sample_id: i64) -> Result<Vec<RecordedGpu>, StoreError> {
+    /// The GPUs recorded with a sample, in index order (MIG instances after their parent), hot
+    /// or packed. Without GPUs, not even a look for their rows.
+    fn recorded_gpus(&self, at: i64) -> Result<Vec<RecordedGpu>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT d.uuid, d.idx, d.mig_parent, d.name, d.driver, g.util, g.mem_kib, \
-                 g.total_kib, g.temperature, g.power, g.processes \
-                 FROM gpu_samples g JOIN gpu_devices d ON d.id = g.device_id \
-                 WHERE g.sample_id = ?1 \
-                 ORDER BY COALESCE(d.mig_parent, d.idx), d.mig_parent IS NOT NULL, d.idx",
+                "SELECT id, uuid, idx, mig_parent, name, driver FROM gpu_devices \
+                 ORDER BY COALESCE(mig_parent, idx), mig_parent IS NOT NULL, idx",
             )
             .ctx("preparing the GPU query")?;
-        type Raw = (
-            String,
-            i64,
-            Option<i64>,
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            i64,
-        );
-        let rows: Vec<Raw> = super::rows(&mut stmt, [sample_id], "reading a sample's GPUs")?;
+        type Device = (i64, String, i64, Option<i64>, String, String);
+        let devices: Vec<Device> = super::rows(&mut stmt, [], "reading the GPUs")?;
+        if devices.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = super::compact::gpu_rows(&self.conn, at, at)?;
         let index = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
-        Ok(rows
+        Ok(devices
             .into_iter()
-            .map(
-                |(id, idx, parent, name, driver, util, mem, total, temp, power, procs)| {
-                    RecordedGpu {
-                        id,
-                        index: index(idx),
-                        mig_parent: parent.map(index),
-                        name,
-                        driver,
-                        utilization_percent: util.map(from_hundredths),
-                        memory_used_bytes: mem.map(bytes_from_kib),
-                        memory_total_bytes: total.map(bytes_from_kib),
-                        temperature_celsius: temp.map(from_hundredths),
-                        power_watts: power.map(|mw| mw as f64 / 1000.0),
-                        processes: procs.max(0) as u64,
-                    }
-                },
-            )
+            .filter_map(|(device, id, idx, parent, name, driver)| {
+                let g = rows.remove(&device)?.pop()?;
+                Some(RecordedGpu {
+                    id,
+                    index: index(idx),
+                    mig_parent: parent.map(index),
+                    name,
+                    driver,
+                    utilization_percent: g.util.map(from_hundredths),
+                    memory_used_bytes: g.mem_kib.map(bytes_from_kib),
+                    memory_total_bytes: g.total_kib.map(bytes_from_kib),
+                    temperature_celsius: g.temperature.map(from_hundredths),
+                    power_watts: g.power.map(|mw| mw as f64 / 1000.0),
+                    processes: g.processes.max(0) as u64,
+                })
+            })
             .collect())
     }
 
@@ -1105,34 +1094,26 @@ pub(super) fn stored_system(
     Ok(rows)
 }
 
-/// Raw GPU points with a time in [from, to], by device id, in time order.
+/// Raw GPU points with a time in [from, to], hot or packed, by device id, in time order.
 pub(super) fn raw_gpus(
     conn: &Connection,
     from: i64,
     to: i64,
 ) -> Result<BTreeMap<i64, Vec<GpuPt>>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT g.device_id, s.at, g.util, g.mem_kib, g.total_kib, g.temperature, g.power \
-             FROM samples s JOIN gpu_samples g ON g.sample_id = s.id \
-             WHERE s.at >= ?1 AND s.at <= ?2 ORDER BY s.at",
-        )
-        .ctx("preparing the raw GPU query")?;
-    let mut rows = stmt.query([from, to]).ctx("reading raw GPU samples")?;
-    let mut out: BTreeMap<i64, Vec<GpuPt>> = BTreeMap::new();
-    while let Some(r) = rows.next().ctx("reading raw GPU samples")? {
-        let mut v = [0.0; 5];
-        for (i, x) in v.iter_mut().enumerate() {
-            *x = r
-                .get::<_, Option<i64>>(i + 2)
-                .ctx("reading raw GPU samples")?
-                .unwrap_or(0) as f64;
-        }
-        let id: i64 = r.get(0).ctx("reading raw GPU samples")?;
-        let at: i64 = r.get(1).ctx("reading raw GPU samples")?;
-        out.entry(id).or_default().push(Point::raw(at, v, true));
-    }
-    Ok(out)
+    Ok(super::compact::gpu_rows(conn, from, to)?
+        .into_iter()
+        .map(|(id, rows)| {
+            let points = rows
+                .into_iter()
+                .map(|g| {
+                    let v = [g.util, g.mem_kib, g.total_kib, g.temperature, g.power]
+                        .map(|x| x.unwrap_or(0) as f64);
+                    Point::raw(g.at, v, true)
+                })
+                .collect();
+            (id, points)
+        })
+        .collect())
 }
 
 /// The GPUs ever recorded (a handful), by id.

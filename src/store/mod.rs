@@ -30,6 +30,7 @@ mod alerts;
 mod block;
 mod codec;
 mod compact;
+mod gpu_block;
 mod history;
 mod outbox;
 mod record;

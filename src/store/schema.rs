@@ -32,6 +32,7 @@
 //! - `tracker_state`: the tracker's state as JSON, one row.
 //! - `meta`: rollup watermarks.
 //! - `gpu_devices`, `gpu_samples`, `user_gpu_samples` and their rollups (v4): see [`V4`].
+//! - `gpu_blocks` (v5): the GPUs' raw rows packed per window, see [`V5`].
 
 use std::path::Path;
 
@@ -50,9 +51,10 @@ const MIGRATIONS: &[(i64, &str, Option<Convert>)] = &[
     (2, V2, Some(super::compact::compact)),
     (3, V3, None),
     (4, V4, None),
+    (5, V5, Some(super::compact::pack_gpu_rows)),
 ];
 
-pub(super) const LATEST: i64 = 4;
+pub(super) const LATEST: i64 = 5;
 
 const V1: &str = "
 CREATE TABLE samples (
@@ -361,6 +363,18 @@ CREATE TABLE user_gpu_1h (
     processes_min INTEGER NOT NULL, processes_avg INTEGER NOT NULL, processes_max INTEGER NOT NULL,
     PRIMARY KEY (user_id, bucket)
 ) WITHOUT ROWID;
+";
+
+/// The GPUs' raw rows packed per window (v5, `gpu_block.rs`), beside the users' blocks: as plain
+/// `gpu_samples` rows they cost ~35 bytes per GPU and sample, more than every user's packed
+/// figures together on a GPU server. `gpu_samples` keeps the recent (hot) rows. The conversion
+/// packs the windows a v4 file has already packed the users of.
+const V5: &str = "
+CREATE TABLE gpu_blocks (
+    block INTEGER PRIMARY KEY,
+    rows INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
 ";
 
 const CREATE_VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (

@@ -1,6 +1,6 @@
-//! GPU figures (schema v4): recorded per device and per user, read back the same whether the
-//! rows are hot or packed, kept through retention, absent (no row, no byte) on a machine
-//! without GPUs, and added to a file of the previous version.
+//! GPU figures (schema v4, the devices' rows packed since v5): recorded per device and per user,
+//! read back the same whether the rows are hot or packed, kept through retention, absent (no
+//! row, no byte) on a machine without GPUs, and added to a file of the previous version.
 
 use super::*;
 use crate::store::compact::{self, BLOCK_MS};
@@ -79,6 +79,18 @@ fn devices_and_users_round_trip_hot_and_packed() {
     put_range(&mut store, T0, T0 + 20 * MIN, STEP, gpu_snap);
     let at = T0 + 3 * MIN;
     let hot = state(&store, at);
+    let raw = |store: &Store| {
+        store
+            .history(&HistoryQuery {
+                since: Timestamp(T0),
+                until: Timestamp(T0 + 20 * MIN),
+                user: Some("alice".into()),
+                max_points: None,
+            })
+            .expect("history")
+    };
+    let hot_history = raw(&store);
+    assert_eq!(hot_history.gpus.len(), 4);
 
     // Devices in nvidia-smi's order, MIG instances after their parent, figures as recorded.
     let live = gpu_snap(at).0;
@@ -151,6 +163,19 @@ fn devices_and_users_round_trip_hot_and_packed() {
         .expect("a block");
     assert_eq!(version[0], 4, "a block with GPU figures");
     assert_eq!(state(&store, at), hot);
+    // The devices' rows too: packed per window, every moment and series read back the same.
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_samples"), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_blocks"), 2);
+    assert_eq!(count(&store, "SELECT SUM(rows) FROM gpu_blocks"), 4 * 240);
+    for t in [
+        T0,
+        T0 + 14 * MIN + 55_000,
+        T0 + 15 * MIN,
+        T0 + 20 * MIN - STEP,
+    ] {
+        assert_eq!(state(&store, t).gpus.len(), 4, "{t}");
+    }
+    assert_eq!(raw(&store), hot_history);
 }
 
 #[test]
@@ -187,6 +212,7 @@ fn a_machine_without_gpus_writes_nothing_new() {
         .query_row("SELECT data FROM user_blocks LIMIT 1", [], |r| r.get(0))
         .expect("a block");
     assert_eq!(block[0], 3, "the block format of before");
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_blocks"), 0);
     let st = state(&store, T0);
     assert!(st.gpus.is_empty() && st.users.iter().all(|u| u.gpu.is_none()));
     // And the JSON of the state says nothing about GPUs.
@@ -206,6 +232,7 @@ fn raw_gpu_rows_go_with_their_samples() {
         .expect("retention");
     // Only the last sample's four devices are left raw; the devices themselves stay.
     assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_samples"), 4);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_blocks"), 0);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_devices"), 4);
     assert_eq!(
         device_memory(&state(&store, later), "alice"),
@@ -229,7 +256,10 @@ fn a_version_3_file_gains_the_gpu_tables_and_keeps_its_data() {
         before
     };
     let mut store = open(&path);
-    assert_eq!(store.stats().expect("stats").schema_version, 4);
+    assert_eq!(
+        store.stats().expect("stats").schema_version,
+        crate::store::schema::LATEST
+    );
     assert_eq!(state(&store, T0 + MIN), before);
     // The upgraded file records GPUs.
     put(&mut store, &gpu_snap(T0 + 21 * MIN), &[], &[]);
@@ -238,8 +268,75 @@ fn a_version_3_file_gains_the_gpu_tables_and_keeps_its_data() {
     assert_eq!(device_memory(&st, "alice").len(), 2);
     drop(store);
 
-    // A file from a sysmon that knows a version 5 is still refused.
-    assert_newer_refused(&path, 5);
+    // A file from a sysmon that knows a version 6 is still refused.
+    assert_newer_refused(&path, 6);
+}
+
+#[test]
+fn packed_gpu_rows_expire_with_their_window() {
+    let (_dir, path) = temp_db();
+    let mut store = open(&path);
+    put_range(&mut store, T0, T0 + 20 * MIN, STEP, gpu_snap);
+    // Raw rows are kept 48 hours: this cut falls inside the first window.
+    let later = T0 + 2 * DAY + 10 * MIN;
+    put(&mut store, &gpu_snap(later), &[], &[]);
+    let kept = state(&store, T0 + 12 * MIN);
+    store
+        .run_retention(Timestamp(later), 30)
+        .expect("retention");
+    assert!(count(&store, "SELECT COUNT(*) FROM gpu_blocks") > 0);
+    // Every sample left but the latest (hot) has its four devices packed, none from before.
+    let packed_samples = count(&store, "SELECT COUNT(*) FROM samples") - 1;
+    assert_eq!(packed_samples, 120, "10 minutes at 5 s");
+    assert_eq!(
+        count(&store, "SELECT SUM(rows) FROM gpu_blocks"),
+        4 * packed_samples
+    );
+    assert_eq!(state(&store, T0 + 12 * MIN), kept);
+    assert_eq!(state(&store, later).gpus.len(), 4);
+    // And when the whole window is past the cut, its block goes: only the sample at `later` is
+    // left, packed by now.
+    let last = later + 2 * DAY;
+    put(&mut store, &gpu_snap(last), &[], &[]);
+    store.run_retention(Timestamp(last), 30).expect("retention");
+    assert_eq!(count(&store, "SELECT SUM(rows) FROM gpu_blocks"), 4);
+    assert_eq!(
+        count(&store, "SELECT MIN(block) FROM gpu_blocks"),
+        compact::window_of(later)
+    );
+}
+
+#[test]
+fn a_version_4_file_gets_its_gpu_rows_packed() {
+    let (_dir, path) = temp_db();
+    let (before, history_before) = {
+        let mut store = open(&path);
+        store.compact_due = i64::MAX;
+        // What sysmon 4 wrote: every GPU row plain, the users' rows packed.
+        put_range(&mut store, T0, T0 + 40 * MIN, STEP, gpu_snap);
+        let before: Vec<RecordedState> = (0..8)
+            .map(|i| state(&store, T0 + i * 5 * MIN + 2 * STEP))
+            .collect();
+        let h = history(&store, T0, T0 + 40 * MIN, "alice");
+        store.conn.execute_batch(UNDO_V5).expect("downgrade");
+        assert_eq!(store.stats().expect("stats").schema_version, 4);
+        let tx = store.conn.transaction().expect("tx");
+        compact::compact(&tx).expect("compact");
+        tx.commit().expect("commit");
+        assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_samples"), 4 * 480);
+        (before, h)
+    };
+    let store = open(&path);
+    assert_eq!(store.stats().expect("stats").schema_version, 5);
+    // The windows the users were packed in: every one but the last (the watermark's).
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_blocks"), 2);
+    assert_eq!(count(&store, "SELECT SUM(rows) FROM gpu_blocks"), 4 * 360);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_samples"), 4 * 120);
+    let after: Vec<RecordedState> = (0..8)
+        .map(|i| state(&store, T0 + i * 5 * MIN + 2 * STEP))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(history(&store, T0, T0 + 40 * MIN, "alice"), history_before);
 }
 
 #[test]
@@ -384,6 +481,7 @@ fn a_late_gpu_sample_in_a_packed_window_is_merged_into_its_block() {
     assert_eq!(device_memory(&hot, "alice").len(), 2);
     pack_all(&mut store);
     assert_eq!(count(&store, "SELECT COUNT(*) FROM user_gpu_samples"), 0);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM gpu_samples"), 0);
     assert_eq!(
         state(&store, late),
         hot,

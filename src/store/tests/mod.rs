@@ -48,8 +48,17 @@ pub(super) const UNDO_V3: &str = "
     DELETE FROM schema_version WHERE version = 3;
 ";
 
-/// Turns a file back into what sysmon wrote before schema v4: no GPU tables.
+/// Turns a file whose GPU rows are all hot back into what sysmon wrote before schema v5: no
+/// `gpu_blocks`.
+pub(super) const UNDO_V5: &str = "
+    DROP TABLE gpu_blocks;
+    DELETE FROM schema_version WHERE version = 5;
+";
+
+/// Turns a file back into what sysmon wrote before schema v4: no GPU tables, packed or not.
 pub(super) const UNDO_V4: &str = "
+    DROP TABLE gpu_blocks;
+    DELETE FROM schema_version WHERE version = 5;
     DROP TABLE gpu_devices;
     DROP TABLE gpu_samples;
     DROP TABLE user_gpu_samples;
