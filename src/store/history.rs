@@ -109,16 +109,31 @@ impl History {
         if whole.is_empty() {
             return Vec::new();
         }
+        // A GPU split into MIG instances has no utilization reading (stored as zero), and a GPU
+        // absent from part of a point (replaced, or not yet there) has zeros for that part: the
+        // mean is over the GPUs that were there and have a reading, as the live summary is.
+        let split = |g: &GpuSeries| self.gpus.iter().any(|m| m.mig_parent == Some(g.index));
         (0..self.system.len())
             .map(|i| {
-                let (mut util, mut used, mut total) = (0.0, 0.0, 0.0);
-                for p in whole.iter().filter_map(|g| g.points.get(i)) {
-                    util += p.utilization_percent.avg;
-                    used += p.memory_used_bytes.avg;
-                    total += p.memory_total_bytes.avg;
+                let (mut util, mut busy_gpus, mut used, mut total) = (0.0, 0u32, 0.0, 0.0);
+                for g in &whole {
+                    let Some(p) = g.points.get(i).filter(|p| p.present > 0) else {
+                        continue;
+                    };
+                    let scale = f64::from(p.samples.max(1)) / f64::from(p.present);
+                    if !split(g) {
+                        util += p.utilization_percent.avg * scale;
+                        busy_gpus += 1;
+                    }
+                    used += p.memory_used_bytes.avg * scale;
+                    total += p.memory_total_bytes.avg * scale;
                 }
                 GpuTotal {
-                    utilization_percent: util / whole.len() as f64,
+                    utilization_percent: if busy_gpus > 0 {
+                        util / f64::from(busy_gpus)
+                    } else {
+                        0.0
+                    },
                     memory_percent: if total > 0.0 {
                         used / total * 100.0
                     } else {

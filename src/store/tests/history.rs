@@ -425,3 +425,64 @@ fn users_between_finds_users_packed_but_not_rolled_up_yet() {
         .expect("users");
     assert_eq!(names, ["dave"]);
 }
+
+/// The GPUs' mean utilization in history is the live summary's: over the GPUs there and with a
+/// reading. GPU 0 busy 98 %; GPU 1 there for one of the point's two samples at 50 % (stored as
+/// 25 averaged over both); GPU 3 split into a MIG instance (no reading, stored as 0). Before:
+/// (98 + 25 + 0) / 3 = 41 %.
+#[test]
+fn gpu_mean_utilization_leaves_out_split_and_absent_gpus() {
+    use crate::store::history::{Agg, GpuPoint, GpuSeries, History, SystemPoint};
+    let a = |v: f64| Agg {
+        avg: v,
+        min: v,
+        max: v,
+    };
+    let point = |present: u32, util: f64, used: f64| GpuPoint {
+        at: Timestamp(T0),
+        samples: 2,
+        present,
+        utilization_percent: a(util),
+        memory_used_bytes: a(used),
+        memory_total_bytes: a(100.0 * f64::from(present) / 2.0),
+        temperature_celsius: a(0.0),
+        power_watts: a(0.0),
+    };
+    let series = |index: u32, mig_parent: Option<u32>, p: GpuPoint| GpuSeries {
+        id: format!("GPU-{index}-{mig_parent:?}"),
+        index,
+        mig_parent,
+        name: "H100".into(),
+        points: vec![p],
+    };
+    let h = History {
+        source: Resolution::Minute,
+        resolution_secs: 60,
+        system: vec![SystemPoint {
+            at: Timestamp(T0),
+            samples: 2,
+            cpu: a(0.0),
+            memory: a(0.0),
+            swap: a(0.0),
+            load1: a(0.0),
+            net_rx: a(0.0),
+            net_tx: a(0.0),
+            disk_read: a(0.0),
+            disk_write: a(0.0),
+        }],
+        user: Vec::new(),
+        user_gpu: Vec::new(),
+        gpus: vec![
+            series(0, None, point(2, 98.0, 50.0)),
+            series(1, None, point(1, 25.0, 25.0)),
+            series(3, None, point(2, 0.0, 20.0)),
+            series(0, Some(3), point(2, 0.0, 20.0)),
+        ],
+        alerts: Vec::new(),
+    };
+    let t = h.gpu_totals();
+    assert_eq!(t.len(), 1);
+    assert!((t[0].utilization_percent - 74.0).abs() < 1e-9, "{t:?}");
+    // Memory: (50 + 50 + 20) of (100 + 100 + 100) in use while there.
+    assert!((t[0].memory_percent - 40.0).abs() < 1e-9, "{t:?}");
+}
