@@ -356,7 +356,7 @@ fn aligned_or_empty(system: &[SysPt], pts: &[UserPt]) -> Vec<UserPt> {
 
 impl Levels {
     /// Appends a finer level's points, aggregated into buckets of `size`.
-    fn extend(&mut self, tail: &Levels, size: i64) {
+    pub(super) fn extend(&mut self, tail: &Levels, size: i64) {
         let tail_system = aggregate(&tail.system, size);
         let tail_gpu = aggregate(&tail.user_gpu, size);
         // An empty side stands for zeros: filled in only when the other side has points.
@@ -369,14 +369,21 @@ impl Levels {
             }
             (false, false) => self.user_gpu.extend(tail_gpu),
         }
-        self.system.extend(tail_system);
-        self.user.extend(aggregate(&tail.user, size));
+        // Every GPU keeps one point per system point: one recorded between the reads of the two
+        // levels has zeros for the stored part, one missing from the tail zeros for the tail.
         for (id, pts) in &tail.gpus {
             self.gpus
                 .entry(*id)
-                .or_default()
+                .or_insert_with(|| align(&self.system, &[]))
                 .extend(aggregate(pts, size));
         }
+        for (id, pts) in &mut self.gpus {
+            if !tail.gpus.contains_key(id) {
+                pts.extend(align(&tail_system, &[]));
+            }
+        }
+        self.system.extend(tail_system);
+        self.user.extend(aggregate(&tail.user, size));
     }
 
     /// Coarser buckets of `size` for every series.

@@ -136,7 +136,12 @@ impl Store {
             "DELETE FROM user_samples WHERE sample_id IN (SELECT id FROM samples WHERE at < ?1)",
             raw_cut,
         )? + super::compact::delete_before(&tx, raw_cut)?;
-        for table in ["user_gpu_samples", "gpu_samples"] {
+        // The device list is never deleted: without it no GPU row was ever written.
+        let had_gpus = !gpu_device_ids(&tx)?.is_empty();
+        for table in ["user_gpu_samples", "gpu_samples"]
+            .into_iter()
+            .filter(|_| had_gpus)
+        {
             exec(
                 &tx,
                 &format!(
@@ -321,7 +326,9 @@ fn delete_buckets(
         (level(USER_GPUS.tables), USER_GPUS.key, &users),
         (level(GPUS.tables), GPUS.key, &gpus),
     ];
-    for (table, key, ids) in kinds {
+    // Without a GPU ever recorded the GPU tables are empty: no statement per user for them.
+    let gpu_tables = if gpus.is_empty() { 1 } else { kinds.len() };
+    for (table, key, ids) in kinds.into_iter().take(gpu_tables) {
         let mut stmt = tx
             .prepare(&format!(
                 "DELETE FROM {table} WHERE {key} = ?1 AND bucket < ?2"
@@ -382,8 +389,10 @@ fn roll_minutes(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), 
         let system = &chunk.system;
         clear(tx, "system_1m", start, end)?;
         clear_keyed(tx, &USERS, "user_1m", &ids, start, end)?;
-        clear_keyed(tx, &USER_GPUS, "user_gpu_1m", &ids, start, end)?;
-        clear_keyed(tx, &GPUS, "gpu_1m", &gpu_ids, start, end)?;
+        if !gpu_ids.is_empty() {
+            clear_keyed(tx, &USER_GPUS, "user_gpu_1m", &ids, start, end)?;
+            clear_keyed(tx, &GPUS, "gpu_1m", &gpu_ids, start, end)?;
+        }
         sys_rows += write_system(tx, "system_1m", &aggregate(system, MINUTE_MS))?;
         let minutes = |pts| aggregate(&align(system, pts), MINUTE_MS);
         for (id, pts) in &chunk.users {
@@ -460,8 +469,10 @@ fn roll_hours(tx: &Transaction<'_>, from: i64, to: i64) -> Result<(u64, u64), St
         clear(tx, "system_1h", start, end)?;
         sys_rows += write_system(tx, "system_1h", &aggregate(&system, HOUR_MS))?;
         user_rows += hours_of(tx, &USERS, &ids, &system, start, end)?;
-        hours_of(tx, &USER_GPUS, &ids, &system, start, end)?;
-        hours_of(tx, &GPUS, &gpu_ids, &system, start, end)?;
+        if !gpu_ids.is_empty() {
+            hours_of(tx, &USER_GPUS, &ids, &system, start, end)?;
+            hours_of(tx, &GPUS, &gpu_ids, &system, start, end)?;
+        }
         start = end;
     }
     Ok((sys_rows, user_rows))

@@ -486,3 +486,36 @@ fn gpu_mean_utilization_leaves_out_split_and_absent_gpus() {
     // Memory: (50 + 50 + 20) of (100 + 100 + 100) in use while there.
     assert!((t[0].memory_percent - 40.0).abs() < 1e-9, "{t:?}");
 }
+
+/// A GPU first recorded between the reads of the stored and the recent level, or missing from
+/// the recent one, still has one point per system point (before: the new GPU's recent points
+/// stood at the start of the range).
+#[test]
+fn gpu_series_stay_aligned_when_the_levels_differ_in_gpus() {
+    use crate::store::history::{GpuPt, Levels, SysPt};
+    use crate::store::series::Point;
+    let sys = |at: i64| SysPt::raw(at, [1.0; 8], true);
+    let gpu = |at: i64, v: f64| GpuPt::raw(at, [v; 5], true);
+    let mut stored = Levels {
+        system: vec![sys(0), sys(60_000)],
+        user: Vec::new(),
+        user_gpu: Vec::new(),
+        gpus: [(1, vec![gpu(0, 10.0), gpu(60_000, 10.0)])].into(),
+    };
+    let tail = Levels {
+        system: vec![sys(120_000)],
+        user: Vec::new(),
+        user_gpu: Vec::new(),
+        gpus: [(2, vec![gpu(120_000, 50.0)])].into(),
+    };
+    stored.extend(&tail, 60_000);
+    assert_eq!(stored.system.len(), 3);
+    for (id, pts) in &stored.gpus {
+        assert_eq!(pts.len(), 3, "GPU {id}");
+        let at: Vec<i64> = pts.iter().map(|p: &Point<5>| p.at).collect();
+        assert_eq!(at, [0, 60_000, 120_000], "GPU {id}");
+    }
+    assert_eq!(stored.gpus[&2][2].avg[0], 50.0);
+    assert_eq!(stored.gpus[&2][0].present, 0);
+    assert_eq!(stored.gpus[&1][2].present, 0);
+}
