@@ -679,9 +679,9 @@ fn history_charts_with_gpus() {
     );
     let t = text(&buffer(&s, 160, 48));
     // GPU 0 climbs from 0 to 100 %; GPU 1, split into MIG instances, reports no utilization
-    // and counts as idle: a mean of 25 % over the two.
+    // and is left out of the mean, as in the live summary line.
     assert!(
-        t.contains("GPU utilization (2 GPUs, mean)  avg 25.0%  max 50.0%"),
+        t.contains("GPU utilization (2 GPUs, mean)  avg 50.0%  max 100.0%"),
         "{t}"
     );
     // 42 of the two GPUs' 160 GiB in use; alice holds 30 of them.
