@@ -54,9 +54,9 @@ const MIN_ROW_BYTES: usize = 2;
 const MIN_ROW_BYTES_V2: usize = 12;
 /// More top processes than this in one row is damage (the store keeps five).
 const MAX_PROCESSES_PER_ROW: u64 = 255;
-/// More rows for one user than this in one block is damage: a window holds 900 samples at the
-/// shortest interval (1 s), and this leaves room for restarts and clock steps.
-const MAX_ROWS_PER_USER: usize = 8 * (super::compact::BLOCK_MS / 1000) as usize;
+/// More rows for one user (or one GPU) than this in one block is damage: a window holds 900
+/// samples at the shortest interval (1 s), and this leaves room for restarts and clock steps.
+pub(super) const MAX_ROWS_PER_USER: usize = 8 * (super::compact::BLOCK_MS / 1000) as usize;
 /// More users than this in one block is damage (uids with processes at one moment).
 const MAX_USERS: usize = 65_536;
 

@@ -17,12 +17,12 @@
 //!
 //! Decoding gives back the encoded rows exactly (wrapping deltas); damaged input gives
 //! `StoreError::Corrupt`, never a panic, and a damaged count cannot make the decoder allocate
-//! more than the (capped) payload allows: every row costs its presence byte.
+//! much: devices and rows per device are capped as the users' blocks cap theirs.
 
 use std::collections::BTreeMap;
 
 use super::StoreError;
-use super::block::{Reader, put_column, time_steps, unzigzag, zigzag};
+use super::block::{MAX_ROWS_PER_USER, Reader, put_column, time_steps, unzigzag, zigzag};
 use super::codec::put_varint;
 
 const VERSION: u8 = 1;
@@ -30,6 +30,8 @@ const VERSION: u8 = 1;
 const LEVEL: u8 = 6;
 /// A window of a few GPUs takes a few KiB inflated; this is far beyond any real machine.
 const MAX_RAW_BYTES: usize = 32 << 20;
+/// More devices than this in one block is damage (GPUs and MIG instances of one machine).
+const MAX_DEVICES: usize = 4096;
 /// The optional figures, in the order of the presence bits.
 const FIGURES: usize = 5;
 
@@ -129,11 +131,19 @@ pub(super) fn decode(block: &[u8]) -> Result<BTreeMap<i64, Vec<GpuSample>>, Stor
 fn decode_raw(raw: &[u8]) -> Result<BTreeMap<i64, Vec<GpuSample>>, StoreError> {
     let mut rd = Reader(raw);
     let count = rd.count()?;
+    if count > MAX_DEVICES {
+        return Err(corrupt("more GPUs than a machine has"));
+    }
     let mut heads = Vec::with_capacity(count);
     let mut total = 0usize;
     for _ in 0..count {
         let id = unzigzag(rd.varint()?);
         let rows = rd.count()?;
+        // A few bytes of zero runs could otherwise stand for millions of rows of a few dozen
+        // bytes each once decoded.
+        if rows > MAX_ROWS_PER_USER {
+            return Err(corrupt("more rows for one GPU than a window holds"));
+        }
         total = total.saturating_add(rows);
         heads.push((id, rows));
     }
@@ -253,6 +263,14 @@ mod tests {
         // One device claiming more rows than there are bytes.
         let err = wrap(&[1, 2, 200, 1]).expect_err("too many rows");
         assert!(err.to_string().contains("packed GPU samples"), "{err}");
+        // One device claiming more rows than a window holds, every figure a zero run: a few
+        // bytes that would decode to gigabytes.
+        let rows = 8 * 900 + 1;
+        let mut huge = vec![1, 2];
+        put_varint(&mut huge, rows as u64);
+        huge.extend(std::iter::repeat_n(0x1f, rows));
+        let err = wrap(&huge).expect_err("rows past a window");
+        assert!(err.to_string().contains("more rows for one GPU"), "{err}");
         // The same device twice.
         let mut twice = vec![2, 2, 0, 2, 0];
         twice.extend([1, 0, 0].repeat(7));
